@@ -1,0 +1,176 @@
+"""Command line: parse, build a profile, call. No logic of its own.
+
+Exit codes: 0 success, 1 internal failure, 2 bad usage or profile, 3 run completed but
+invalid, 4 target unreachable, 130 interrupted (results so far still written).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from loadgen.errors import ExitCode, UserError
+from loadgen.profile import ProfileError, load_profile, parse_duration
+
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
+DEFAULT_PROFILE = PROFILES_DIR / "quickstart.toml"
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[bold red]loadgen:[/] {message}", highlight=False)
+    sys.exit(int(code))
+
+
+def _duration(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="loadgen")
+def main() -> None:
+    """Open-loop load generator that measures what LLM tracing costs."""
+
+
+@main.command()
+@click.argument("profile_path", metavar="[PROFILE]", required=False, type=click.Path(dir_okay=False))
+@click.option("--provider", type=click.Choice(["openai", "anthropic", "both"]), help="API family to call.")
+@click.option("--base-url", help="Send calls to this OpenAI/Anthropic-compatible server (openai's includes /v1).")
+@click.option("--target", type=click.Choice(["embedded", "url", "real"]), help="embedded mock, a URL, or the real APIs.")
+@click.option("--rate", type=float, help="Open loop: calls per second.")
+@click.option("--arrival", type=click.Choice(["constant", "poisson", "ramp"]), help="Open-loop arrival process.")
+@click.option("--rate-end", type=float, help="With --arrival ramp: the rate at the end.")
+@click.option("--concurrency", "--concurrent-threads", "concurrency", type=int, help="Closed loop: N virtual users.")
+@click.option("--sequential", is_flag=True, default=False, help="Closed loop with one user.")
+@click.option("--duration", callback=_duration, help="Measured phase length, e.g. 30s, 2m.")
+@click.option("--operations", type=int, help="Measured operations (instead of --duration).")
+@click.option("--warmup-operations", type=int, help="Operations before counting starts.")
+@click.option("--stream/--no-stream", default=None, help="Stream responses (TTFT and ITL) or not.")
+@click.option("--span-size-mode", type=click.Choice(["small", "medium", "large", "mixed"]), help="Requested output size.")
+@click.option("--seed", type=int, help="Seed for prompts and schedule.")
+@click.option("--timeout", type=float, help="Per-call deadline in seconds.")
+@click.option("--openai-model", help="Model name for OpenAI calls.")
+@click.option("--anthropic-model", help="Model name for Anthropic calls.")
+@click.option("--max-in-flight", type=int, help="Shed (and count) calls beyond this many in flight.")
+@click.option("--connections", type=int, help="HTTP connection pool size.")
+@click.option("--mock-ttft-ms", type=float, help="Embedded mock: time to first token.")
+@click.option("--mock-itl-ms", type=float, help="Embedded mock: inter-token gap.")
+@click.option("--export-json", type=click.Path(dir_okay=False), help="Write the results document here.")
+@click.option("--quiet", is_flag=True, default=False, help="No live progress display.")
+def run(profile_path: str | None, quiet: bool, export_json: str | None, **flags: Any) -> None:
+    """Run a load test (default profile: profiles/quickstart.toml)."""
+    from loadgen.session import run_session
+
+    path = Path(profile_path) if profile_path else (DEFAULT_PROFILE if DEFAULT_PROFILE.exists() else None)
+    try:
+        overrides = _overrides(flags)
+        profile = load_profile(path, overrides)
+    except (ProfileError, click.UsageError) as exc:
+        _fail(str(exc) if isinstance(exc, ProfileError) else exc.format_message(), ExitCode.USAGE)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        code = run_session(profile, export_json=export_json, out=out, err=err, live=not quiet)
+    except UserError as exc:
+        _fail(str(exc), exc.code)
+    sys.exit(int(code))
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
+    """CLI flags → a nested dict laid over the profile file."""
+    o: dict[str, Any] = {}
+    closed = [name for name in ("concurrency", "sequential") if flags.get(name)]
+    if len(closed) + (flags.get("rate") is not None) > 1:
+        raise click.UsageError("choose one of --rate, --concurrency and --sequential")
+    if flags.get("rate") is not None or flags.get("arrival"):
+        load: dict[str, Any] = {"kind": flags.get("arrival") or "constant"}
+        if flags.get("rate") is not None:
+            load["rate"] = flags["rate"]
+        if flags.get("rate_end") is not None:
+            load["rate_end"] = flags["rate_end"]
+        o["load"] = load
+    elif flags.get("concurrency") is not None:
+        o["load"] = {"kind": "concurrency", "users": flags["concurrency"]}
+    elif flags.get("sequential"):
+        o["load"] = {"kind": "sequential"}
+    if flags.get("duration") is not None and flags.get("operations") is not None:
+        raise click.UsageError("choose one of --duration and --operations")
+    simple = {
+        "provider": "provider", "duration": "duration", "operations": "operations",
+        "warmup_operations": "warmup_operations", "stream": "stream", "span_size_mode": "span_size_mode",
+        "seed": "seed", "timeout": "timeout", "max_in_flight": "max_in_flight", "connections": "connections",
+    }
+    for flag, key in simple.items():
+        if flags.get(flag) is not None:
+            o[key] = flags[flag]
+    models = {k: flags[f"{k}_model"] for k in ("openai", "anthropic") if flags.get(f"{k}_model")}
+    if models:
+        o["models"] = models
+    if flags.get("base_url"):
+        o["target"] = {"kind": flags.get("target") or "url", "base_url": flags["base_url"]}
+    elif flags.get("target"):
+        o["target"] = {"kind": flags["target"]}
+    mock = {k: flags[f"mock_{k}"] for k in ("ttft_ms", "itl_ms") if flags.get(f"mock_{k}") is not None}
+    if mock:
+        o["mock"] = mock
+    return o
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port (0 picks a free one).")
+@click.option("--ttft-ms", type=float, default=50.0, show_default=True, help="Time to first token.")
+@click.option("--itl-ms", type=float, default=2.0, show_default=True, help="Inter-token gap.")
+@click.option("--jitter", type=float, default=0.0, show_default=True, help="Latency jitter, 0..1.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Latency model seed.")
+def mock(host: str, port: int, ttft_ms: float, itl_ms: float, jitter: float, seed: int) -> None:
+    """Serve the mock LLM (OpenAI /v1/chat/completions and Anthropic /v1/messages)."""
+    from pydantic import ValidationError
+
+    from loadgen.mock_llm import MockConfig, serve
+
+    try:
+        config = MockConfig(ttft_ms=ttft_ms, itl_ms=itl_ms, jitter=jitter, seed=seed)
+    except ValidationError as exc:
+        _fail(f"mock: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", ExitCode.USAGE)
+
+    def ready(actual_port: int) -> None:
+        err.print(f"mock LLM listening on http://{host}:{actual_port} (openai base_url http://{host}:{actual_port}/v1)")
+
+    try:
+        serve(config, host=host, port=port, on_ready=ready)
+    except OSError as exc:
+        _fail(f"mock: cannot listen on {host}:{port}: {exc.strerror}", ExitCode.USAGE)
+
+
+@main.command()
+@click.option("--test-determinism", is_flag=True, default=False, help="Hash the prompt stream in two fresh processes.")
+@click.option("--operations", type=int, default=2000, show_default=True, help="Operations to hash or show.")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--span-size-mode", type=click.Choice(["small", "medium", "large", "mixed"]), default="mixed", show_default=True)
+def prompts(test_determinism: bool, operations: int, seed: int, span_size_mode: str) -> None:
+    """Show prompts, or prove they are deterministic across processes and providers."""
+    from loadgen.determinism import check_determinism as check, print_sample
+
+    if test_determinism:
+        sys.exit(check(operations=operations, seed=seed, span_size_mode=span_size_mode, out=out))
+    print_sample(operations=min(operations, 10), seed=seed, span_size_mode=span_size_mode, out=out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Worker results → figures: percentile summaries, achieved rate, and run validity.
+
+Computed once, after the run (vegeta's `Close()`): nothing here reaches back into the
+engine. A run is invalid when the generator, not the target, shaped the numbers — the
+rules are DESIGN.md's, and each failing rule is named with its measured value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loadgen.histograms import Recorder
+
+NS = 1_000_000_000
+MIN_RATE_RATIO = 0.99
+MAX_LAG_FLOOR_MS = 1.0
+MAX_LAG_SHARE_OF_INTERVAL = 0.10
+MAX_WORKER_CPU_PERCENT = 90.0
+
+SUMMARY_HISTOGRAMS = {
+    "latency_ms": "latency",
+    "service_time_ms": "service_time",
+    "dispatch_lag_ms": "dispatch_lag",
+    "ttft_ms": "ttft",
+    "ttft_service_ms": "ttft_service",
+    "itl_ms": "itl",
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    detail: str
+
+
+def histograms(result: dict) -> dict[str, Recorder]:
+    return {name: Recorder.decode(data) for name, data in result["histograms"].items()}
+
+
+def schedule_rate(result: dict) -> float | None:
+    """The plan's own rate, (n − 1) / (last offset − first offset)."""
+    first, last, planned = result.get("offsets_first_ns"), result.get("offsets_last_ns"), result["operations_planned"]
+    if first is None or last is None or planned < 2 or last == first:
+        return None
+    return (planned - 1) * NS / (last - first)
+
+
+def achieved_rate(result: dict) -> float | None:
+    """Sends per second over the measured phase: (sent − 1) / (last send − first send)."""
+    sent = result["operations_sent"]
+    span = result["last_sent_ns"] - result["first_sent_ns"]
+    if sent < 2 or span <= 0:
+        return None
+    return (sent - 1) * NS / span
+
+
+def check_validity(result: dict, hist: dict[str, Recorder]) -> list[Violation]:
+    """DESIGN.md's validity rules, each failure named with the measured value."""
+    violations: list[Violation] = []
+    open_loop = result["load_kind"] in ("constant", "poisson", "ramp")
+    planned, sent, shed = result["operations_planned"], result["operations_sent"], result["shed"]
+    if open_loop:
+        target = schedule_rate(result)
+        achieved = achieved_rate(result)
+        if target and achieved is not None and achieved < MIN_RATE_RATIO * target:
+            violations.append(Violation(
+                "send_rate",
+                f"achieved send rate {achieved:.1f}/s is under 99% of the schedule's {target:.1f}/s",
+            ))
+        if target:
+            mean_interval_ms = 1000.0 / target
+            limit_ms = max(MAX_LAG_FLOOR_MS, MAX_LAG_SHARE_OF_INTERVAL * mean_interval_ms)
+            lag = hist["dispatch_lag"]
+            if lag.count:
+                p99 = lag.histogram.get_value_at_percentile(99.0) / 1000
+                if p99 > limit_ms:
+                    violations.append(Violation(
+                        "dispatch_lag",
+                        f"dispatch-lag p99 {p99:.3f} ms exceeds {limit_ms:.3f} ms "
+                        f"(max of 1 ms and 10% of the {mean_interval_ms:.3f} ms mean interval)",
+                    ))
+    if result["cpu_percent"] > MAX_WORKER_CPU_PERCENT:
+        violations.append(Violation(
+            "worker_cpu", f"worker CPU {result['cpu_percent']:.1f}% exceeds {MAX_WORKER_CPU_PERCENT:.0f}%"
+        ))
+    unsent = (planned - sent) if (open_loop or result.get("operations_fixed")) else 0
+    if shed:
+        violations.append(Violation("unsent_operations", f"{shed} operations shed at the in-flight cap"))
+    elif unsent > 0:
+        violations.append(Violation("unsent_operations", f"{unsent} of {planned} scheduled operations were never sent"))
+    return violations
+
+
+def summarize(result: dict) -> dict:
+    """One entry of the exported `runs` list."""
+    hist = histograms(result)
+    violations = check_validity(result, hist)
+    completed = result["operations_completed"]
+    summary = {
+        "provider": result["provider"],
+        "arm": result["arm"],
+        "mode": result["mode"],
+        "load_kind": result["load_kind"],
+        "stream": result["stream"],
+        "model": result["model"],
+        "valid": not violations,
+        "invalid_reasons": [{"rule": v.rule, "detail": v.detail} for v in violations],
+        "interrupted": result["interrupted"],
+        "operations_planned": result["operations_planned"],
+        "operations_sent": result["operations_sent"],
+        "operations_completed": completed,
+        "operations_ok": result["operations_ok"],
+        "success_rate_percent": round(100.0 * result["operations_ok"] / completed, 3) if completed else None,
+        "shed": result["shed"],
+        "attempts": result["attempts"],
+        "warmup_operations": result["warmup_operations"],
+        "peak_in_flight": result["peak_in_flight"],
+        "pool_size": result["pool_size"],
+        "target_rate_rps": _round(schedule_rate(result)),
+        "achieved_rate_rps": _round(achieved_rate(result)),
+        "output_tokens": result["output_tokens"],
+        "cpu_percent": result["cpu_percent"],
+        "errors": result["errors"],
+        "error_examples": result["error_examples"],
+    }
+    for key, name in SUMMARY_HISTOGRAMS.items():
+        summary[key] = hist[name].summary_ms()
+    summary["histograms"] = {name: data for name, data in result["histograms"].items()}
+    return summary
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

@@ -1,0 +1,251 @@
+"""The run profile: a strict pydantic model, loaded from TOML and overridden by CLI flags.
+
+A profile says everything a run needs — which providers and models, where calls go,
+the load model (arrival process and how long), and the shape of each request. Unknown
+keys are errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from loadgen.mock_llm.config import MockConfig
+
+PROVIDERS = ("openai", "anthropic")
+
+
+class ProfileError(Exception):
+    """A profile that cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_S = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """'30s', '2m', '1h', '500ms' or a number of seconds → seconds (float)."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '30s'")
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration (examples: 30s, 2m, 1h, 500ms)")
+    return float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class ConstantLoad(_Strict):
+    """Open loop: one call every 1/rate seconds."""
+
+    kind: Literal["constant"] = "constant"
+    rate: float = Field(gt=0, description="calls per second")
+
+
+class PoissonLoad(_Strict):
+    """Open loop: exponential inter-arrival times with mean 1/rate (seeded)."""
+
+    kind: Literal["poisson"]
+    rate: float = Field(gt=0, description="mean calls per second")
+
+
+class RampLoad(_Strict):
+    """Open loop: the rate rises (or falls) linearly from rate to rate_end over the run."""
+
+    kind: Literal["ramp"]
+    rate: float = Field(gt=0, description="calls per second at the start")
+    rate_end: float = Field(gt=0, description="calls per second at the end")
+
+
+class ConcurrencyLoad(_Strict):
+    """Closed loop: N virtual users, each starting its next call when its last one ends."""
+
+    kind: Literal["concurrency"]
+    users: int = Field(ge=1, le=100_000)
+
+
+class SequentialLoad(_Strict):
+    """Closed loop with one user: one call at a time."""
+
+    kind: Literal["sequential"]
+
+
+Load = Annotated[
+    Union[ConstantLoad, PoissonLoad, RampLoad, ConcurrencyLoad, SequentialLoad],
+    Field(discriminator="kind"),
+]
+
+OPEN_LOOP_KINDS = ("constant", "poisson", "ramp")
+
+
+class Models(_Strict):
+    openai: str = "gpt-4o-mini"
+    anthropic: str = "claude-3-5-haiku-latest"
+
+
+class Target(_Strict):
+    """Where calls go: the embedded mock (default), any compatible base URL, or the real API."""
+
+    kind: Literal["embedded", "url", "real"] = "embedded"
+    base_url: str | None = Field(
+        default=None, description="for kind='url': the SDK's base_url (for openai it includes /v1)"
+    )
+
+    @model_validator(mode="after")
+    def _url_needs_base_url(self) -> "Target":
+        if self.kind == "url" and not self.base_url:
+            raise ValueError("target.kind = 'url' needs target.base_url")
+        if self.base_url and not re.match(r"^https?://", self.base_url):
+            raise ValueError(f"target.base_url {self.base_url!r} must start with http:// or https://")
+        return self
+
+
+class Profile(_Strict):
+    """One run: providers × load model × request shape, against one target."""
+
+    name: str = "unnamed"
+    description: str = ""
+    seed: int = 42
+    provider: Literal["openai", "anthropic", "both"] = "both"
+    models: Models = Models()
+    target: Target = Target()
+    load: Load = ConstantLoad(rate=10)
+    duration: Seconds | None = Field(default=None, description="how long the measured phase lasts (e.g. '30s')")
+    operations: int | None = Field(default=None, ge=1, description="how many measured operations")
+    warmup_operations: int = Field(default=0, ge=0, description="operations run before counting starts")
+    stream: bool = False
+    span_size_mode: Literal["small", "medium", "large", "mixed"] = "small"
+    conversation_share: float = Field(
+        default=0.25, ge=0, le=1, description="share of operations that are later turns of a conversation"
+    )
+    max_turns: int = Field(default=6, ge=2, le=50, description="longest simulated conversation, in user turns")
+    timeout: Seconds = Field(default=60.0, description="per-call deadline, seconds")
+    max_tokens: int | None = Field(default=None, ge=1, description="cap on the requested output tokens")
+    max_retries: int = Field(default=0, ge=0, le=10, description="SDK retries per call (attempts are counted)")
+    max_in_flight: int = Field(default=10_000, ge=1, description="calls in flight beyond this are shed and counted")
+    connections: int | None = Field(default=None, ge=1, description="HTTP connection pool size (default: sized for the load)")
+    mock: MockConfig = MockConfig()
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _parse_duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
+
+    @model_validator(mode="after")
+    def _length(self) -> "Profile":
+        if self.duration is not None and self.operations is not None:
+            raise ValueError("give either duration or operations, not both")
+        if self.duration is None and self.operations is None:
+            self.duration = 10.0
+        return self
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        return PROVIDERS if self.provider == "both" else (self.provider,)
+
+    @property
+    def open_loop(self) -> bool:
+        return self.load.kind in OPEN_LOOP_KINDS
+
+    @property
+    def mode(self) -> str:
+        """The row label: 'rate 200/s constant', 'concurrency 8', 'sequential'."""
+        load = self.load
+        if load.kind == "ramp":
+            return f"ramp {load.rate:g}->{load.rate_end:g}/s"
+        if load.kind in ("constant", "poisson"):
+            return f"rate {load.rate:g}/s {load.kind}"
+        if load.kind == "concurrency":
+            return f"concurrency {load.users}"
+        return "sequential"
+
+    def pool_size(self) -> int:
+        """Connections for the load: what is in flight at 5 s per call, within [16, 1000]."""
+        if self.connections is not None:
+            return self.connections
+        load = self.load
+        if load.kind == "concurrency":
+            return max(1, min(load.users, 1000))
+        if load.kind == "sequential":
+            return 1
+        peak = max(load.rate, getattr(load, "rate_end", 0.0))
+        return int(min(1000, max(16, peak * 5)))
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """A copy of base with override laid over it, tables merged key by key."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Flags win over the file; a flag that picks another load kind or length replaces it whole."""
+    data = dict(data)
+    new_load = overrides.get("load")
+    if isinstance(new_load, dict) and isinstance(data.get("load"), dict):
+        if new_load.get("kind", data["load"].get("kind")) != data["load"].get("kind", "constant"):
+            data.pop("load")
+    if "operations" in overrides:
+        data.pop("duration", None)
+    if "duration" in overrides:
+        data.pop("operations", None)
+    return deep_merge(data, overrides)
+
+
+def _format_validation_error(source: str, err: ValidationError) -> str:
+    lines = []
+    for item in err.errors():
+        path = ".".join(str(p) for p in item["loc"] if not str(p).endswith("Load"))
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"{source}: {path or '(top level)'}: {message}")
+    return "\n".join(lines)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: no such profile file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path}: TOML syntax error: {exc}") from None
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def build_profile(data: dict[str, Any], source: str = "<profile>") -> Profile:
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(_format_validation_error(source, exc)) from None
+
+
+def load_profile(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Profile:
+    """Read a TOML profile (or start from defaults), lay CLI overrides over it, validate."""
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        source = str(path)
+        data = read_toml(Path(path))
+    if overrides:
+        data = _apply_overrides(data, overrides)
+        source = f"{source} (with command-line overrides)"
+    return build_profile(data, source)

@@ -1,0 +1,71 @@
+"""Anthropic messages through the official `AsyncAnthropic` client, streaming or not.
+
+The SDK's built-in OpenTelemetry spans are off here (`open_telemetry=False`): the
+baseline must carry no tracer, and the built-in tracing is an arm of its own.
+"""
+
+from __future__ import annotations
+
+import anthropic
+import httpx2
+
+from loadgen.prompts import Prompt, anthropic_messages
+from loadgen.providers.base import CallRecord, ProviderSettings
+from loadgen.providers.http import make_http_client
+
+
+class AnthropicMessages:
+    name = "anthropic"
+
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        open_telemetry: bool = False,
+    ) -> None:
+        self._settings = settings
+        self._http = make_http_client(settings, transport)
+        kwargs = {"base_url": settings.base_url} if settings.base_url else {}
+        self._client = anthropic.AsyncAnthropic(
+            api_key=settings.api_key,
+            max_retries=settings.max_retries,
+            timeout=settings.timeout_s,
+            http_client=self._http,
+            open_telemetry=open_telemetry,
+            **kwargs,
+        )
+        self._create = self._client.messages.create
+
+    async def call(self, prompt: Prompt, rec: CallRecord) -> None:
+        if self._settings.max_retries > 0:
+            rec.attempts = 0  # the request hook counts each attempt
+        messages = anthropic_messages(prompt)
+        if not self._settings.stream:
+            message = await self._create(
+                model=self._settings.model,
+                system=prompt.system,
+                messages=messages,
+                max_tokens=prompt.max_tokens,
+            )
+            rec.output_tokens = message.usage.output_tokens
+            return
+        stream = await self._create(
+            model=self._settings.model,
+            system=prompt.system,
+            messages=messages,
+            max_tokens=prompt.max_tokens,
+            stream=True,
+        )
+        async for event in stream:
+            kind = event.type
+            if kind == "content_block_delta":
+                # Text and thinking deltas with content are tokens; message_start,
+                # ping and the usage-only message_delta are not.
+                delta = event.delta
+                if getattr(delta, "text", None) or getattr(delta, "thinking", None):
+                    rec.token()
+            elif kind == "message_delta" and event.usage is not None:
+                rec.output_tokens = event.usage.output_tokens
+
+    async def aclose(self) -> None:
+        await self._client.close()

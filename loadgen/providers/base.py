@@ -1,0 +1,108 @@
+"""What every provider adapter shares: the call record, the protocol, error classes.
+
+A `CallRecord` is filled by one logical call. Its timestamps are monotonic
+nanoseconds (`perf_counter_ns`), which on Linux are system-wide, so the runner, the
+mock and the collector can compare them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Protocol
+
+from loadgen.histograms import Recorder
+from loadgen.prompts import Prompt
+
+# The record of the call running in the current task, so an HTTP hook can count the
+# SDK's attempts (retries happen inside one SDK call, in the same task).
+CURRENT_CALL: ContextVar["CallRecord | None"] = ContextVar("loadgen_current_call", default=None)
+
+
+class CallRecord:
+    """One logical call: intended, sent, first token, done; output tokens; attempts; error."""
+
+    __slots__ = (
+        "op_id", "t_intended", "t_sent", "t_first_token", "t_done",
+        "output_tokens", "attempts", "error", "_t_last_token", "_itl",
+    )
+
+    def __init__(self, op_id: int, t_intended: int, itl: Recorder | None) -> None:
+        self.op_id = op_id
+        self.t_intended = t_intended
+        self.t_sent = 0
+        self.t_first_token = 0
+        self.t_done = 0
+        self.output_tokens = 0
+        self.attempts = 1
+        self.error: str | None = None
+        self._t_last_token = 0
+        self._itl = itl
+
+    def token(self) -> None:
+        """A content (or reasoning) delta with text arrived now."""
+        now = time.perf_counter_ns()
+        if self.t_first_token == 0:
+            self.t_first_token = now
+        elif self._itl is not None:
+            self._itl.record_ns(now - self._t_last_token)
+        self._t_last_token = now
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    base_url: str | None  # None: the SDK's own default (the real API)
+    api_key: str
+    model: str
+    stream: bool
+    timeout_s: float
+    max_retries: int
+    pool_size: int
+
+
+class Provider(Protocol):
+    """An API family behind one call: fill `rec` for `prompt`, raising on failure."""
+
+    name: str
+
+    async def call(self, prompt: Prompt, rec: CallRecord) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+async def count_attempt(request: object) -> None:
+    """httpx2 request hook: one more attempt for the current logical call."""
+    rec = CURRENT_CALL.get()
+    if rec is not None:
+        rec.attempts += 1
+
+
+_NAMED = {
+    "APITimeoutError": "timeout",
+    "TimeoutError": "timeout",
+    "CancelledError": "cancelled",
+    "APIConnectionError": "connection",
+    "RemoteProtocolError": "stream_cut",
+    "APIResponseValidationError": "bad_response",
+}
+
+
+def error_class(exc: BaseException) -> str:
+    """A short, stable class for an exception: 'http_429', 'timeout', 'connection', …"""
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return "timeout"
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return f"http_{status}"
+    name = type(exc).__name__
+    if name in _NAMED:
+        return _NAMED[name]
+    if name == "APIError":
+        # Raised by the SDKs for an error event inside a stream.
+        return "stream_error"
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and type(cause).__name__ in _NAMED:
+        return _NAMED[type(cause).__name__]
+    return name

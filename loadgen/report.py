@@ -1,0 +1,107 @@
+"""Reporters: functions of finished results — the summary table and the JSON document.
+
+No reporter reaches back into the engine. Every string that leaves here passes through
+redaction, so an API key that found its way into an error message is masked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from loadgen import __version__
+from loadgen.redact import redact_data
+
+SCHEMA_VERSION = "1.0"
+
+
+def build_document(profile_data: dict, runs: list[dict], *, target: str, interrupted: bool, errors: list[str]) -> dict:
+    invalid = [
+        {"provider": run["provider"], "arm": run["arm"], "mode": run["mode"], **reason}
+        for run in runs
+        for reason in run["invalid_reasons"]
+    ]
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "loadgen", "version": __version__},
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "target": target,
+        "valid": not invalid and not errors and not interrupted and bool(runs),
+        "invalid_reasons": invalid,
+        "interrupted": interrupted,
+        "errors": errors,
+        "profile": profile_data,
+        "runs": runs,
+    }
+    return redact_data(document)
+
+
+def write_json(document: dict, path: str | Path) -> None:
+    """Write atomically: a reader never sees half a file, an interrupted write loses nothing old."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(document, handle, indent=2)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if value >= 1000:
+        return f"{value / 1000:.2f}s"
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def summary_table(runs: list[dict]) -> Table:
+    table = Table(title="loadgen summary (latency from intended start, ms)", show_lines=False)
+    for column in ("Provider", "Arm", "Mode", "Sent", "Rate/s", "OK %", "p50", "p90", "p99", "p99.9", "max",
+                   "TTFT p50", "TTFT p99", "Lag p99", "CPU %", "Valid"):
+        table.add_column(column, justify="left" if column in ("Provider", "Arm", "Mode", "Valid") else "right")
+    for run in runs:
+        lat, ttft, lag = run["latency_ms"], run["ttft_ms"], run["dispatch_lag_ms"]
+        rate = run["achieved_rate_rps"]
+        target = run["target_rate_rps"]
+        rate_text = "–" if rate is None else (f"{rate:.1f}/{target:.1f}" if target else f"{rate:.1f}")
+        ok = run["success_rate_percent"]
+        table.add_row(
+            run["provider"], run["arm"], run["mode"] + (" stream" if run["stream"] else ""),
+            str(run["operations_sent"]), rate_text, "–" if ok is None else f"{ok:.1f}",
+            _ms(lat["p50"]), _ms(lat["p90"]), _ms(lat["p99"]), _ms(lat["p99_9"]), _ms(lat["max"]),
+            _ms(ttft["p50"]), _ms(ttft["p99"]), _ms(lag["p99"]), f"{run['cpu_percent']:.0f}",
+            "yes" if run["valid"] else "[bold red]NO[/]",
+        )
+    return table
+
+
+def print_summary(console: Console, document: dict) -> None:
+    runs = document["runs"]
+    if runs:
+        console.print(summary_table(runs))
+        console.print(
+            "[dim]Latency is measured from each call's intended start; the uncorrected view "
+            "(from the actual send) is service_time_ms in the JSON.[/]"
+        )
+    for run in runs:
+        unc = run["service_time_ms"]
+        errors = ", ".join(f"{name} {count}" for name, count in sorted(run["errors"].items())) or "none"
+        console.print(
+            f"  {run['provider']}/{run['arm']}: service time p50 {_ms(unc['p50'])} p99 {_ms(unc['p99'])} ms; "
+            f"errors: {errors}; shed {run['shed']}; peak in flight {run['peak_in_flight']} (pool {run['pool_size']})"
+        )
+    for error in document["errors"]:
+        console.print(f"[red]error:[/] {error}")
+    if document["interrupted"]:
+        console.print("[yellow]interrupted: the figures cover the operations finished before the stop[/]")
+    for reason in document["invalid_reasons"]:
+        console.print(f"[bold red]INVALID[/] {reason['provider']}/{reason['arm']} ({reason['rule']}): {reason['detail']}")
+    if runs and document["valid"]:
+        console.print("[green]run valid[/]")

@@ -1,0 +1,263 @@
+"""The dispatch loop inside a worker: intended times → calls → records → histograms.
+
+Open loop: the dispatcher sleeps until each operation's intended time and starts the
+call as a task; it never waits for a completion before the next send. Latency is
+t_done − t_intended, so when the generator (or a stalled server, or a full connection
+pool) makes a call late, that lateness is in the figure — coordinated omission cannot
+hide it. The uncorrected view, t_done − t_sent (service time), is kept beside it.
+
+Closed loop: N virtual users; each call is intended the moment the user's previous call
+ended, so its latency equals its service time plus the generator's own delay.
+
+The hot path allocates one small record per call and logs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from array import array
+from typing import Callable
+
+from loadgen.histograms import Recorder
+from loadgen.profile import Profile
+from loadgen.prompts import Prompt, make_prompt
+from loadgen.providers.base import CURRENT_CALL, CallRecord, Provider, error_class
+from loadgen.schedule import closed_loop_plan, profile_offsets, warmup_offsets
+
+HISTOGRAMS = ("latency", "service_time", "dispatch_lag", "ttft", "ttft_service", "itl")
+START_DELAY_NS = 100_000_000  # time to get the loop going before the first intended start
+MAX_ERROR_EXAMPLES = 8
+
+
+class Stats:
+    """Everything the measured phase records: histograms and counters, no per-call lists."""
+
+    def __init__(self, planned: int) -> None:
+        self.h = {name: Recorder() for name in HISTOGRAMS}
+        self.planned = planned
+        self.sent = 0
+        self.completed = 0
+        self.ok = 0
+        self.shed = 0
+        self.attempts = 0
+        self.output_tokens = 0
+        self.errors: dict[str, int] = {}
+        self.error_examples: dict[str, str] = {}
+        self.first_sent_ns = 0
+        self.last_sent_ns = 0
+        self.last_done_ns = 0
+        # Per-op latency (ns, −1 = not done or failed): 8 bytes per operation, so
+        # later stages can pair the same op_id across arms.
+        self.latency_by_op = array("q", [-1]) * planned if planned else array("q")
+
+
+class Runner:
+    def __init__(self, profile: Profile, provider: Provider) -> None:
+        self.profile = profile
+        self.provider = provider
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.stopping = False
+        self.warmup_done = 0
+        self.warmup_errors = 0
+        self._tasks: set[asyncio.Task] = set()
+        if profile.open_loop:
+            self.offsets = profile_offsets(profile)
+            self.warmup = warmup_offsets(profile.load, profile.warmup_operations)
+            planned = len(self.offsets)
+        else:
+            self.offsets = array("q")
+            self.warmup = array("q")
+            self.plan = closed_loop_plan(profile)
+            planned = profile.operations or 0
+        self.stats = Stats(planned)
+        self.measure_start_ns = 0
+
+    # -- prompts -------------------------------------------------------------------
+    def prompt(self, op_id: int, warmup: bool) -> Prompt:
+        p = self.profile
+        return make_prompt(
+            p.seed,
+            op_id,
+            span_size_mode=p.span_size_mode,
+            conversation_share=p.conversation_share,
+            max_turns=p.max_turns,
+            max_tokens_cap=p.max_tokens,
+            stream="warmup" if warmup else "measured",
+        )
+
+    # -- one call ------------------------------------------------------------------
+    async def _call(self, op_id: int, t_intended: int, warmup: bool) -> None:
+        stats = self.stats
+        rec = CallRecord(op_id, t_intended, None if warmup else stats.h["itl"])
+        prompt = self.prompt(op_id, warmup)
+        CURRENT_CALL.set(rec)
+        rec.t_sent = time.perf_counter_ns()
+        try:
+            async with asyncio.timeout(self.profile.timeout):
+                await self.provider.call(prompt, rec)
+        except asyncio.CancelledError:
+            rec.error = "cancelled"
+        except Exception as exc:  # every failure is a counted class, never a crash
+            rec.error = error_class(exc)
+            if not warmup and rec.error not in stats.error_examples and len(stats.error_examples) < MAX_ERROR_EXAMPLES:
+                stats.error_examples[rec.error] = f"{type(exc).__name__}: {exc}"[:300]
+        rec.t_done = time.perf_counter_ns()
+        self.in_flight -= 1
+        if warmup:
+            self.warmup_done += 1
+            self.warmup_errors += rec.error is not None
+        else:
+            self._record(rec)
+
+    def _record(self, rec: CallRecord) -> None:
+        stats = self.stats
+        h = stats.h
+        stats.completed += 1
+        stats.attempts += rec.attempts
+        if rec.t_done > stats.last_done_ns:
+            stats.last_done_ns = rec.t_done
+        if rec.error is not None:
+            stats.errors[rec.error] = stats.errors.get(rec.error, 0) + 1
+            return
+        stats.ok += 1
+        stats.output_tokens += rec.output_tokens
+        latency = rec.t_done - rec.t_intended
+        h["latency"].record_ns(latency)
+        h["service_time"].record_ns(rec.t_done - rec.t_sent)
+        if rec.t_first_token:
+            h["ttft"].record_ns(rec.t_first_token - rec.t_intended)
+            h["ttft_service"].record_ns(rec.t_first_token - rec.t_sent)
+        if rec.op_id < len(stats.latency_by_op):
+            stats.latency_by_op[rec.op_id] = latency
+
+    def _start(self, op_id: int, t_intended: int, warmup: bool) -> None:
+        self.in_flight += 1
+        if self.in_flight > self.peak_in_flight:
+            self.peak_in_flight = self.in_flight
+        task = asyncio.get_running_loop().create_task(self._call(op_id, t_intended, warmup))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _mark_sent(self, t_intended: int) -> None:
+        # Dispatch lag is measured here, where the generator hands the call over: how
+        # late it is against the plan. Every sent call counts, failed or not.
+        stats = self.stats
+        now = time.perf_counter_ns()
+        stats.h["dispatch_lag"].record_ns(now - t_intended)
+        stats.sent += 1
+        if stats.first_sent_ns == 0:
+            stats.first_sent_ns = now
+        stats.last_sent_ns = now
+
+    # -- open loop -----------------------------------------------------------------
+    async def _open_loop(self) -> None:
+        perf = time.perf_counter_ns
+        cap = self.profile.max_in_flight
+        lead = -self.warmup[0] if len(self.warmup) else 0
+        base = perf() + START_DELAY_NS + lead
+        self.measure_start_ns = base
+        for k, offset in enumerate(self.warmup):
+            await self._sleep_until(base + offset)
+            if self.stopping:
+                return
+            if self.in_flight < cap:
+                self._start(k, base + offset, True)
+        stats = self.stats
+        for op_id, offset in enumerate(self.offsets):
+            t_intended = base + offset
+            delay = t_intended - perf()
+            if delay > 0:
+                await asyncio.sleep(delay / 1e9)
+            if self.stopping:
+                return
+            if self.in_flight >= cap:
+                stats.shed += 1  # counted and reported, never silent waiting
+                continue
+            self._mark_sent(t_intended)
+            self._start(op_id, t_intended, False)
+
+    async def _sleep_until(self, t_ns: int) -> None:
+        delay = t_ns - time.perf_counter_ns()
+        if delay > 0:
+            await asyncio.sleep(delay / 1e9)
+
+    # -- closed loop ---------------------------------------------------------------
+    async def _closed_loop(self) -> None:
+        plan = self.plan
+        counter = {"warmup": 0, "measured": 0}
+        warmup_total = self.profile.warmup_operations
+        self.measure_start_ns = time.perf_counter_ns()
+        deadline: list[int | None] = [None]
+
+        async def user() -> None:
+            while not self.stopping:
+                now = time.perf_counter_ns()
+                if counter["warmup"] < warmup_total:
+                    op_id, warmup = counter["warmup"], True
+                    counter["warmup"] += 1
+                else:
+                    if deadline[0] is None:
+                        # The measured phase starts when the first user leaves warm-up.
+                        self.measure_start_ns = now
+                        deadline[0] = now + plan.duration_ns if plan.duration_ns is not None else 0
+                    if plan.operations is not None and counter["measured"] >= plan.operations:
+                        return
+                    if deadline[0] and now >= deadline[0]:
+                        return
+                    op_id, warmup = counter["measured"], False
+                    counter["measured"] += 1
+                    self._grow_by_op(op_id)
+                # Intended = now: the user's previous call has just ended.
+                self.in_flight += 1
+                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+                if not warmup:
+                    self._mark_sent(now)
+                await self._call(op_id, now, warmup)
+
+        await asyncio.gather(*(user() for _ in range(plan.users)))
+
+    def _grow_by_op(self, op_id: int) -> None:
+        latency_by_op = self.stats.latency_by_op
+        if op_id >= len(latency_by_op):
+            latency_by_op.extend([-1] * max(1024, len(latency_by_op)))
+        if op_id >= self.stats.planned:
+            self.stats.planned = op_id + 1
+
+    # -- the whole run -------------------------------------------------------------
+    async def run(self) -> None:
+        if self.profile.open_loop:
+            await self._open_loop()
+        else:
+            await self._closed_loop()
+        await self.drain()
+
+    async def drain(self, grace_s: float | None = None) -> None:
+        """Wait for calls in flight; past the grace period cancel them (counted)."""
+        grace = self.profile.timeout + 5 if grace_s is None else grace_s
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def progress(self) -> dict:
+        stats = self.stats
+        return {
+            "planned": stats.planned,
+            "sent": stats.sent,
+            "completed": stats.completed,
+            "errors": sum(stats.errors.values()),
+            "shed": stats.shed,
+            "in_flight": self.in_flight,
+            "warmup_done": self.warmup_done,
+            "elapsed_s": max(0.0, (time.perf_counter_ns() - self.measure_start_ns) / 1e9) if self.measure_start_ns else 0.0,
+        }
+
+
+ProgressFn = Callable[[dict], None]

@@ -1,0 +1,72 @@
+"""One `loadgen run`: orchestrate with a live progress display, then report and export.
+
+Results are written whatever happens — an invalid run, an interrupted run, a worker
+that failed — so nothing measured is lost.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from loadgen.errors import ExitCode
+from loadgen.metrics import summarize
+from loadgen.orchestrator import Orchestrator
+from loadgen.profile import Profile
+from loadgen.report import build_document, print_summary, write_json
+
+
+class LiveProgress:
+    """One bar per provider/arm, fed by the workers' progress messages."""
+
+    def __init__(self, console: Console, enabled: bool) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} done"),
+            TextColumn("sent {task.fields[sent]} · in flight {task.fields[in_flight]} · "
+                       "errors {task.fields[errors]} · shed {task.fields[shed]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not enabled,
+            transient=False,
+        )
+        self.tasks: dict[str, int] = {}
+
+    def update(self, message: dict) -> None:
+        key = f"{message['provider']}/{message['arm']}"
+        fields = {k: message[k] for k in ("sent", "in_flight", "errors", "shed")}
+        if key not in self.tasks:
+            self.tasks[key] = self.progress.add_task(key, total=message["planned"] or None, **fields)
+        self.progress.update(self.tasks[key], completed=message["completed"], total=message["planned"] or None, **fields)
+
+    def __enter__(self) -> "LiveProgress":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+
+def run_session(profile: Profile, *, export_json: str | None, out: Console, err: Console, live: bool = True) -> int:
+    err.print(f"loadgen: {profile.name}: {', '.join(profile.providers)} · {profile.mode}"
+              f"{' · stream' if profile.stream else ''} · target {profile.target.kind}", highlight=False)
+    with LiveProgress(err, enabled=live) as progress:
+        orchestrator = Orchestrator(profile, on_progress=progress.update)
+        outcome = orchestrator.run()
+    runs = [summarize(result) for result in outcome.results]
+    document = build_document(
+        profile.model_dump(mode="json"), runs, target=outcome.target,
+        interrupted=outcome.interrupted, errors=outcome.errors,
+    )
+    print_summary(out, document)
+    if export_json:
+        write_json(document, export_json)
+        err.print(f"results written to {export_json}", highlight=False)
+    if outcome.interrupted:
+        return ExitCode.INTERRUPTED
+    if outcome.errors:
+        return ExitCode.FAILURE
+    if not document["valid"]:
+        return ExitCode.INVALID_RUN
+    return ExitCode.OK

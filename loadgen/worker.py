@@ -1,0 +1,170 @@
+"""A worker process: one provider (and later one arm), its own event loop, plain-data results.
+
+Tracer instrumentors patch the SDKs globally, so each arm runs in a process of its own.
+The worker samples its own CPU time and RSS while it runs and sends progress to the
+orchestrator; its results cross the process boundary as plain data (encoded HDR
+histograms, counters), never as objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+
+import psutil
+
+from loadgen import clock
+from loadgen.profile import Profile
+from loadgen.providers import ProviderSettings, make_provider
+from loadgen.redact import redact
+from loadgen.runner import Runner
+
+SAMPLE_INTERVAL_S = 0.5
+
+
+@dataclass
+class WorkerSpec:
+    """What the orchestrator tells a worker: plain data only."""
+
+    profile: dict
+    provider: str
+    base_url: str | None
+    api_key: str
+    arm: str = "baseline"
+    cpu: int | None = None  # pin to this core when given
+    extra: dict = field(default_factory=dict)
+
+
+class Sampler:
+    """CPU and RSS of this process, sampled while the run goes."""
+
+    def __init__(self) -> None:
+        self.process = psutil.Process()
+        self.rss_samples: list[tuple[float, int]] = []
+        self.cpu_samples: list[tuple[float, float]] = []
+        self._t0 = time.monotonic()
+
+    def cpu_seconds(self) -> float:
+        times = self.process.cpu_times()
+        return times.user + times.system
+
+    def sample(self) -> None:
+        now = time.monotonic() - self._t0
+        self.rss_samples.append((round(now, 3), self.process.memory_info().rss))
+        self.cpu_samples.append((round(now, 3), self.cpu_seconds()))
+
+
+async def _run(spec: WorkerSpec, progress_queue, stop_event) -> dict:
+    profile = Profile.model_validate(spec.profile)
+    settings = ProviderSettings(
+        base_url=spec.base_url,
+        api_key=spec.api_key,
+        model=getattr(profile.models, spec.provider),
+        stream=profile.stream,
+        timeout_s=profile.timeout,
+        max_retries=profile.max_retries,
+        pool_size=profile.pool_size(),
+    )
+    provider = make_provider(spec.provider, settings)
+    runner = Runner(profile, provider)
+    sampler = Sampler()
+    marks: dict[str, float] = {}
+
+    async def watch() -> None:
+        # Progress, stop requests and resource samples, twice a second, off the hot path.
+        while True:
+            await asyncio.sleep(SAMPLE_INTERVAL_S)
+            if stop_event is not None and stop_event.is_set() and not runner.stopping:
+                runner.stop()
+            sampler.sample()
+            if "cpu_start" not in marks and runner.measure_start_ns and time.perf_counter_ns() >= runner.measure_start_ns:
+                marks["cpu_start"] = sampler.cpu_seconds()
+                marks["wall_start"] = time.monotonic()
+            if progress_queue is not None:
+                message = runner.progress()
+                message.update(provider=spec.provider, arm=spec.arm)
+                progress_queue.put(("progress", message))
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    started_wall = time.time()
+    try:
+        dispatch = asyncio.get_running_loop().create_task(runner.run())
+        # Once dispatch is over (or asked to stop), in-flight calls drain in runner.run.
+        while not dispatch.done():
+            await asyncio.wait({dispatch}, timeout=0.2)
+            if runner.stopping and not dispatch.done():
+                await runner.drain(grace_s=2.0)
+                dispatch.cancel()
+                await asyncio.gather(dispatch, return_exceptions=True)
+                break
+        if dispatch.done() and not dispatch.cancelled() and dispatch.exception() is not None:
+            raise dispatch.exception()
+        cpu_end = sampler.cpu_seconds()
+        wall_end = time.monotonic()
+    finally:
+        watcher.cancel()
+        await provider.aclose()
+    sampler.sample()
+    cpu_start = marks.get("cpu_start", sampler.cpu_samples[0][1] if sampler.cpu_samples else 0.0)
+    wall_start = marks.get("wall_start", wall_end)
+    wall = max(1e-9, wall_end - wall_start)
+    return _result(spec, profile, runner, sampler, started_wall, (cpu_end - cpu_start) / wall * 100, cpu_end)
+
+
+def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wall, cpu_percent, cpu_total) -> dict:
+    stats = runner.stats
+    return {
+        "provider": spec.provider,
+        "arm": spec.arm,
+        "mode": profile.mode,
+        "load_kind": profile.load.kind,
+        "stream": profile.stream,
+        "model": getattr(profile.models, spec.provider),
+        "started_at": started_wall,
+        "interrupted": runner.stopping,
+        "operations_planned": stats.planned,
+        "operations_fixed": profile.operations is not None,
+        "operations_sent": stats.sent,
+        "operations_completed": stats.completed,
+        "operations_ok": stats.ok,
+        "shed": stats.shed,
+        "attempts": stats.attempts,
+        "output_tokens": stats.output_tokens,
+        "warmup_operations": runner.warmup_done,
+        "warmup_errors": runner.warmup_errors,
+        "peak_in_flight": runner.peak_in_flight,
+        "pool_size": profile.pool_size(),
+        "offsets_first_ns": runner.offsets[0] if len(runner.offsets) else None,
+        "offsets_last_ns": runner.offsets[-1] if len(runner.offsets) else None,
+        "first_sent_ns": stats.first_sent_ns,
+        "last_sent_ns": stats.last_sent_ns,
+        "last_done_ns": stats.last_done_ns,
+        "measure_start_ns": runner.measure_start_ns,
+        "errors": dict(stats.errors),
+        "error_examples": {k: redact(v) for k, v in stats.error_examples.items()},
+        "histograms": {name: rec.encode() for name, rec in stats.h.items()},
+        "cpu_percent": round(cpu_percent, 2),
+        "cpu_seconds_total": round(cpu_total, 3),
+        "rss_samples": sampler.rss_samples,
+        "latency_by_op": stats.latency_by_op.tobytes().hex() if spec.extra.get("keep_latency_by_op") else None,
+    }
+
+
+def worker_main(spec: WorkerSpec, progress_queue, stop_event) -> None:
+    """Process entry point: run and put ('result', dict) or ('error', message) on the queue."""
+    # Ctrl-C reaches the whole process group; the orchestrator decides, and tells us
+    # through stop_event, so that results so far are still returned.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if spec.cpu is not None and hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, {spec.cpu})
+        except OSError:
+            pass
+    try:
+        result = clock.run(_run(spec, progress_queue, stop_event))
+        progress_queue.put(("result", result))
+    except Exception as exc:  # reported by the orchestrator as one clear line
+        progress_queue.put(("error", redact(f"{spec.provider} worker failed: {type(exc).__name__}: {exc}")))
