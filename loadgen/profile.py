@@ -87,6 +87,7 @@ Load = Annotated[
 ]
 
 OPEN_LOOP_KINDS = ("constant", "poisson", "ramp")
+LOAD_KINDS = OPEN_LOOP_KINDS + ("concurrency", "sequential")
 
 
 class Models(_Strict):
@@ -211,7 +212,12 @@ def _apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[st
 def _format_validation_error(source: str, err: ValidationError) -> str:
     lines = []
     for item in err.errors():
-        path = ".".join(str(p) for p in item["loc"] if not str(p).endswith("Load"))
+        loc = list(item["loc"])
+        # A discriminated union puts the chosen tag in the path (load.concurrency.users);
+        # the user wrote load.users.
+        if len(loc) > 1 and loc[0] == "load" and loc[1] in LOAD_KINDS:
+            del loc[1]
+        path = ".".join(str(p) for p in loc)
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown key"

@@ -1,0 +1,81 @@
+"""Validity rules and summaries, on synthetic worker results."""
+
+import pytest
+
+from loadgen.histograms import Recorder
+from loadgen.metrics import achieved_rate, check_validity, schedule_rate, summarize
+
+NS = 1_000_000_000
+
+
+def result(**changes):
+    lag = Recorder()
+    for _ in range(1000):
+        lag.record_ns(200_000)  # 0.2 ms
+    base = {
+        "provider": "openai", "arm": "baseline", "mode": "rate 100/s constant", "load_kind": "constant",
+        "stream": False, "model": "m", "interrupted": False,
+        "operations_planned": 1000, "operations_fixed": False, "operations_sent": 1000, "operations_completed": 1000,
+        "operations_ok": 1000, "shed": 0, "attempts": 1000, "warmup_operations": 0, "peak_in_flight": 3,
+        "pool_size": 16, "output_tokens": 0, "cpu_percent": 40.0, "errors": {}, "error_examples": {},
+        "offsets_first_ns": 0, "offsets_last_ns": 999 * NS // 100,
+        "first_sent_ns": 5 * NS, "last_sent_ns": 5 * NS + 999 * NS // 100,
+        "histograms": {name: Recorder().encode() for name in ("latency", "service_time", "ttft", "ttft_service", "itl")},
+    }
+    base["histograms"]["dispatch_lag"] = lag.encode()
+    base.update(changes)
+    return base
+
+
+def rules(res):
+    from loadgen.metrics import histograms
+
+    return [v.rule for v in check_validity(res, histograms(res))]
+
+
+def test_a_clean_run_is_valid():
+    assert rules(result()) == []
+    assert schedule_rate(result()) == pytest.approx(100)
+    assert achieved_rate(result()) == pytest.approx(100)
+
+
+def test_slow_sends_break_the_rate_rule():
+    # 1,000 sends stretched over 11 s instead of 9.99 s → 90.8/s < 99/s
+    assert "send_rate" in rules(result(last_sent_ns=5 * NS + 11 * NS))
+
+
+def test_lag_rule_uses_max_of_1ms_and_10_percent_of_interval():
+    lag = Recorder()
+    for _ in range(1000):
+        lag.record_ns(3_000_000)  # 3 ms
+    histos = result()["histograms"] | {"dispatch_lag": lag.encode()}
+    # 100/s: mean interval 10 ms → limit 1 ms → 3 ms breaks it
+    assert "dispatch_lag" in rules(result(histograms=histos))
+    # 10/s: mean interval 100 ms → limit 10 ms → 3 ms is fine
+    slow = result(histograms=histos, operations_planned=1000, offsets_last_ns=999 * NS // 10,
+                  last_sent_ns=5 * NS + 999 * NS // 10)
+    assert "dispatch_lag" not in rules(slow)
+
+
+def test_cpu_rule():
+    assert rules(result(cpu_percent=95.0)) == ["worker_cpu"]
+
+
+def test_unsent_and_shed_operations():
+    assert "unsent_operations" in rules(result(operations_sent=990, last_sent_ns=5 * NS + 989 * NS // 100))
+    assert "unsent_operations" in rules(result(shed=3))
+
+
+def test_closed_loop_skips_rate_and_lag_rules():
+    res = result(load_kind="concurrency", offsets_first_ns=None, offsets_last_ns=None,
+                 last_sent_ns=5 * NS + 50 * NS)
+    assert rules(res) == []
+
+
+def test_summary_has_the_contract_keys():
+    summary = summarize(result())
+    for key in ("provider", "arm", "mode", "operations_sent", "achieved_rate_rps", "errors", "histograms"):
+        assert key in summary
+    for key in ("latency_ms", "service_time_ms", "dispatch_lag_ms", "ttft_ms", "itl_ms"):
+        assert set(summary[key]) >= {"count", "mean", "p50", "p90", "p99", "p99_9", "max"}
+    assert summary["dispatch_lag_ms"]["p50"] == pytest.approx(0.2, rel=0.01)

@@ -1,0 +1,85 @@
+"""The profile model: strict keys, durations, CLI overrides laid over TOML."""
+
+import pytest
+
+from loadgen.profile import ProfileError, load_profile, parse_duration
+
+ROOT_PROFILES = __import__("pathlib").Path(__file__).resolve().parent.parent / "profiles"
+
+
+@pytest.mark.parametrize("text, seconds", [("30s", 30), ("2m", 120), ("1h", 3600), ("500ms", 0.5), (12, 12), ("7", 7)])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["30x", "s", "", True, "-3s"])
+def test_bad_durations(bad):
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+def write(tmp_path, text):
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_a_file():
+    profile = load_profile(None)
+    assert profile.duration == 10 and profile.load.kind == "constant" and profile.providers == ("openai", "anthropic")
+
+
+def test_unknown_key_is_an_error_naming_file_and_key(tmp_path):
+    path = write(tmp_path, "[load]\nkind = 'constant'\nrate = 5\nratee = 6\n")
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    assert str(path) in str(info.value) and "load.ratee" in str(info.value) and "unknown key" in str(info.value)
+
+
+def test_syntax_error_names_file(tmp_path):
+    path = write(tmp_path, "rate = = 5\n")
+    with pytest.raises(ProfileError, match="TOML syntax error"):
+        load_profile(path)
+
+
+def test_missing_file():
+    with pytest.raises(ProfileError, match="no such profile file"):
+        load_profile("/nonexistent/profile.toml")
+
+
+@pytest.mark.parametrize("text, key", [
+    ("[load]\nkind = 'constant'\nrate = -1\n", "load.rate"),
+    ("[load]\nkind = 'concurrency'\n", "load.users"),
+    ("[load]\nkind = 'warp'\n", "load"),
+    ("provider = 'gemini'\n", "provider"),
+    ("duration = '10s'\noperations = 5\n", "give either duration or operations"),
+    ("[target]\nkind = 'url'\n", "base_url"),
+    ("timeout = 0\n", "timeout"),
+])
+def test_invalid_values(tmp_path, text, key):
+    with pytest.raises(ProfileError) as info:
+        load_profile(write(tmp_path, text))
+    assert key in str(info.value)
+
+
+def test_overrides_win_and_replace_the_load_kind(tmp_path):
+    path = write(tmp_path, "duration = '20s'\n[load]\nkind = 'poisson'\nrate = 5\n")
+    profile = load_profile(path, {"load": {"kind": "concurrency", "users": 4}, "operations": 100})
+    assert profile.load.kind == "concurrency" and profile.load.users == 4
+    assert profile.operations == 100 and profile.duration is None
+
+
+def test_override_rate_keeps_the_file_kind(tmp_path):
+    path = write(tmp_path, "[load]\nkind = 'poisson'\nrate = 5\n")
+    assert load_profile(path, {"load": {"rate": 50}}).load.kind == "poisson"
+
+
+def test_modes_label_rows():
+    assert load_profile(None, {"load": {"kind": "sequential"}}).mode == "sequential"
+    assert load_profile(None, {"load": {"kind": "concurrency", "users": 8}}).mode == "concurrency 8"
+    assert load_profile(None, {"load": {"kind": "poisson", "rate": 200}}).mode == "rate 200/s poisson"
+
+
+@pytest.mark.parametrize("path", sorted(ROOT_PROFILES.glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_profiles_validate(path):
+    assert load_profile(path).name == path.stem

@@ -1,0 +1,177 @@
+"""Provider adapters through the real SDKs, over an in-memory transport (no sockets).
+
+The key property: TTFT is the first delta with text — never the role-only opening chunk
+of an OpenAI stream, its usage-only closing chunk, or Anthropic's message_start/ping.
+"""
+
+import asyncio
+import json
+import time
+
+import httpx2
+import pytest
+
+from loadgen.histograms import Recorder
+from loadgen.prompts import make_prompt
+from loadgen.providers.anthropic_messages import AnthropicMessages
+from loadgen.providers.base import CallRecord, ProviderSettings, error_class
+from loadgen.providers.factory import provider_base_url
+from loadgen.providers.openai_chat import OpenAIChat
+
+GAP_S = 0.08
+
+
+def settings(stream: bool, base_url: str, retries: int = 0) -> ProviderSettings:
+    return ProviderSettings(base_url=base_url, api_key="k", model="m", stream=stream,
+                            timeout_s=5, max_retries=retries, pool_size=4)
+
+
+def sse(frames):
+    """An SSE body that waits GAP_S before each frame marked with a pause."""
+
+    async def body():
+        for frame in frames:
+            if frame == "PAUSE":
+                await asyncio.sleep(GAP_S)
+                continue
+            yield frame.encode()
+
+    return body()
+
+
+def openai_chunk(delta=None, finish=None, usage=None, choices=True):
+    chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+             "choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}] if choices else []}
+    if usage:
+        chunk["usage"] = usage
+    return f"data: {json.dumps(chunk)}\n\n"
+
+
+def openai_stream_handler(request):
+    frames = [
+        openai_chunk({"role": "assistant", "content": ""}),  # role-only: not a token
+        "PAUSE",
+        openai_chunk({"content": "Hello"}),
+        "PAUSE",
+        openai_chunk({"content": " world"}),
+        openai_chunk({}, finish="stop"),
+        openai_chunk(usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}, choices=False),
+        "data: [DONE]\n\n",
+    ]
+    return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=sse(frames))
+
+
+def anthropic_event(kind, data):
+    return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n"
+
+
+def anthropic_stream_handler(request):
+    usage = {"input_tokens": 3, "output_tokens": 1}
+    frames = [
+        anthropic_event("message_start", {"message": {"id": "msg_1", "type": "message", "role": "assistant",
+                        "model": "m", "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage}}),
+        anthropic_event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+        anthropic_event("ping", {}),
+        "PAUSE",
+        anthropic_event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Hi"}}),
+        "PAUSE",
+        anthropic_event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": " there"}}),
+        anthropic_event("content_block_stop", {"index": 0}),
+        anthropic_event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                           "usage": {"output_tokens": 2}}),
+        anthropic_event("message_stop", {}),
+    ]
+    return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=sse(frames))
+
+
+async def one_call(provider, itl):
+    rec = CallRecord(0, time.perf_counter_ns(), itl)
+    rec.t_sent = time.perf_counter_ns()
+    await provider.call(make_prompt(0, 0), rec)
+    rec.t_done = time.perf_counter_ns()
+    await provider.aclose()
+    return rec
+
+
+@pytest.mark.parametrize("make, handler, url", [
+    (OpenAIChat, openai_stream_handler, "http://mock/v1"),
+    (AnthropicMessages, anthropic_stream_handler, "http://mock"),
+])
+def test_ttft_skips_role_only_ping_and_usage_frames(make, handler, url):
+    itl = Recorder()
+    provider = make(settings(True, url), transport=httpx2.MockTransport(handler))
+    rec = asyncio.run(one_call(provider, itl))
+    # The role-only chunk (or message_start and ping) arrived at once; the first text
+    # only after one pause, so TTFT ≥ the pause.
+    assert (rec.t_first_token - rec.t_sent) / 1e9 >= GAP_S * 0.9
+    # One gap between the two text deltas, itself about one pause.
+    assert itl.count == 1
+    assert itl.histogram.get_max_value() / 1e6 >= GAP_S * 0.9
+    assert rec.output_tokens == 2
+    assert rec.error is None
+
+
+def test_openai_non_streaming_reads_usage():
+    def handler(request):
+        body = json.loads(request.content)
+        assert body["max_completion_tokens"] == make_prompt(0, 0).max_tokens
+        return httpx2.Response(200, json={
+            "id": "c", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "x"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 7, "total_tokens": 8}})
+
+    rec = asyncio.run(one_call(OpenAIChat(settings(False, "http://mock/v1"), transport=httpx2.MockTransport(handler)), None))
+    assert rec.output_tokens == 7 and rec.t_first_token == 0
+
+
+def test_retries_are_counted_as_attempts():
+    calls = {"n": 0}
+
+    def handler(request):
+        calls["n"] += 1
+        if calls["n"] < 3:
+            return httpx2.Response(503, headers={"retry-after-ms": "1"}, json={"error": {"message": "busy"}})
+        return httpx2.Response(200, json={
+            "id": "c", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "x"}, "finish_reason": "stop"}]})
+
+    async def go():
+        from loadgen.providers.base import CURRENT_CALL
+
+        provider = OpenAIChat(settings(False, "http://mock/v1", retries=2), transport=httpx2.MockTransport(handler))
+        rec = CallRecord(0, 0, None)
+        CURRENT_CALL.set(rec)
+        await provider.call(make_prompt(0, 0), rec)
+        await provider.aclose()
+        return rec
+
+    assert asyncio.run(go()).attempts == 3
+
+
+def test_no_sdk_retries_by_default():
+    calls = {"n": 0}
+
+    def handler(request):
+        calls["n"] += 1
+        return httpx2.Response(429, json={"error": {"message": "slow down", "type": "rate_limit"}})
+
+    with pytest.raises(Exception) as info:
+        asyncio.run(one_call(OpenAIChat(settings(False, "http://mock/v1"), transport=httpx2.MockTransport(handler)), None))
+    assert calls["n"] == 1
+    assert error_class(info.value) == "http_429"
+
+
+@pytest.mark.parametrize("url, openai, anthropic", [
+    ("http://h:1/v1", "http://h:1/v1", "http://h:1"),
+    ("http://h:1", "http://h:1/v1", "http://h:1"),
+    ("http://h:1/v1/", "http://h:1/v1", "http://h:1"),
+])
+def test_one_base_url_serves_both_providers(url, openai, anthropic):
+    assert provider_base_url("openai", url) == openai
+    assert provider_base_url("anthropic", url) == anthropic
+    assert provider_base_url("openai", None) is None
+
+
+def test_error_classes():
+    assert error_class(TimeoutError()) == "timeout"
+    assert error_class(ValueError("x")) == "ValueError"
