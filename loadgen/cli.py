@@ -20,8 +20,9 @@ from loadgen.profile import ProfileError, load_profile, parse_duration
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 DEFAULT_PROFILE = PROFILES_DIR / "quickstart.toml"
 
-out = Console()
-err = Console(stderr=True)
+# Wide enough for the summary table when output goes to a file or a pipe.
+out = Console() if sys.stdout.isatty() else Console(width=160)
+err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
 
 
 def _fail(message: str, code: int) -> None:
@@ -65,6 +66,7 @@ def main() -> None:
 @click.option("--anthropic-model", help="Model name for Anthropic calls.")
 @click.option("--max-in-flight", type=int, help="Shed (and count) calls beyond this many in flight.")
 @click.option("--connections", type=int, help="HTTP connection pool size.")
+@click.option("--max-tokens", type=int, help="Cap on requested output tokens.")
 @click.option("--mock-ttft-ms", type=float, help="Embedded mock: time to first token.")
 @click.option("--mock-itl-ms", type=float, help="Embedded mock: inter-token gap.")
 @click.option("--export-json", type=click.Path(dir_okay=False), help="Write the results document here.")
@@ -114,6 +116,7 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
         "provider": "provider", "duration": "duration", "operations": "operations",
         "warmup_operations": "warmup_operations", "stream": "stream", "span_size_mode": "span_size_mode",
         "seed": "seed", "timeout": "timeout", "max_in_flight": "max_in_flight", "connections": "connections",
+        "max_tokens": "max_tokens",
     }
     for flag, key in simple.items():
         if flags.get(flag) is not None:

@@ -55,6 +55,9 @@ def _cores() -> tuple[int | None, int | None]:
 
 
 def _harness_main(mock_config: dict, ready_queue, cpu: int | None) -> None:
+    # A process group of its own: the terminal's Ctrl-C must not stop the mock while
+    # the workers drain their last calls; the orchestrator terminates it at the end.
+    os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if cpu is not None:
         try:
@@ -127,6 +130,14 @@ class Orchestrator:
         keys = {provider: resolve_api_key(profile, provider) for provider in profile.providers}
         worker_cpu, harness_cpu = _cores()
         outcome = RunOutcome()
+        try:
+            self._run(keys, worker_cpu, harness_cpu, outcome)
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+        return outcome
+
+    def _run(self, keys: dict[str, str], worker_cpu: int | None, harness_cpu: int | None, outcome: RunOutcome) -> None:
+        profile = self.profile
         if profile.target.kind == "embedded":
             with embedded_mock(profile, harness_cpu) as url:
                 outcome.target = f"embedded mock at {url}"
@@ -139,7 +150,6 @@ class Orchestrator:
             else:
                 outcome.target = "real APIs"
             self._run_providers(url, keys, worker_cpu, outcome)
-        return outcome
 
     def _run_providers(self, url: str | None, keys: dict[str, str], cpu: int | None, outcome: RunOutcome) -> None:
         for provider in self.profile.providers:
@@ -155,6 +165,29 @@ class Orchestrator:
             )
             self._run_worker(spec, outcome)
 
+    def _pump(self, spec: WorkerSpec, messages, proc, outcome: RunOutcome, stop_deadline: float | None) -> bool:
+        """Handle one message (or a quiet quarter second); True when the worker is done."""
+        try:
+            kind, payload = messages.get(timeout=0.25)
+        except queue.Empty:
+            if not proc.is_alive():
+                outcome.errors.append(f"{spec.provider} worker exited with code {proc.exitcode} before reporting")
+                return True
+            if stop_deadline is not None and time.monotonic() > stop_deadline:
+                outcome.errors.append(f"{spec.provider} worker did not stop in time; its results are lost")
+                return True
+            return False
+        if kind == "progress":
+            self.on_progress(payload)
+            return False
+        if kind == "result":
+            if outcome.interrupted:
+                payload["interrupted"] = True
+            outcome.results.append(payload)
+        else:
+            outcome.errors.append(payload)
+        return True
+
     def _run_worker(self, spec: WorkerSpec, outcome: RunOutcome) -> None:
         ctx = _ctx()
         messages = ctx.Queue()
@@ -165,32 +198,15 @@ class Orchestrator:
         try:
             while True:
                 try:
-                    kind, payload = messages.get(timeout=0.25)
-                except queue.Empty:
-                    if not proc.is_alive():
-                        outcome.errors.append(f"{spec.provider} worker exited with code {proc.exitcode} before reporting")
+                    if self._pump(spec, messages, proc, outcome, stop_deadline):
                         return
-                    if stop_deadline is not None and time.monotonic() > stop_deadline:
-                        outcome.errors.append(f"{spec.provider} worker did not stop in time; its results are lost")
-                        return
-                    continue
                 except KeyboardInterrupt:
                     # First Ctrl-C: ask the worker to stop and keep collecting, so the
                     # results so far are still written.
-                    outcome.interrupted = True
-                    stop.set()
-                    stop_deadline = time.monotonic() + self.profile.timeout + 15
-                    continue
-                if kind == "progress":
-                    self.on_progress(payload)
-                elif kind == "result":
-                    if outcome.interrupted:
-                        payload["interrupted"] = True
-                    outcome.results.append(payload)
-                    return
-                elif kind == "error":
-                    outcome.errors.append(payload)
-                    return
+                    if not outcome.interrupted:
+                        outcome.interrupted = True
+                        stop.set()
+                        stop_deadline = time.monotonic() + self.profile.timeout + 15
         finally:
             proc.join(timeout=10)
             if proc.is_alive():

@@ -62,21 +62,19 @@ def _ms(value: float | None) -> str:
 
 
 def summary_table(runs: list[dict]) -> Table:
-    table = Table(title="loadgen summary (latency from intended start, ms)", show_lines=False)
-    for column in ("Provider", "Arm", "Mode", "Sent", "Rate/s", "OK %", "p50", "p90", "p99", "p99.9", "max",
-                   "TTFT p50", "TTFT p99", "Lag p99", "CPU %", "Valid"):
-        table.add_column(column, justify="left" if column in ("Provider", "Arm", "Mode", "Valid") else "right")
+    table = Table(title="loadgen summary — latency from intended start (ms)", show_lines=False)
+    for column in ("Provider/Arm", "Mode", "Sent", "Rate/s", "OK %", "p50", "p90", "p99", "p99.9", "max",
+                   "TTFT p50", "Lag p99", "CPU %", "Valid"):
+        table.add_column(column, justify="left" if column in ("Provider/Arm", "Mode", "Valid") else "right")
     for run in runs:
         lat, ttft, lag = run["latency_ms"], run["ttft_ms"], run["dispatch_lag_ms"]
         rate = run["achieved_rate_rps"]
-        target = run["target_rate_rps"]
-        rate_text = "–" if rate is None else (f"{rate:.1f}/{target:.1f}" if target else f"{rate:.1f}")
         ok = run["success_rate_percent"]
         table.add_row(
-            run["provider"], run["arm"], run["mode"] + (" stream" if run["stream"] else ""),
-            str(run["operations_sent"]), rate_text, "–" if ok is None else f"{ok:.1f}",
+            f"{run['provider']}/{run['arm']}", run["mode"] + (" stream" if run["stream"] else ""),
+            str(run["operations_sent"]), "–" if rate is None else f"{rate:.1f}", "–" if ok is None else f"{ok:.1f}",
             _ms(lat["p50"]), _ms(lat["p90"]), _ms(lat["p99"]), _ms(lat["p99_9"]), _ms(lat["max"]),
-            _ms(ttft["p50"]), _ms(ttft["p99"]), _ms(lag["p99"]), f"{run['cpu_percent']:.0f}",
+            _ms(ttft["p50"]), _ms(lag["p99"]), f"{run['cpu_percent']:.0f}",
             "yes" if run["valid"] else "[bold red]NO[/]",
         )
     return table
