@@ -136,6 +136,9 @@ class Profile(_Strict):
     max_retries: int = Field(default=0, ge=0, le=10, description="SDK retries per call (attempts are counted)")
     max_in_flight: int = Field(default=10_000, ge=1, description="calls in flight beyond this are shed and counted")
     connections: int | None = Field(default=None, ge=1, description="HTTP connection pool size (default: sized for the load)")
+    http_transport: Literal["lean", "httpx"] = Field(
+        default="lean", description="'lean': loadgen's O(1) keep-alive pool; 'httpx': httpx2's default pool"
+    )
     mock: MockConfig = MockConfig()
 
     @field_validator("duration", mode="before")

@@ -61,6 +61,7 @@ class Runner:
         self.stopping = False
         self.warmup_done = 0
         self.warmup_errors = 0
+        self.prime_error: str | None = None
         self._tasks: set[asyncio.Task] = set()
         if profile.open_loop:
             self.offsets = profile_offsets(profile)

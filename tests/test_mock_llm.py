@@ -9,7 +9,6 @@ SIGTERM.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import subprocess
 import sys
@@ -269,7 +268,8 @@ def test_fault_probability_is_seeded_per_request():
             mock = Mock(fast(seed=seed, faults=[FaultSpec(kind="http_500", probability=0.5)]))
             out = []
             for _ in range(40):
-                response = await mock.http.post("/v1/chat/completions", json={"model": "m", "messages": MESSAGES, "max_tokens": 1})
+                body = {"model": "m", "messages": MESSAGES, "max_tokens": 1}
+                response = await mock.http.post("/v1/chat/completions", json=body)
                 out.append(response.status_code)
             return out
 
@@ -324,8 +324,8 @@ def test_control_stall_holds_new_and_in_flight_responses():
 
     status, in_flight, late, stats = run(go())
     assert status == 200
-    assert 0.3 < in_flight < 0.45
-    assert 0.4 < late < 0.6
+    assert 0.3 < in_flight < 0.5
+    assert 0.4 < late < 0.7
     assert stats["faults"]["stall"] == 2
 
 
@@ -450,7 +450,8 @@ def test_real_server_stream_cut_drops_the_connection():
         an = anthropic.AsyncAnthropic(api_key="test", base_url=url, max_retries=0, open_telemetry=False)
         seen = []
         with pytest.raises(openai.APIConnectionError):
-            async for chunk in await oa.chat.completions.create(model="m", messages=MESSAGES, max_tokens=10, stream=True):
+            stream = await oa.chat.completions.create(model="m", messages=MESSAGES, max_tokens=10, stream=True)
+            async for chunk in stream:
                 seen.extend(c.delta.content for c in chunk.choices if c.delta.content)
         texts = []
         # anthropic 2.x does not wrap transport errors raised while iterating a stream.

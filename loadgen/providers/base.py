@@ -60,6 +60,7 @@ class ProviderSettings:
     timeout_s: float
     max_retries: int
     pool_size: int
+    transport: str = "lean"  # "lean" (loadgen's) or "httpx" (httpx2's own pool)
 
 
 class Provider(Protocol):
@@ -94,6 +95,9 @@ def error_class(exc: BaseException) -> str:
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return "timeout"
     status = getattr(exc, "status_code", None)
+    if status == 200:
+        # Anthropic raises an error event inside a 200 stream as APIStatusError(200).
+        return "stream_error"
     if isinstance(status, int):
         return f"http_{status}"
     name = type(exc).__name__

@@ -1,0 +1,71 @@
+"""Configuration of the embedded mock LLM: its latency model and the faults it injects.
+
+These models are read once when the app is built; the request hot path reads plain
+attributes copied out of them, never the pydantic models themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FaultKind = Literal[
+    "http_429", "http_500", "http_503", "overloaded_529", "stream_error", "stream_cut", "stall"
+]
+
+# Faults answered with an HTTP error status before any body; only these may carry Retry-After.
+HTTP_FAULT_STATUS: dict[str, int] = {
+    "http_429": 429,
+    "http_500": 500,
+    "http_503": 503,
+    "overloaded_529": 529,
+}
+
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
+
+
+class FaultSpec(BaseModel):
+    """One injectable fault, active in a time window and hitting each request with a seeded probability.
+
+    The window is measured from the first API request the mock receives (or the first one
+    after `POST /_mock/reset`), so a profile can say "429s from 10 s to 15 s into the run"
+    without knowing when the harness started.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: FaultKind
+    probability: float = Field(default=1.0, ge=0.0, le=1.0)
+    start_s: float = Field(default=0.0, ge=0.0)
+    duration_s: float | None = Field(default=None, ge=0.0)  # None: until the mock stops
+    retry_after_s: float | None = Field(default=None, ge=0.0)  # sent as Retry-After
+
+    @model_validator(mode="after")
+    def _retry_after_only_for_status_faults(self) -> FaultSpec:
+        if self.retry_after_s is not None and self.kind not in HTTP_FAULT_STATUS:
+            raise ValueError(
+                f"retry_after_s applies only to {', '.join(HTTP_FAULT_STATUS)}; not to {self.kind}"
+            )
+        return self
+
+
+class MockConfig(BaseModel):
+    """The mock's latency model and faults.
+
+    Latency: the first content delta is due `ttft_ms` after the request arrives, each
+    later content delta `itl_ms` after the previous one; a non-streaming response is sent
+    when its last delta would have been. Each of those gaps is multiplied by
+    (1 + jitter * u), u uniform in [-1, 1], drawn from an RNG seeded by (seed, request
+    sequence number), so the same requests in the same order get the same latencies.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 0
+    ttft_ms: float = Field(default=50.0, ge=0.0)
+    itl_ms: float = Field(default=2.0, ge=0.0)
+    jitter: float = Field(default=0.0, ge=0.0, le=1.0)
+    tokens_per_chunk: int = Field(default=1, ge=1)
+    default_output_tokens: int = Field(default=100, ge=1)
+    faults: list[FaultSpec] = Field(default_factory=list)
