@@ -67,6 +67,7 @@ def main() -> None:
 @click.option("--max-in-flight", type=int, help="Shed (and count) calls beyond this many in flight.")
 @click.option("--connections", type=int, help="HTTP connection pool size.")
 @click.option("--max-tokens", type=int, help="Cap on requested output tokens.")
+@click.option("--workers", help="Worker processes per provider: a number or 'auto' (one per 100 calls/s, up to one per core).")
 @click.option("--mock-ttft-ms", type=float, help="Embedded mock: time to first token.")
 @click.option("--mock-itl-ms", type=float, help="Embedded mock: inter-token gap.")
 @click.option("--export-json", type=click.Path(dir_okay=False), help="Write the results document here.")
@@ -116,11 +117,13 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
         "provider": "provider", "duration": "duration", "operations": "operations",
         "warmup_operations": "warmup_operations", "stream": "stream", "span_size_mode": "span_size_mode",
         "seed": "seed", "timeout": "timeout", "max_in_flight": "max_in_flight", "connections": "connections",
-        "max_tokens": "max_tokens",
+        "max_tokens": "max_tokens", "workers": "workers",
     }
     for flag, key in simple.items():
         if flags.get(flag) is not None:
             o[key] = flags[flag]
+    if isinstance(o.get("workers"), str) and o["workers"].isdigit():
+        o["workers"] = int(o["workers"])
     models = {k: flags[f"{k}_model"] for k in ("openai", "anthropic") if flags.get(f"{k}_model")}
     if models:
         o["models"] = models

@@ -33,6 +33,47 @@ class Violation:
     detail: str
 
 
+_SUMMED = ("operations_planned", "operations_sent", "operations_completed", "operations_ok", "shed", "attempts",
+           "output_tokens", "warmup_operations", "warmup_errors", "peak_in_flight")
+
+
+def merge_shards(shards: list[dict]) -> dict:
+    """One result from the K workers that ran one provider/arm's schedule together.
+
+    Counters add up, histograms merge, the send window spans all workers, and the CPU
+    figure is the busiest worker's, since the validity rule is about any one worker.
+    """
+    if len(shards) == 1:
+        return shards[0]
+    shards = sorted(shards, key=lambda r: r["shard"])
+    merged = dict(shards[0])
+    for key in _SUMMED:
+        merged[key] = sum(r[key] for r in shards)
+    merged["errors"] = {}
+    merged["error_examples"] = {}
+    for r in shards:
+        for name, count in r["errors"].items():
+            merged["errors"][name] = merged["errors"].get(name, 0) + count
+        for name, text in r["error_examples"].items():
+            merged["error_examples"].setdefault(name, text)
+    sent = [r for r in shards if r["first_sent_ns"]]
+    merged["first_sent_ns"] = min((r["first_sent_ns"] for r in sent), default=0)
+    merged["last_sent_ns"] = max((r["last_sent_ns"] for r in sent), default=0)
+    merged["last_done_ns"] = max(r["last_done_ns"] for r in shards)
+    merged["interrupted"] = any(r["interrupted"] for r in shards)
+    merged["cpu_percent"] = max(r["cpu_percent"] for r in shards)
+    merged["cpu_percent_by_worker"] = [r["cpu_percent"] for r in shards]
+    merged["cpu_seconds_total"] = round(sum(r["cpu_seconds_total"] for r in shards), 3)
+    merged["rss_samples_by_worker"] = [r["rss_samples"] for r in shards]
+    histos = {name: Recorder.decode(data) for name, data in shards[0]["histograms"].items()}
+    for r in shards[1:]:
+        for name, data in r["histograms"].items():
+            histos[name].add_encoded(data)
+    merged["histograms"] = {name: rec.encode() for name, rec in histos.items()}
+    merged["shards"] = len(shards)
+    return merged
+
+
 def histograms(result: dict) -> dict[str, Recorder]:
     return {name: Recorder.decode(data) for name, data in result["histograms"].items()}
 
@@ -116,6 +157,7 @@ def summarize(result: dict) -> dict:
         "warmup_operations": result["warmup_operations"],
         "peak_in_flight": result["peak_in_flight"],
         "pool_size": result["pool_size"],
+        "workers": result.get("shards", 1),
         "target_rate_rps": _round(schedule_rate(result)),
         "achieved_rate_rps": _round(achieved_rate(result)),
         "output_tokens": result["output_tokens"],

@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 from loadgen.errors import ExitCode, UserError
+from loadgen.metrics import merge_shards
 from loadgen.profile import Profile
 from loadgen.providers import provider_base_url
 from loadgen.worker import WorkerSpec, worker_main
@@ -28,6 +29,7 @@ from loadgen.worker import WorkerSpec, worker_main
 API_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 PLACEHOLDER_KEY = "loadgen-no-key"
 HARNESS_START_TIMEOUT_S = 20.0
+START_MARGIN_NS = 300_000_000  # from "all primed" to the common start
 
 
 @dataclass
@@ -43,15 +45,18 @@ def _ctx():
     return mp.get_context("spawn")
 
 
-def _cores() -> tuple[int | None, int | None]:
-    """(worker core, harness core) when there are cores to separate them."""
+def _cores() -> tuple[list[int] | None, int | None]:
+    """(worker cores, harness core): workers take the cores in turn, the harness the last.
+
+    With one worker per provider that keeps the worker and the embedded mock apart.
+    """
     try:
         cores = sorted(os.sched_getaffinity(0))
     except AttributeError:
         return None, None
     if len(cores) < 2 or os.environ.get("LOADGEN_NO_PIN"):
         return None, None
-    return cores[0], cores[-1]
+    return cores, cores[-1]
 
 
 def _harness_main(mock_config: dict, ready_queue, cpu: int | None) -> None:
@@ -136,7 +141,7 @@ class Orchestrator:
             outcome.interrupted = True
         return outcome
 
-    def _run(self, keys: dict[str, str], worker_cpu: int | None, harness_cpu: int | None, outcome: RunOutcome) -> None:
+    def _run(self, keys: dict[str, str], worker_cpu: list[int] | None, harness_cpu: int | None, outcome: RunOutcome) -> None:
         profile = self.profile
         if profile.target.kind == "embedded":
             with embedded_mock(profile, harness_cpu) as url:
@@ -151,63 +156,119 @@ class Orchestrator:
                 outcome.target = "real APIs"
             self._run_providers(url, keys, worker_cpu, outcome)
 
-    def _run_providers(self, url: str | None, keys: dict[str, str], cpu: int | None, outcome: RunOutcome) -> None:
+    def _run_providers(self, url: str | None, keys: dict[str, str], cpus: list[int] | None, outcome: RunOutcome) -> None:
+        shards = self.profile.worker_count(len(cpus) if cpus else (os.cpu_count() or 1))
         for provider in self.profile.providers:
             if outcome.interrupted:
                 break
-            spec = WorkerSpec(
-                profile=self.profile.model_dump(mode="json"),
-                provider=provider,
-                base_url=provider_base_url(provider, url),
-                api_key=keys[provider],
-                cpu=cpu,
-                extra=self.extra,
-            )
-            self._run_worker(spec, outcome)
+            specs = [
+                WorkerSpec(
+                    profile=self.profile.model_dump(mode="json"),
+                    provider=provider,
+                    base_url=provider_base_url(provider, url),
+                    api_key=keys[provider],
+                    cpu=cpus[shard % len(cpus)] if cpus else None,
+                    shard=shard,
+                    shards=shards,
+                    extra=self.extra,
+                )
+                for shard in range(shards)
+            ]
+            _WorkerGroup(specs, self.profile.timeout, self.on_progress).run(outcome)
 
-    def _pump(self, spec: WorkerSpec, messages, proc, outcome: RunOutcome, stop_deadline: float | None) -> bool:
-        """Handle one message (or a quiet quarter second); True when the worker is done."""
-        try:
-            kind, payload = messages.get(timeout=0.25)
-        except queue.Empty:
-            if not proc.is_alive():
-                outcome.errors.append(f"{spec.provider} worker exited with code {proc.exitcode} before reporting")
-                return True
-            if stop_deadline is not None and time.monotonic() > stop_deadline:
-                outcome.errors.append(f"{spec.provider} worker did not stop in time; its results are lost")
-                return True
-            return False
-        if kind == "progress":
-            self.on_progress(payload)
-            return False
-        if kind == "result":
-            if outcome.interrupted:
-                payload["interrupted"] = True
-            outcome.results.append(payload)
-        else:
-            outcome.errors.append(payload)
-        return True
 
-    def _run_worker(self, spec: WorkerSpec, outcome: RunOutcome) -> None:
+class _WorkerGroup:
+    """The K worker processes that run one provider/arm's schedule from a common start."""
+
+    def __init__(self, specs: list[WorkerSpec], timeout_s: float, on_progress: ProgressSink) -> None:
+        self.specs = specs
+        self.timeout_s = timeout_s
+        self.on_progress = on_progress
         ctx = _ctx()
-        messages = ctx.Queue()
-        stop = ctx.Event()
-        proc = ctx.Process(target=worker_main, args=(spec, messages, stop), name=f"loadgen-{spec.provider}", daemon=True)
-        proc.start()
-        stop_deadline: float | None = None
+        self.messages = ctx.Queue()
+        self.stop = ctx.Event()
+        self.go = ctx.Event()
+        self.start_at = ctx.Value("q", 0)
+        self.procs = [
+            ctx.Process(target=worker_main, args=(spec, self.messages, self.stop, self.go, self.start_at),
+                        name=f"loadgen-{spec.provider}-{spec.shard}", daemon=True)
+            for spec in specs
+        ]
+        self.ready: set[int] = set()
+        self.progress: dict[int, dict] = {}
+        self.results: list[dict] = []
+        self.failed = 0
+        self._dead: set[int] = set()
+        self.stop_deadline: float | None = None
+
+    def run(self, outcome: RunOutcome) -> None:
+        for proc in self.procs:
+            proc.start()
         try:
-            while True:
+            while len(self.results) + self.failed < len(self.procs):
                 try:
-                    if self._pump(spec, messages, proc, outcome, stop_deadline):
-                        return
+                    self._pump(outcome)
                 except KeyboardInterrupt:
-                    # First Ctrl-C: ask the worker to stop and keep collecting, so the
+                    # First Ctrl-C: ask the workers to stop and keep collecting, so the
                     # results so far are still written.
                     if not outcome.interrupted:
                         outcome.interrupted = True
-                        stop.set()
-                        stop_deadline = time.monotonic() + self.profile.timeout + 15
+                        self._stop()
         finally:
-            proc.join(timeout=10)
-            if proc.is_alive():
-                proc.kill()
+            for proc in self.procs:
+                proc.join(timeout=10)
+                if proc.is_alive():
+                    proc.kill()
+        if self.results:
+            merged = merge_shards(self.results)
+            if outcome.interrupted:
+                merged["interrupted"] = True
+            if self.failed:
+                merged["interrupted"] = True  # a shard's operations are missing
+            outcome.results.append(merged)
+
+    def _stop(self) -> None:
+        self.stop.set()
+        self.stop_deadline = time.monotonic() + self.timeout_s + 15
+
+    def _pump(self, outcome: RunOutcome) -> None:
+        """Handle one message, or notice a dead or stuck worker after a quiet quarter second."""
+        try:
+            kind, payload = self.messages.get(timeout=0.25)
+        except queue.Empty:
+            reported = {r["shard"] for r in self.results}
+            for spec, proc in zip(self.specs, self.procs):
+                if spec.shard not in reported and not proc.is_alive() and spec.shard not in self._dead:
+                    self._dead.add(spec.shard)
+                    self.failed += 1
+                    outcome.errors.append(f"{spec.provider} worker {spec.shard} exited with code {proc.exitcode} before reporting")
+                    self._stop()
+            if self.stop_deadline is not None and time.monotonic() > self.stop_deadline:
+                missing = len(self.procs) - len(self.results) - self.failed
+                outcome.errors.append(f"{self.specs[0].provider}: {missing} worker(s) did not stop in time; their results are lost")
+                self.failed += missing
+            return
+        if kind == "ready":
+            self.ready.add(payload)
+            if len(self.ready) == len(self.procs):
+                # Every worker is primed: start them all on one clock (perf_counter_ns
+                # is system-wide on Linux), a moment from now.
+                self.start_at.value = time.perf_counter_ns() + START_MARGIN_NS
+                self.go.set()
+        elif kind == "progress":
+            self.progress[payload["shard"]] = payload
+            self.on_progress(_sum_progress(list(self.progress.values())))
+        elif kind == "result":
+            self.results.append(payload)
+        else:
+            self.failed += 1
+            outcome.errors.append(payload)
+            self._stop()
+
+
+def _sum_progress(messages: list[dict]) -> dict:
+    total = dict(messages[0])
+    for key in ("planned", "sent", "completed", "errors", "shed", "in_flight", "warmup_done"):
+        total[key] = sum(m[key] for m in messages)
+    total["elapsed_s"] = max(m["elapsed_s"] for m in messages)
+    return total

@@ -7,6 +7,7 @@ keys are errors, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -136,10 +137,21 @@ class Profile(_Strict):
     max_retries: int = Field(default=0, ge=0, le=10, description="SDK retries per call (attempts are counted)")
     max_in_flight: int = Field(default=10_000, ge=1, description="calls in flight beyond this are shed and counted")
     connections: int | None = Field(default=None, ge=1, description="HTTP connection pool size (default: sized for the load)")
+    workers: int | Literal["auto"] = Field(
+        default="auto",
+        description="worker processes per provider/arm; 'auto': one per 100 calls/s of open-loop rate, up to one per core",
+    )
     http_transport: Literal["lean", "httpx"] = Field(
         default="lean", description="'lean': loadgen's O(1) keep-alive pool; 'httpx': httpx2's default pool"
     )
     mock: MockConfig = MockConfig()
+
+    @field_validator("workers")
+    @classmethod
+    def _positive_workers(cls, value: Any) -> Any:
+        if isinstance(value, int) and not 1 <= value <= 64:
+            raise ValueError("workers is 'auto' or a number from 1 to 64")
+        return value
 
     @field_validator("duration", mode="before")
     @classmethod
@@ -173,6 +185,16 @@ class Profile(_Strict):
         if load.kind == "concurrency":
             return f"concurrency {load.users}"
         return "sequential"
+
+    def worker_count(self, cores: int) -> int:
+        """How many processes share this run's schedule (each runs every K-th op_id)."""
+        if isinstance(self.workers, int):
+            return max(1, self.workers)
+        load = self.load
+        if load.kind in OPEN_LOOP_KINDS:
+            peak = max(load.rate, getattr(load, "rate_end", 0.0))
+            return max(1, min(cores, math.ceil(peak / 100)))
+        return 1
 
     def pool_size(self) -> int:
         """Connections for the load: what is in flight at 5 s per call, within [16, 1000]."""

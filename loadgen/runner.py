@@ -53,9 +53,20 @@ class Stats:
 
 
 class Runner:
-    def __init__(self, profile: Profile, provider: Provider) -> None:
+    """Runs one shard of the schedule: op_ids with op_id % shards == shard.
+
+    With several worker processes per provider (one per core), each runs every K-th
+    operation of the same schedule from a common start time, so together they send
+    the whole plan while no single event loop queues one call behind another.
+    """
+
+    def __init__(self, profile: Profile, provider: Provider, shard: int = 0, shards: int = 1,
+                 start_at_ns: int | None = None) -> None:
         self.profile = profile
         self.provider = provider
+        self.shard = shard
+        self.shards = shards
+        self.start_at_ns = start_at_ns
         self.in_flight = 0
         self.peak_in_flight = 0
         self.stopping = False
@@ -66,13 +77,17 @@ class Runner:
         if profile.open_loop:
             self.offsets = profile_offsets(profile)
             self.warmup = warmup_offsets(profile.load, profile.warmup_operations)
-            planned = len(self.offsets)
+            planned = len(range(shard, len(self.offsets), shards))
         else:
             self.offsets = array("q")
             self.warmup = array("q")
-            self.plan = closed_loop_plan(profile)
-            planned = profile.operations or 0
+            self.plan = closed_loop_plan(profile, shard, shards)
+            planned = self.plan.operations or 0
         self.stats = Stats(planned)
+        total = len(self.offsets) if profile.open_loop else (profile.operations or 0)
+        if total:
+            # latency_by_op is indexed by the global op_id, so shards can be merged.
+            self.stats.latency_by_op = array("q", [-1]) * total
         self.measure_start_ns = 0
 
     # -- prompts -------------------------------------------------------------------
@@ -157,17 +172,22 @@ class Runner:
         perf = time.perf_counter_ns
         cap = self.profile.max_in_flight
         lead = -self.warmup[0] if len(self.warmup) else 0
-        base = perf() + START_DELAY_NS + lead
+        start = self.start_at_ns if self.start_at_ns is not None else perf() + START_DELAY_NS
+        base = start + lead
         self.measure_start_ns = base
-        for k, offset in enumerate(self.warmup):
+        shard, shards = self.shard, self.shards
+        warmup = self.warmup
+        for k in range(shard, len(warmup), shards):
+            offset = warmup[k]
             await self._sleep_until(base + offset)
             if self.stopping:
                 return
             if self.in_flight < cap:
                 self._start(k, base + offset, True)
         stats = self.stats
-        for op_id, offset in enumerate(self.offsets):
-            t_intended = base + offset
+        offsets = self.offsets
+        for op_id in range(shard, len(offsets), shards):
+            t_intended = base + offsets[op_id]
             delay = t_intended - perf()
             if delay > 0:
                 await asyncio.sleep(delay / 1e9)
@@ -188,7 +208,9 @@ class Runner:
     async def _closed_loop(self) -> None:
         plan = self.plan
         counter = {"warmup": 0, "measured": 0}
-        warmup_total = self.profile.warmup_operations
+        warmup_total = len(range(self.shard, self.profile.warmup_operations, self.shards))
+        if self.start_at_ns is not None:
+            await self._sleep_until(self.start_at_ns)
         self.measure_start_ns = time.perf_counter_ns()
         deadline: list[int | None] = [None]
 
@@ -207,7 +229,7 @@ class Runner:
                         return
                     if deadline[0] and now >= deadline[0]:
                         return
-                    op_id, warmup = counter["measured"], False
+                    op_id, warmup = counter["measured"] * self.shards + self.shard, False
                     counter["measured"] += 1
                     self._grow_by_op(op_id)
                 # Intended = now: the user's previous call has just ended.
@@ -222,9 +244,9 @@ class Runner:
     def _grow_by_op(self, op_id: int) -> None:
         latency_by_op = self.stats.latency_by_op
         if op_id >= len(latency_by_op):
-            latency_by_op.extend([-1] * max(1024, len(latency_by_op)))
-        if op_id >= self.stats.planned:
-            self.stats.planned = op_id + 1
+            latency_by_op.extend([-1] * max(1024, op_id + 1 - len(latency_by_op)))
+        if self.plan.operations is None:
+            self.stats.planned = max(self.stats.planned, op_id // self.shards + 1)
 
     # -- the whole run -------------------------------------------------------------
     async def run(self) -> None:

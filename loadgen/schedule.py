@@ -104,10 +104,12 @@ def warmup_offsets(load: ConstantLoad | PoissonLoad | RampLoad, count: int) -> a
     return array("q", (-round((count - k) * interval) for k in range(count)))
 
 
-def closed_loop_plan(profile: Profile) -> ClosedLoopPlan:
+def closed_loop_plan(profile: Profile, shard: int = 0, shards: int = 1) -> ClosedLoopPlan:
+    """Shard `shard` of K gets every K-th user and every K-th operation."""
     users = profile.load.users if profile.load.kind == "concurrency" else 1
     duration_ns = None if profile.duration is None else round(profile.duration * NS)
-    return ClosedLoopPlan(users=users, operations=profile.operations, duration_ns=duration_ns)
+    operations = None if profile.operations is None else len(range(shard, profile.operations, shards))
+    return ClosedLoopPlan(users=len(range(shard, users, shards)), operations=operations, duration_ns=duration_ns)
 
 
 def profile_offsets(profile: Profile) -> array:

@@ -36,6 +36,8 @@ class WorkerSpec:
     api_key: str
     arm: str = "baseline"
     cpu: int | None = None  # pin to this core when given
+    shard: int = 0  # this worker runs op_ids with op_id % shards == shard
+    shards: int = 1
     extra: dict = field(default_factory=dict)
 
 
@@ -58,7 +60,18 @@ class Sampler:
         self.cpu_samples.append((round(now, 3), self.cpu_seconds()))
 
 
-async def _run(spec: WorkerSpec, progress_queue, stop_event) -> dict:
+async def _wait_for_start(spec: WorkerSpec, progress_queue, stop_event, go_event, start_at) -> int | None:
+    """Tell the orchestrator this worker is primed; wait for the common start time."""
+    if go_event is None:
+        return None
+    progress_queue.put(("ready", spec.shard))
+    while not go_event.wait(0.05):
+        if stop_event is not None and stop_event.is_set():
+            return None
+    return start_at.value
+
+
+async def _run(spec: WorkerSpec, progress_queue, stop_event, go_event=None, start_at=None) -> dict:
     profile = Profile.model_validate(spec.profile)
     settings = ProviderSettings(
         base_url=spec.base_url,
@@ -71,7 +84,7 @@ async def _run(spec: WorkerSpec, progress_queue, stop_event) -> dict:
         transport=profile.http_transport,
     )
     provider = make_provider(spec.provider, settings)
-    runner = Runner(profile, provider)
+    runner = Runner(profile, provider, shard=spec.shard, shards=spec.shards)
     sampler = Sampler()
     marks: dict[str, float] = {}
 
@@ -87,10 +100,13 @@ async def _run(spec: WorkerSpec, progress_queue, stop_event) -> dict:
                 marks["wall_start"] = time.monotonic()
             if progress_queue is not None:
                 message = runner.progress()
-                message.update(provider=spec.provider, arm=spec.arm)
+                message.update(provider=spec.provider, arm=spec.arm, shard=spec.shard)
                 progress_queue.put(("progress", message))
 
     await _prime(runner, provider)
+    runner.start_at_ns = await _wait_for_start(spec, progress_queue, stop_event, go_event, start_at)
+    if stop_event is not None and stop_event.is_set():
+        runner.stop()
     watcher = asyncio.get_running_loop().create_task(watch())
     started_wall = time.time()
     try:
@@ -136,6 +152,8 @@ def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wa
     return {
         "provider": spec.provider,
         "arm": spec.arm,
+        "shard": spec.shard,
+        "shards": spec.shards,
         "mode": profile.mode,
         "load_kind": profile.load.kind,
         "stream": profile.stream,
@@ -171,7 +189,7 @@ def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wa
     }
 
 
-def worker_main(spec: WorkerSpec, progress_queue, stop_event) -> None:
+def worker_main(spec: WorkerSpec, progress_queue, stop_event, go_event=None, start_at=None) -> None:
     """Process entry point: run and put ('result', dict) or ('error', message) on the queue."""
     # Ctrl-C reaches the whole process group; the orchestrator decides, and tells us
     # through stop_event, so that results so far are still returned.
@@ -182,7 +200,7 @@ def worker_main(spec: WorkerSpec, progress_queue, stop_event) -> None:
         except OSError:
             pass
     try:
-        result = clock.run(_run(spec, progress_queue, stop_event))
+        result = clock.run(_run(spec, progress_queue, stop_event, go_event, start_at))
         progress_queue.put(("result", result))
     except Exception as exc:  # reported by the orchestrator as one clear line
         progress_queue.put(("error", redact(f"{spec.provider} worker failed: {type(exc).__name__}: {exc}")))

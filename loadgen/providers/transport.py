@@ -9,15 +9,18 @@ generator slowed down exactly when a stalled server made it hold more connection
 This transport plugs into `httpx2.AsyncClient(transport=...)`, the SDKs' documented
 seam, so the SDK code path (and every tracer that wraps it) is unchanged. Idle
 connections sit in a LIFO per origin; a connection closed by the server is noticed by
-`connection_lost` and never handed out. Responses are parsed by httptools (C) and
-streamed, so SSE works. Errors and timeouts are raised as httpx2's exception types,
-which the SDKs map to APIConnectionError and APITimeoutError as usual.
+`connection_lost` (or, if the loop has not run since, by a poll at checkout) and never
+handed out. A request cancelled or timed out at any step gives its pool slot back.
+Responses are parsed by httptools (C) and streamed, so SSE works. Errors and timeouts
+are raised as httpx2's exception types, which the SDKs map to APIConnectionError and
+APITimeoutError as usual.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import select
 import ssl
 from typing import AsyncIterator
 
@@ -25,10 +28,6 @@ import httptools
 import httpx2
 
 _EOF = object()
-
-
-def _timeouts(request: httpx2.Request) -> dict:
-    return request.extensions.get("timeout") or {}
 
 
 class _Connection(asyncio.Protocol):
@@ -43,7 +42,8 @@ class _Connection(asyncio.Protocol):
         self.head: asyncio.Future | None = None
         self.chunks: collections.deque = collections.deque()
         self.wakeup: asyncio.Future | None = None
-        self.complete = False
+        self.complete = self.keep_alive = False
+        self.until_close = False  # the body ends when the server closes
         self.error: Exception | None = None
 
     # -- asyncio.Protocol ---------------------------------------------------------
@@ -60,7 +60,9 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc) -> None:
         self.closed = True
         self.pool.forget(self)
-        if not self.complete:
+        if self.until_close and exc is None and not self.complete:
+            self.on_message_complete()
+        elif not self.complete:
             self._fail(httpx2.RemoteProtocolError("server closed the connection before the response ended"))
 
     # -- httptools callbacks ----------------------------------------------------------
@@ -68,6 +70,13 @@ class _Connection(asyncio.Protocol):
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        # httptools answers should_keep_alive() only until the message completes.
+        self.keep_alive = self.parser.should_keep_alive()
+        # No length and no chunking: the body ends when the server closes (RFC 9112 6.3);
+        # httptools cannot be told of the EOF, so connection_lost ends it.
+        self.until_close = not self.keep_alive and not any(
+            name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers
+        )
         if self.head is not None and not self.head.done():
             self.head.set_result(self.parser.get_status_code())
 
@@ -94,7 +103,7 @@ class _Connection(asyncio.Protocol):
     def start(self, data: bytes) -> asyncio.Future:
         self.headers = []
         self.chunks.clear()
-        self.complete = False
+        self.complete = self.keep_alive = self.until_close = False
         self.error = None
         self.parser = httptools.HttpResponseParser(self)
         self.head = asyncio.get_running_loop().create_future()
@@ -121,7 +130,18 @@ class _Connection(asyncio.Protocol):
                 self.wakeup = None
 
     def reusable(self) -> bool:
-        return self.complete and not self.closed and self.error is None and self.parser.should_keep_alive()
+        return self.complete and self.keep_alive and not self.closed and self.error is None
+
+    def still_open(self) -> bool:
+        # If the server closed this idle connection while the loop was busy, connection_lost
+        # has not run yet and the EOF sits unread. An idle connection has nothing to read,
+        # so anything readable means it is finished (httpx2's own pool checks the same).
+        if self.closed or self.transport.is_closing():
+            return False
+        sock = self.transport.get_extra_info("socket")
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        return not poller.poll(0)
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:
@@ -143,83 +163,100 @@ class _ResponseStream(httpx2.AsyncByteStream):
         if self.done:
             return
         self.done = True
-        conn = self.conn
-        if conn.reusable():
-            conn.pool.release(conn)
+        if self.conn.reusable():
+            self.conn.pool.release(self.conn)
         else:
-            conn.close()
-            conn.pool.forget(conn)
+            self.conn.pool.drop(self.conn)
 
 
 class _OriginPool:
     """Connections to one scheme://host:port, at most `limit` open at once."""
 
     def __init__(self, scheme: str, host: str, port: int, limit: int, ssl_context: ssl.SSLContext | None) -> None:
-        self.scheme, self.host, self.port = scheme, host, port
-        self.limit = limit
-        self.ssl_context = ssl_context
+        self.scheme, self.host, self.port, self.limit, self.ssl_context = scheme, host, port, limit, ssl_context
         self.idle: list[_Connection] = []
         self.open: set[_Connection] = set()
         self.waiters: collections.deque[asyncio.Future] = collections.deque()
 
     async def acquire(self, timeouts: dict) -> _Connection:
-        while self.idle:
-            conn = self.idle.pop()  # LIFO: the warmest connection
-            if not conn.closed:
-                return conn
-        if len(self.open) >= self.limit:
-            # Wait for a release; a full pool is client-side queueing, which the
-            # latency from intended start includes.
-            waiter = asyncio.get_running_loop().create_future()
-            self.waiters.append(waiter)
-            try:
-                async with asyncio.timeout(timeouts.get("pool")):
-                    conn = await waiter
-            except TimeoutError:
-                raise httpx2.PoolTimeout("no connection free in the pool in time") from None
-            finally:
-                if waiter in self.waiters:
-                    self.waiters.remove(waiter)
+        deadline = None  # of the pool timeout, fixed at the first wait
+        while True:
+            while self.idle:
+                conn = self.idle.pop()  # LIFO: the warmest connection
+                if conn.still_open():
+                    return conn
+                self.drop(conn)
+            if len(self.open) < self.limit:
+                return await self._connect(timeouts)
+            if deadline is None and timeouts.get("pool") is not None:
+                deadline = asyncio.get_running_loop().time() + timeouts["pool"]
+            conn = await self._wait(deadline)
             if conn is not None:
-                return conn
-            return await self.acquire(timeouts)
-        return await self._connect(timeouts)
+                if conn.still_open():
+                    return conn
+                self.drop(conn)
+
+    async def _wait(self, deadline: float | None) -> _Connection | None:
+        """A connection handed over by a release, or None when a slot opens."""
+        # A full pool is client-side queueing, which the latency from intended start includes.
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                # Handed a connection or a slot just as it gave up (timed out or cancelled):
+                # pass it on, or it is lost to the pool for good.
+                conn = waiter.result()
+                if conn is None:
+                    self._hand_over(None)
+                else:
+                    self.release(conn)
+            elif waiter in self.waiters:
+                self.waiters.remove(waiter)
+            if isinstance(exc, TimeoutError):
+                raise httpx2.PoolTimeout("no connection free in the pool in time") from None
+            raise
 
     async def _connect(self, timeouts: dict) -> _Connection:
-        loop = asyncio.get_running_loop()
         conn = _Connection(self)
         self.open.add(conn)
         try:
             async with asyncio.timeout(timeouts.get("connect")):
-                await loop.create_connection(
+                await asyncio.get_running_loop().create_connection(
                     lambda: conn, self.host, self.port,
                     ssl=self.ssl_context, server_hostname=self.host if self.ssl_context else None,
                 )
-        except TimeoutError:
+        except BaseException as exc:  # cancelled too: the slot must not stay taken
             self.forget(conn)
-            raise httpx2.ConnectTimeout(f"connecting to {self.host}:{self.port} timed out") from None
-        except OSError as exc:
-            self.forget(conn)
-            raise httpx2.ConnectError(f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}") from None
+            if isinstance(exc, TimeoutError):
+                raise httpx2.ConnectTimeout(f"connecting to {self.host}:{self.port} timed out") from None
+            if isinstance(exc, OSError):
+                raise httpx2.ConnectError(f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}") from None
+            raise
         return conn
 
-    def release(self, conn: _Connection) -> None:
+    def _hand_over(self, conn: _Connection | None) -> bool:
         while self.waiters:
             waiter = self.waiters.popleft()
             if not waiter.done():
                 waiter.set_result(conn)
-                return
-        self.idle.append(conn)
+                return True
+        return False
+
+    def release(self, conn: _Connection) -> None:
+        if not self._hand_over(conn):
+            self.idle.append(conn)
 
     def forget(self, conn: _Connection) -> None:
         if conn in self.open:
             self.open.discard(conn)
-            # A slot opened: let one waiter connect anew.
-            while self.waiters:
-                waiter = self.waiters.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
-                    break
+            self._hand_over(None)  # a slot opened: let one waiter connect anew
+
+    def drop(self, conn: _Connection) -> None:
+        conn.close()
+        self.forget(conn)
 
     def close(self) -> None:
         for conn in list(self.open):
@@ -241,49 +278,45 @@ class LeanTransport(httpx2.AsyncBaseTransport):
         key = (url.raw_scheme, url.raw_host, port)
         pool = self._pools.get(key)
         if pool is None:
-            context = None
-            if url.scheme == "https":
-                if self._ssl is None:
-                    self._ssl = ssl.create_default_context()
-                context = self._ssl
+            if url.scheme == "https" and self._ssl is None:
+                self._ssl = ssl.create_default_context()
+            context = self._ssl if url.scheme == "https" else None
             pool = self._pools[key] = _OriginPool(url.scheme, url.host, port, self.max_connections, context)
         return pool
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        timeouts = _timeouts(request)
+        timeouts = request.extensions.get("timeout") or {}
         url = request.url
         pool = self._pool(url)
         body = await request.aread() if not isinstance(request.stream, httpx2.ByteStream) else request.content
         head = [b"%s %s HTTP/1.1\r\n" % (request.method.encode(), url.raw_path)]
-        has_host = False
+        has_host = chunked = False
         for name, value in request.headers.raw:
-            if name.lower() == b"host":
+            lower = name.lower()
+            if lower == b"host":
                 has_host = True
+            elif lower == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
             head.append(b"%s: %s\r\n" % (name, value))
         if not has_host:
             head.append(b"host: %s\r\n" % url.netloc)
         head.append(b"\r\n")
+        if chunked:  # httpx2 announces a streamed body as chunked; it goes out as one chunk
+            body = (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
         data = b"".join(head) + body
 
         conn = await pool.acquire(timeouts)
         try:
             async with asyncio.timeout(timeouts.get("read")):
                 status = await conn.start(data)
-        except TimeoutError:
-            conn.close()
-            pool.forget(conn)
-            raise httpx2.ReadTimeout("timed out waiting for the response head") from None
-        except BaseException:
-            conn.close()
-            pool.forget(conn)
+        except BaseException as exc:  # cancelled too: the slot must not stay taken
+            pool.drop(conn)
+            if isinstance(exc, TimeoutError):
+                raise httpx2.ReadTimeout("timed out waiting for the response head") from None
             raise
-        return httpx2.Response(
-            status_code=status,
-            headers=conn.headers,
-            stream=_ResponseStream(conn, timeouts.get("read")),
-            extensions={"http_version": b"HTTP/1.1"},
-            request=request,
-        )
+        stream = _ResponseStream(conn, timeouts.get("read"))
+        extensions = {"http_version": b"HTTP/1.1"}
+        return httpx2.Response(status, headers=conn.headers, stream=stream, extensions=extensions, request=request)
 
     async def aclose(self) -> None:
         for pool in self._pools.values():
