@@ -109,6 +109,12 @@ class Server:
             writer.close()
 
 
+async def eventually(condition, within: float = 3.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+
+
 def refused_port() -> socket.socket:
     """A bound socket that does not listen: connecting to its port is refused."""
     sock = socket.socket()
@@ -166,8 +172,7 @@ def test_full_pool_raises_pool_timeout_after_the_pool_timeout():
         release = asyncio.Event()
         async with Server(held) as server, client(max_connections=1) as http:
             first = asyncio.create_task(http.get(server.url))
-            while not server.requests:
-                await asyncio.sleep(0.01)
+            await eventually(lambda: server.requests)
             t0 = time.monotonic()
             with pytest.raises(httpx2.PoolTimeout):
                 await http.get(server.url, timeout=httpx2.Timeout(5, pool=0.2))
@@ -268,7 +273,7 @@ def test_connection_close_header_stops_reuse():
     async def go():
         async with Server(close_header) as server, client() as http:
             statuses = [(await http.get(server.url)).status_code for _ in range(3)]
-            await asyncio.sleep(0.05)
+            await eventually(lambda: server.closed_by_client == 3)
             return server, statuses
 
     server, statuses = run(go())
@@ -480,8 +485,7 @@ def test_cancelled_request_waiting_for_its_head_frees_its_slot():
     async def go():
         async with Server(first_never_answered) as server, client(max_connections=1) as http:
             task = asyncio.create_task(http.get(server.url))
-            while not server.requests:
-                await asyncio.sleep(0.01)
+            await eventually(lambda: server.requests)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -532,10 +536,7 @@ def test_aclose_closes_open_connections():
             await asyncio.gather(*(http.get(server.url) for _ in range(3)))
             opened = server.accepted
             await http.aclose()
-            for _ in range(100):
-                if server.closed_by_client == opened:
-                    break
-                await asyncio.sleep(0.01)
+            await eventually(lambda: server.closed_by_client == opened)
             return opened, server.closed_by_client, server.active
 
     opened, closed, active = run(go())
