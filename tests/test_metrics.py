@@ -17,7 +17,7 @@ def result(**changes):
         "stream": False, "model": "m", "interrupted": False,
         "operations_planned": 1000, "operations_fixed": False, "operations_sent": 1000, "operations_completed": 1000,
         "operations_ok": 1000, "shed": 0, "attempts": 1000, "warmup_operations": 0, "peak_in_flight": 3,
-        "pool_size": 16, "output_tokens": 0, "cpu_percent": 40.0, "errors": {}, "error_examples": {},
+        "pool_size": 16, "output_tokens": 0, "warmup_errors": 0, "cpu_percent": 40.0, "errors": {}, "error_examples": {},
         "offsets_first_ns": 0, "offsets_last_ns": 999 * NS // 100,
         "first_sent_ns": 5 * NS, "last_sent_ns": 5 * NS + 999 * NS // 100,
         "histograms": {name: Recorder().encode() for name in ("latency", "service_time", "ttft", "ttft_service", "itl")},
@@ -79,3 +79,22 @@ def test_summary_has_the_contract_keys():
     for key in ("latency_ms", "service_time_ms", "dispatch_lag_ms", "ttft_ms", "itl_ms"):
         assert set(summary[key]) >= {"count", "mean", "p50", "p90", "p99", "p99_9", "max"}
     assert summary["dispatch_lag_ms"]["p50"] == pytest.approx(0.2, rel=0.01)
+
+
+def test_merge_shards_adds_counters_and_histograms_and_keeps_the_busiest_cpu():
+    from loadgen.metrics import merge_shards
+
+    a = result(shard=0, operations_planned=500, operations_sent=500, operations_completed=500, operations_ok=500,
+               cpu_percent=40.0, rss_samples=[], cpu_seconds_total=1.0, errors={"timeout": 1},
+               last_sent_ns=5 * NS + 998 * NS // 100, last_done_ns=1)
+    b = result(shard=1, operations_planned=500, operations_sent=500, operations_completed=500, operations_ok=500,
+               cpu_percent=70.0, rss_samples=[], cpu_seconds_total=2.0, errors={"timeout": 2, "http_500": 1},
+               first_sent_ns=5 * NS + NS // 100, last_done_ns=2)
+    merged = merge_shards([b, a])
+    assert merged["operations_sent"] == 1000 and merged["operations_planned"] == 1000
+    assert merged["errors"] == {"timeout": 3, "http_500": 1}
+    assert merged["cpu_percent"] == 70.0 and merged["cpu_percent_by_worker"] == [40.0, 70.0]
+    assert merged["first_sent_ns"] == 5 * NS and merged["last_sent_ns"] == 5 * NS + 999 * NS // 100
+    summary = summarize(merged)
+    assert summary["dispatch_lag_ms"]["count"] == 2000 and summary["workers"] == 2
+    assert summary["achieved_rate_rps"] == pytest.approx(100, rel=0.001)

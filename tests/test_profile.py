@@ -83,3 +83,20 @@ def test_modes_label_rows():
 @pytest.mark.parametrize("path", sorted(ROOT_PROFILES.glob("*.toml")), ids=lambda p: p.name)
 def test_shipped_profiles_validate(path):
     assert load_profile(path).name == path.stem
+
+
+@pytest.mark.parametrize("overrides, cores, expected", [
+    ({"load": {"kind": "constant", "rate": 50}}, 2, 1),  # under 100/s: one worker
+    ({"load": {"kind": "constant", "rate": 200}}, 2, 2),  # one per 100/s
+    ({"load": {"kind": "constant", "rate": 900}}, 2, 2),  # at most one per core
+    ({"load": {"kind": "ramp", "rate": 10, "rate_end": 250}}, 4, 3),  # by the peak rate
+    ({"load": {"kind": "concurrency", "users": 8}}, 2, 1),  # closed loop: one
+    ({"load": {"kind": "constant", "rate": 900}, "workers": 1}, 2, 1),  # explicit wins
+])
+def test_worker_count(overrides, cores, expected):
+    assert load_profile(None, overrides).worker_count(cores) == expected
+
+
+def test_workers_must_be_positive():
+    with pytest.raises(ProfileError, match="workers"):
+        load_profile(None, {"workers": 0})

@@ -126,3 +126,25 @@ def test_warmup_is_not_counted_in_open_loop():
     runner = run(profile, FakeProvider())
     assert runner.stats.sent == 10 and runner.warmup_done == 5
     assert runner.stats.h["latency"].count == 10
+
+
+def test_shards_split_the_schedule_and_merge_back():
+    # Two shards of 100 operations: 50 each, disjoint op_ids, same intended offsets.
+    profile = load_profile(None, {"load": {"kind": "constant", "rate": 200}, "operations": 100, "provider": "openai"})
+    start = time.perf_counter_ns() + 50_000_000
+    runners = [Runner(profile, FakeProvider(), shard=k, shards=2, start_at_ns=start) for k in range(2)]
+
+    async def both():
+        await asyncio.gather(*(r.run() for r in runners))
+
+    clock.run(both())
+    done = [[op for op, lat in enumerate(r.stats.latency_by_op) if lat >= 0] for r in runners]
+    assert done[0] == list(range(0, 100, 2)) and done[1] == list(range(1, 100, 2))
+    assert [r.stats.sent for r in runners] == [50, 50]
+
+
+def test_closed_loop_shards_split_users_and_operations():
+    profile = load_profile(None, {"load": {"kind": "concurrency", "users": 3}, "operations": 10, "provider": "openai"})
+    a, b = Runner(profile, FakeProvider(), 0, 2), Runner(profile, FakeProvider(), 1, 2)
+    assert (a.plan.users, b.plan.users) == (2, 1)
+    assert (a.plan.operations, b.plan.operations) == (5, 5)
