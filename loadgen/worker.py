@@ -104,6 +104,7 @@ async def _run(spec: WorkerSpec, progress_queue, stop_event, go_event=None, star
                 progress_queue.put(("progress", message))
 
     await _prime(runner, provider)
+    sampler.sample()  # psutil's first reads are slow; do them before the clock too
     runner.start_at_ns = await _wait_for_start(spec, progress_queue, stop_event, go_event, start_at)
     if stop_event is not None and stop_event.is_set():
         runner.stop()
