@@ -2,7 +2,7 @@
 
 Against a standalone mock LLM (20 ms TTFT, pinned to core 1), loadgen runs one worker
 (pinned to core 0) open loop at rising constant rates, 10 s each, and reports the highest
-rate whose run is valid (send rate ≥ 99 % of plan, dispatch-lag p99 ≤ max(1 ms, 10 % of
+rate at which at least 2 of 3 runs are valid (send rate ≥ 99 % of plan, dispatch-lag p99 ≤ max(1 ms, 10 % of
 the interval), worker CPU ≤ 90 %, nothing unsent). For scale, the same run measures the
 bare SDK's own ceiling on the same core: a closed loop of 16 concurrent
 `chat.completions.create` calls with the same prompts, once on httpx2's default pool (what
@@ -80,14 +80,21 @@ def main() -> int:
             print(f"bare SDK closed loop (16 concurrent, {transport} transport): {rate:.0f} calls/s at {cpu:.0f}% CPU")
         rate = args.start
         while failures < 2:
-            code, doc = loadgen_run(args.profile, "--base-url", url + "/v1", "--provider", "openai",
-                                    "--rate", str(rate), "--duration", f"{args.duration}s", "--workers", "1")
-            run = doc["runs"][0]
-            reasons = "; ".join(f"{r['rule']}: {r['detail']}" for r in doc["invalid_reasons"]) or "valid"
-            print(f"rate {rate:.0f}/s: achieved {run['achieved_rate_rps']}/s, lag p99 {run['dispatch_lag_ms']['p99']} ms, "
-                  f"CPU {run['cpu_percent']:.0f}%, latency p50 {run['latency_ms']['p50']} ms p99 {run['latency_ms']['p99']} ms"
-                  f" → {reasons}")
-            if doc["valid"]:
+            # A rate counts as sustained when at least 2 of 3 runs at it are valid: this
+            # machine is shared and one late wake-up can break the lag rule.
+            valid_runs = 0
+            for attempt in range(3):
+                code, doc = loadgen_run(args.profile, "--base-url", url + "/v1", "--provider", "openai",
+                                        "--rate", str(rate), "--duration", f"{args.duration}s", "--workers", "1")
+                run = doc["runs"][0]
+                reasons = "; ".join(f"{r['rule']}: {r['detail']}" for r in doc["invalid_reasons"]) or "valid"
+                print(f"rate {rate:.0f}/s try {attempt + 1}: achieved {run['achieved_rate_rps']}/s, "
+                      f"lag p99 {run['dispatch_lag_ms']['p99']} ms, CPU {run['cpu_percent']:.0f}%, latency p50 "
+                      f"{run['latency_ms']['p50']} ms p99 {run['latency_ms']['p99']} ms → {reasons}", flush=True)
+                valid_runs += doc["valid"]
+                if valid_runs == 2 or attempt + 1 - valid_runs == 2:
+                    break
+            if valid_runs >= 2:
                 best = rate
                 failures = 0
             else:

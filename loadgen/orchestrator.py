@@ -27,6 +27,7 @@ from loadgen.providers import provider_base_url
 from loadgen.worker import WorkerSpec, worker_main
 
 API_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+REAL_API_URL = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 PLACEHOLDER_KEY = "loadgen-no-key"
 HARNESS_START_TIMEOUT_S = 20.0
 START_MARGIN_NS = 300_000_000  # from "all primed" to the common start
@@ -153,6 +154,8 @@ class Orchestrator:
                 check_reachable(url)
                 outcome.target = url
             else:
+                for provider in profile.providers:
+                    check_reachable(REAL_API_URL[provider])
                 outcome.target = "real APIs"
             self._run_providers(url, keys, worker_cpu, outcome)
 

@@ -73,6 +73,7 @@ class Runner:
         self.warmup_done = 0
         self.warmup_errors = 0
         self.prime_error: str | None = None
+        self.on_first_send: Callable[[], None] | None = None  # the measured phase begins
         self._tasks: set[asyncio.Task] = set()
         if profile.open_loop:
             self.offsets = profile_offsets(profile)
@@ -165,6 +166,8 @@ class Runner:
         stats.sent += 1
         if stats.first_sent_ns == 0:
             stats.first_sent_ns = now
+            if self.on_first_send is not None:
+                self.on_first_send()
         stats.last_sent_ns = now
 
     # -- open loop -----------------------------------------------------------------
@@ -282,5 +285,3 @@ class Runner:
             "elapsed_s": max(0.0, (time.perf_counter_ns() - self.measure_start_ns) / 1e9) if self.measure_start_ns else 0.0,
         }
 
-
-ProgressFn = Callable[[dict], None]

@@ -67,6 +67,12 @@ def run_session(profile: Profile, *, export_json: str | None, out: Console, err:
         return ExitCode.INTERRUPTED
     if outcome.errors:
         return ExitCode.FAILURE
+    unreachable = [run for run in runs if run["operations_completed"] and not run["operations_ok"]
+                   and set(run["errors"]) <= {"connection", "timeout"}]
+    if unreachable:
+        err.print(f"[bold red]loadgen:[/] target unreachable: every call of "
+                  f"{', '.join(r['provider'] for r in unreachable)} failed to connect or timed out ({outcome.target})")
+        return ExitCode.UNREACHABLE
     if not document["valid"]:
         return ExitCode.INVALID_RUN
     return ExitCode.OK

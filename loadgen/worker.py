@@ -42,12 +42,11 @@ class WorkerSpec:
 
 
 class Sampler:
-    """CPU and RSS of this process, sampled while the run goes."""
+    """CPU time and RSS of this process; RSS sampled twice a second while the run goes."""
 
     def __init__(self) -> None:
         self.process = psutil.Process()
         self.rss_samples: list[tuple[float, int]] = []
-        self.cpu_samples: list[tuple[float, float]] = []
         self._t0 = time.monotonic()
 
     def cpu_seconds(self) -> float:
@@ -57,7 +56,6 @@ class Sampler:
     def sample(self) -> None:
         now = time.monotonic() - self._t0
         self.rss_samples.append((round(now, 3), self.process.memory_info().rss))
-        self.cpu_samples.append((round(now, 3), self.cpu_seconds()))
 
 
 async def _wait_for_start(spec: WorkerSpec, progress_queue, stop_event, go_event, start_at) -> int | None:
@@ -95,9 +93,6 @@ async def _run(spec: WorkerSpec, progress_queue, stop_event, go_event=None, star
             if stop_event is not None and stop_event.is_set() and not runner.stopping:
                 runner.stop()
             sampler.sample()
-            if "cpu_start" not in marks and runner.measure_start_ns and time.perf_counter_ns() >= runner.measure_start_ns:
-                marks["cpu_start"] = sampler.cpu_seconds()
-                marks["wall_start"] = time.monotonic()
             if progress_queue is not None:
                 message = runner.progress()
                 message.update(provider=spec.provider, arm=spec.arm, shard=spec.shard)
@@ -108,6 +103,13 @@ async def _run(spec: WorkerSpec, progress_queue, stop_event, go_event=None, star
     runner.start_at_ns = await _wait_for_start(spec, progress_queue, stop_event, go_event, start_at)
     if stop_event is not None and stop_event.is_set():
         runner.stop()
+
+    def mark_measured_start() -> None:
+        # CPU is judged over the measured phase only, from its first send.
+        marks["cpu_start"] = sampler.cpu_seconds()
+        marks["wall_start"] = time.monotonic()
+
+    runner.on_first_send = mark_measured_start
     watcher = asyncio.get_running_loop().create_task(watch())
     started_wall = time.time()
     try:
@@ -128,10 +130,10 @@ async def _run(spec: WorkerSpec, progress_queue, stop_event, go_event=None, star
         watcher.cancel()
         await provider.aclose()
     sampler.sample()
-    cpu_start = marks.get("cpu_start", sampler.cpu_samples[0][1] if sampler.cpu_samples else 0.0)
-    wall_start = marks.get("wall_start", wall_end)
-    wall = max(1e-9, wall_end - wall_start)
-    return _result(spec, profile, runner, sampler, started_wall, (cpu_end - cpu_start) / wall * 100, cpu_end)
+    cpu_start = marks.get("cpu_start", cpu_end)
+    wall = wall_end - marks.get("wall_start", wall_end)
+    cpu_percent = (cpu_end - cpu_start) / wall * 100 if wall > 0 else 0.0
+    return _result(spec, profile, runner, sampler, started_wall, cpu_percent, cpu_end)
 
 
 async def _prime(runner: Runner, provider) -> None:
