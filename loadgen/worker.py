@@ -86,6 +86,12 @@ async def _run(spec: WorkerSpec, progress_queue, stop_event, go_event=None, star
     sampler = Sampler()
     marks: dict[str, float] = {}
 
+    def report_progress() -> None:
+        if progress_queue is not None:
+            message = runner.progress()
+            message.update(provider=spec.provider, arm=spec.arm, shard=spec.shard)
+            progress_queue.put(("progress", message))
+
     async def watch() -> None:
         # Progress, stop requests and resource samples, twice a second, off the hot path.
         while True:
@@ -93,10 +99,7 @@ async def _run(spec: WorkerSpec, progress_queue, stop_event, go_event=None, star
             if stop_event is not None and stop_event.is_set() and not runner.stopping:
                 runner.stop()
             sampler.sample()
-            if progress_queue is not None:
-                message = runner.progress()
-                message.update(provider=spec.provider, arm=spec.arm, shard=spec.shard)
-                progress_queue.put(("progress", message))
+            report_progress()
 
     await _prime(runner, provider)
     sampler.sample()  # psutil's first reads are slow; do them before the clock too
@@ -130,6 +133,7 @@ async def _run(spec: WorkerSpec, progress_queue, stop_event, go_event=None, star
         watcher.cancel()
         await provider.aclose()
     sampler.sample()
+    report_progress()  # the final figures, so the display ends at what was done
     cpu_start = marks.get("cpu_start", cpu_end)
     wall = wall_end - marks.get("wall_start", wall_end)
     cpu_percent = (cpu_end - cpu_start) / wall * 100 if wall > 0 else 0.0

@@ -175,3 +175,14 @@ def test_one_base_url_serves_both_providers(url, openai, anthropic):
 def test_error_classes():
     assert error_class(TimeoutError()) == "timeout"
     assert error_class(ValueError("x")) == "ValueError"
+
+
+def test_a_dropped_response_is_a_stream_cut_for_both_sdks():
+    import httpx2 as h
+    import openai
+
+    wrapped = openai.APIConnectionError(request=h.Request("POST", "http://x"))
+    wrapped.__cause__ = h.RemoteProtocolError("server closed the connection")
+    assert error_class(wrapped) == "stream_cut"
+    assert error_class(h.RemoteProtocolError("cut")) == "stream_cut"
+    assert error_class(openai.APIConnectionError(request=h.Request("POST", "http://x"))) == "connection"

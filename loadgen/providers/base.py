@@ -101,12 +101,15 @@ def error_class(exc: BaseException) -> str:
     if isinstance(status, int):
         return f"http_{status}"
     name = type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    if name == "APIConnectionError" and type(cause).__name__ == "RemoteProtocolError":
+        # The openai SDK wraps a connection dropped mid-response; say what it was.
+        return "stream_cut"
     if name in _NAMED:
         return _NAMED[name]
     if name == "APIError":
         # Raised by the SDKs for an error event inside a stream.
         return "stream_error"
-    cause = exc.__cause__ or exc.__context__
     if cause is not None and type(cause).__name__ in _NAMED:
         return _NAMED[type(cause).__name__]
     return name
