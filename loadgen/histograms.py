@@ -22,18 +22,47 @@ def new_histogram() -> HdrHistogram:
 
 
 class Recorder:
-    """One histogram plus the count of values it could not hold."""
+    """One histogram plus the count of values it could not hold.
 
-    __slots__ = ("histogram", "out_of_range")
+    `record_ns` is on every hot path (five records per call in the runner, one per span
+    in the accounting), so it computes hdrh's counts index inline — the same arithmetic
+    as `HdrHistogram._counts_index_for`, checked against it in the tests — instead of
+    going through four method calls: 2.1 µs → well under 1 µs per value here.
+    """
+
+    __slots__ = ("histogram", "out_of_range", "_counts", "_mask", "_shift", "_half_mag", "_unit_mag",
+                 "_half_count", "_len")
 
     def __init__(self) -> None:
         self.histogram = new_histogram()
         self.out_of_range = 0
+        h = self.histogram
+        self._counts = h.counts
+        self._mask = h.sub_bucket_mask
+        self._shift = h.unit_magnitude + h.sub_bucket_half_count_magnitude + 1
+        self._half_mag = h.sub_bucket_half_count_magnitude
+        self._unit_mag = h.unit_magnitude
+        self._half_count = h.sub_bucket_half_count
+        self._len = h.counts_len
 
     def record_ns(self, value_ns: int) -> None:
         # Integer µs; values under 1 µs land in the lowest bucket, which HDR allows.
-        if value_ns < 0 or not self.histogram.record_value(value_ns // 1000):
+        value = value_ns // 1000
+        if value < 0:
             self.out_of_range += 1
+            return
+        bucket = (value | self._mask).bit_length() - self._shift
+        index = ((bucket + 1) << self._half_mag) + (value >> (bucket + self._unit_mag)) - self._half_count
+        if index >= self._len:
+            self.out_of_range += 1
+            return
+        self._counts[index] += 1
+        h = self.histogram
+        h.total_count += 1
+        if value < h.min_value:
+            h.min_value = value
+        if value > h.max_value:
+            h.max_value = value
 
     def encode(self) -> dict:
         return {"hdr": self.histogram.encode().decode("ascii"), "out_of_range": self.out_of_range}

@@ -35,3 +35,24 @@ def test_count_at_or_above():
     for ms in (10, 500, 1000, 1500, 2000):
         rec.record_ns(ms * 1_000_000)
     assert rec.count_at_or_above_ms(1000) == 3
+
+
+def test_inline_recording_matches_hdrh():
+    import random
+
+    from loadgen.histograms import new_histogram
+
+    rng = random.Random(1)
+    values = [0, 1, 2, 999, 1000, 1023, 1024, 2047, 2048, 10**6, 3_599_999_999, 3_600_000_000]
+    values += [rng.randrange(0, 3_600_000_000) for _ in range(5000)] + [rng.randrange(0, 5000) for _ in range(5000)]
+    ours, theirs = Recorder(), new_histogram()
+    for v in values:
+        ours.record_ns(v * 1000)
+        assert theirs.record_value(v)
+    assert ours.out_of_range == 0
+    assert ours.histogram.get_total_count() == theirs.get_total_count()
+    assert ours.histogram.get_min_value() == theirs.get_min_value()
+    assert ours.histogram.get_max_value() == theirs.get_max_value()
+    for pct in (0, 10, 50, 90, 99, 99.9, 100):
+        assert ours.histogram.get_value_at_percentile(pct) == theirs.get_value_at_percentile(pct)
+    assert Recorder.decode(ours.encode()).histogram.get_value_at_percentile(50) == theirs.get_value_at_percentile(50)
