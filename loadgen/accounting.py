@@ -88,18 +88,22 @@ def watch_queue(batch_processor: SpanProcessor, accounting: SpanAccounting) -> b
 class AccountingProcessor(SpanProcessor):
     """Counts spans started and ended in front of the processor that queues them."""
 
-    def __init__(self, inner: SpanProcessor, accounting: SpanAccounting) -> None:
+    def __init__(self, inner: SpanProcessor, accounting: SpanAccounting, count_lifecycle: bool = True) -> None:
         self.inner = inner
         self.accounting = accounting
+        # False where another processor on the provider counts started/ended (HoneyHive).
+        self.count_lifecycle = count_lifecycle
         self._shutdown = False
 
     def on_start(self, span: Span, parent_context=None) -> None:
-        self.accounting.started += 1
+        if self.count_lifecycle:
+            self.accounting.started += 1
         self.inner.on_start(span, parent_context=parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
         accounting = self.accounting
-        accounting.ended += 1
+        if self.count_lifecycle:
+            accounting.ended += 1
         if self._shutdown:
             accounting.dropped["after_shutdown"] += 1
             return

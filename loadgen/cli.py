@@ -70,6 +70,11 @@ def main() -> None:
 @click.option("--workers", help="Worker processes per provider: a number or 'auto' (one per 100 calls/s, up to one per core).")
 @click.option("--mock-ttft-ms", type=float, help="Embedded mock: time to first token.")
 @click.option("--mock-itl-ms", type=float, help="Embedded mock: inter-token gap.")
+@click.option("--arms", help="Tracer arms, comma-separated: baseline,otel,openinference,openllmetry,honeyhive,anthropic-native.")
+@click.option("--collector-url", help="Send spans to this OTLP/HTTP receiver (URL/v1/traces) instead of the embedded collector.")
+@click.option("--max-queue-size", type=int, help="Batch span processor queue size.")
+@click.option("--schedule-delay-ms", type=int, help="Batch span processor schedule delay.")
+@click.option("--max-export-batch-size", type=int, help="Batch span processor batch size.")
 @click.option("--export-json", type=click.Path(dir_okay=False), help="Write the results document here.")
 @click.option("--quiet", is_flag=True, default=False, help="No live progress display.")
 def run(profile_path: str | None, quiet: bool, export_json: str | None, **flags: Any) -> None:
@@ -131,6 +136,14 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
         o["target"] = {"kind": flags.get("target") or "url", "base_url": flags["base_url"]}
     elif flags.get("target"):
         o["target"] = {"kind": flags["target"]}
+    tracing: dict[str, Any] = {}
+    if flags.get("arms"):
+        tracing["arms"] = [arm.strip() for arm in flags["arms"].split(",") if arm.strip()]
+    for key in ("collector_url", "max_queue_size", "schedule_delay_ms", "max_export_batch_size"):
+        if flags.get(key) is not None:
+            tracing[key] = flags[key]
+    if tracing:
+        o["tracing"] = tracing
     mock = {k: flags[f"mock_{k}"] for k in ("ttft_ms", "itl_ms") if flags.get(f"mock_{k}") is not None}
     if mock:
         o["mock"] = mock

@@ -71,7 +71,67 @@ def merge_shards(shards: list[dict]) -> dict:
             histos[name].add_encoded(data)
     merged["histograms"] = {name: rec.encode() for name, rec in histos.items()}
     merged["shards"] = len(shards)
+    merged["spans"] = _merge_spans([r.get("spans") for r in shards])
     return merged
+
+
+def _merge_spans(snapshots: list[dict | None]) -> dict | None:
+    present = [s for s in snapshots if s]
+    if not present:
+        return None
+    merged = {key: sum(s[key] for s in present) for key in ("started", "ended", "exported", "in_queue", "export_calls")}
+    merged["dropped"] = {reason: sum(s["dropped"][reason] for s in present) for reason in present[0]["dropped"]}
+    latency = Recorder.decode(present[0]["export_latency"])
+    for s in present[1:]:
+        latency.add_encoded(s["export_latency"])
+    merged["export_latency"] = latency.encode()
+    return merged
+
+
+def span_figures(result: dict) -> dict:
+    """The tracing figures of one run: conservation, export latency, coverage, completeness.
+
+    Figures that need the collector's side are None (shown as unmeasured) when the spans
+    went to a receiver that cannot report them.
+    """
+    spans = result.get("spans")
+    if not spans:
+        return {}
+    collector = result.get("collector")
+    received = collector["spans_received"] if collector else None
+    duplicates = collector["duplicates"] if collector else None
+    dropped_total = sum(spans["dropped"].values())
+    operations = result["operations_sent"]
+    # Every traced call — warm-up and priming included — sent spans and bytes.
+    traced_calls = operations + result.get("warmup_operations", 0) + result.get("shards", 1)
+    figures = {
+        "spans": {
+            "started": spans["started"],
+            "ended": spans["ended"],
+            "exported": spans["exported"],
+            "received": received,
+            "dropped": spans["dropped"],
+            "unaccounted": None if received is None else spans["ended"] - received - dropped_total,
+            "duplicates": duplicates,
+        },
+        "dropped_span_rate_percent": _percent(dropped_total, spans["exported"] + dropped_total),
+        "export_latency_ms": Recorder.decode(spans["export_latency"]).summary_ms(),
+        "trace_coverage_percent": None,
+        "attribute_completeness_percent": None,
+        "missing_attributes": None,
+        "export_bytes_per_operation": None,
+    }
+    if collector:
+        figures["trace_coverage_percent"] = _percent(collector["covered_operations"], operations)
+        figures["attribute_completeness_percent"] = collector["attribute_completeness_percent"]
+        figures["missing_attributes"] = collector["missing_attributes"]
+        figures["export_bytes_per_operation"] = round(collector["bytes"] / traced_calls, 1) if traced_calls else None
+        figures["collector_export_delay_ms"] = collector.get("export_delay_ms")
+    return figures
+
+
+def _percent(part: float, whole: float) -> float | None:
+    return round(100.0 * part / whole, 3) if whole else None
 
 
 def histograms(result: dict) -> dict[str, Recorder]:
@@ -167,6 +227,7 @@ def summarize(result: dict) -> dict:
     }
     for key, name in SUMMARY_HISTOGRAMS.items():
         summary[key] = hist[name].summary_ms()
+    summary.update(span_figures(result))
     summary["histograms"] = {name: data for name, data in result["histograms"].items()}
     return summary
 

@@ -9,16 +9,19 @@ time.
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import queue
+import urllib.request
+import uuid
 import signal
 import socket
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from loadgen.errors import ExitCode, UserError
 from loadgen.metrics import merge_shards
@@ -39,6 +42,7 @@ class RunOutcome:
     errors: list[str] = field(default_factory=list)
     interrupted: bool = False
     target: str = ""
+    collector: str | None = None
 
 
 def _ctx():
@@ -60,9 +64,10 @@ def _cores() -> tuple[list[int] | None, int | None]:
     return cores, cores[-1]
 
 
-def _harness_main(mock_config: dict, ready_queue, cpu: int | None) -> None:
-    # A process group of its own: the terminal's Ctrl-C must not stop the mock while
-    # the workers drain their last calls; the orchestrator terminates it at the end.
+def _harness_main(kind: str, config: dict, ready_queue, cpu: int | None) -> None:
+    # A process group of its own: the terminal's Ctrl-C must not stop the mock or the
+    # collector while the workers drain their last calls and flush their last spans;
+    # the orchestrator terminates them at the end.
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if cpu is not None:
@@ -70,31 +75,55 @@ def _harness_main(mock_config: dict, ready_queue, cpu: int | None) -> None:
             os.sched_setaffinity(0, {cpu})
         except OSError:
             pass
-    from loadgen.mock_llm import MockConfig, serve
+    if kind == "mock":
+        from loadgen.mock_llm import MockConfig, serve
 
-    serve(MockConfig.model_validate(mock_config), host="127.0.0.1", port=0, on_ready=lambda port: ready_queue.put(port))
+        serve(MockConfig.model_validate(config), host="127.0.0.1", port=0, on_ready=ready_queue.put)
+    else:
+        from loadgen.collector import CollectorConfig, serve
+
+        serve(CollectorConfig.model_validate(config), host="127.0.0.1", port=0, on_ready=ready_queue.put)
 
 
 @contextmanager
-def embedded_mock(profile: Profile, cpu: int | None = None) -> Iterator[str]:
-    """Start the mock LLM in its own process; yield its base URL (http://127.0.0.1:PORT)."""
+def _harness(kind: str, config: dict, cpu: int | None) -> Iterator[str]:
+    """Start the embedded mock LLM or collector in its own process; yield http://127.0.0.1:PORT."""
     ctx = _ctx()
     ready = ctx.Queue()
-    proc = ctx.Process(
-        target=_harness_main, args=(profile.mock.model_dump(mode="json"), ready, cpu), name="loadgen-harness", daemon=True
-    )
+    proc = ctx.Process(target=_harness_main, args=(kind, config, ready, cpu), name=f"loadgen-{kind}", daemon=True)
     proc.start()
     try:
         try:
             port = ready.get(timeout=HARNESS_START_TIMEOUT_S)
         except queue.Empty:
-            raise UserError("the embedded mock LLM did not start within 20 s", ExitCode.FAILURE) from None
+            raise UserError(f"the embedded {kind} did not start within 20 s", ExitCode.FAILURE) from None
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.join(timeout=5)
         if proc.is_alive():
             proc.kill()
+
+
+def embedded_mock(profile: Profile, cpu: int | None = None):
+    return _harness("mock", profile.mock.model_dump(mode="json"), cpu)
+
+
+def embedded_collector(profile: Profile, cpu: int | None = None):
+    return _harness("collector", profile.collector.model_dump(mode="json"), cpu)
+
+
+def collector_figures(collector_url: str, run_id: str) -> dict | None:
+    """The collector's figures for one run, or None when it cannot tell (an external receiver)."""
+    try:
+        request = urllib.request.Request(
+            f"{collector_url.rstrip('/')}/_collector/stats?{urlencode({'run_id': run_id})}", method="GET"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            data = json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+    return data.get("runs", {}).get(run_id, data if data.get("run_id") == run_id else None)
 
 
 def check_reachable(url: str, timeout_s: float = 3.0) -> None:
@@ -130,6 +159,8 @@ class Orchestrator:
         self.on_progress = on_progress or (lambda message: None)
         self.extra = extra or {}
         self.stop_requested = False
+        self.collector_url: str | None = None
+        self.session_id = uuid.uuid4().hex[:12]
 
     def run(self) -> RunOutcome:
         profile = self.profile
@@ -143,6 +174,21 @@ class Orchestrator:
         return outcome
 
     def _run(self, keys: dict[str, str], worker_cpu: list[int] | None, harness_cpu: int | None, outcome: RunOutcome) -> None:
+        tracing = self.profile.tracing
+        if tracing.traced and not tracing.collector_url:
+            with embedded_collector(self.profile, harness_cpu) as collector_url:
+                outcome.collector = f"embedded collector at {collector_url}"
+                self.collector_url = collector_url
+                self._run_target(keys, worker_cpu, harness_cpu, outcome)
+            return
+        if tracing.traced:
+            check_reachable(tracing.collector_url)
+            self.collector_url = tracing.collector_url
+            outcome.collector = tracing.collector_url
+        self._run_target(keys, worker_cpu, harness_cpu, outcome)
+
+    def _run_target(self, keys: dict[str, str], worker_cpu: list[int] | None, harness_cpu: int | None,
+                    outcome: RunOutcome) -> None:
         profile = self.profile
         if profile.target.kind == "embedded":
             with embedded_mock(profile, harness_cpu) as url:
@@ -160,24 +206,48 @@ class Orchestrator:
             self._run_providers(url, keys, worker_cpu, outcome)
 
     def _run_providers(self, url: str | None, keys: dict[str, str], cpus: list[int] | None, outcome: RunOutcome) -> None:
-        shards = self.profile.worker_count(len(cpus) if cpus else (os.cpu_count() or 1))
-        for provider in self.profile.providers:
-            if outcome.interrupted:
-                break
-            specs = [
-                WorkerSpec(
-                    profile=self.profile.model_dump(mode="json"),
-                    provider=provider,
-                    base_url=provider_base_url(provider, url),
-                    api_key=keys[provider],
-                    cpu=cpus[shard % len(cpus)] if cpus else None,
-                    shard=shard,
-                    shards=shards,
-                    extra=self.extra,
-                )
-                for shard in range(shards)
-            ]
-            _WorkerGroup(specs, self.profile.timeout, self.on_progress).run(outcome)
+        profile = self.profile
+        shards = profile.worker_count(len(cpus) if cpus else (os.cpu_count() or 1))
+        for provider in profile.providers:
+            for arm in profile.tracing.arms:
+                if outcome.interrupted:
+                    return
+                if arm == "anthropic-native" and provider != "anthropic":
+                    continue  # the anthropic SDK's own tracing traces Anthropic calls only
+                tracing = self._tracing(provider, arm)
+                specs = [
+                    WorkerSpec(
+                        profile=profile.model_dump(mode="json"),
+                        provider=provider,
+                        base_url=provider_base_url(provider, url),
+                        api_key=keys[provider],
+                        arm=arm,
+                        cpu=cpus[shard % len(cpus)] if cpus else None,
+                        shard=shard,
+                        shards=shards,
+                        tracing=tracing,
+                        extra=self.extra,
+                    )
+                    for shard in range(shards)
+                ]
+                result = _WorkerGroup(specs, profile.timeout, self.on_progress).run(outcome)
+                if result is not None and tracing is not None:
+                    # After the workers' final flush every exported span has been ACKed,
+                    # so the collector's count is complete.
+                    result["collector"] = collector_figures(self.collector_url, tracing["run_id"])
+
+    def _tracing(self, provider: str, arm: str) -> dict | None:
+        if arm == "baseline":
+            return None
+        t = self.profile.tracing
+        return {
+            "collector_url": self.collector_url,
+            "run_id": f"{self.session_id}-{provider}-{arm}",
+            "max_queue_size": t.max_queue_size,
+            "schedule_delay_ms": t.schedule_delay_ms,
+            "max_export_batch_size": t.max_export_batch_size,
+            "export_timeout_ms": t.export_timeout_ms,
+        }
 
 
 class _WorkerGroup:
@@ -204,7 +274,7 @@ class _WorkerGroup:
         self._dead: set[int] = set()
         self.stop_deadline: float | None = None
 
-    def run(self, outcome: RunOutcome) -> None:
+    def run(self, outcome: RunOutcome) -> dict | None:
         for proc in self.procs:
             proc.start()
         try:
@@ -229,6 +299,8 @@ class _WorkerGroup:
             if self.failed:
                 merged["interrupted"] = True  # a shard's operations are missing
             outcome.results.append(merged)
+            return merged
+        return None
 
     def _stop(self) -> None:
         self.stop.set()

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from loadgen.collector.config import CollectorConfig
 from loadgen.mock_llm.config import MockConfig
 
 PROVIDERS = ("openai", "anthropic")
@@ -113,6 +114,38 @@ class Target(_Strict):
         return self
 
 
+ArmName = Literal["baseline", "otel", "openinference", "openllmetry", "honeyhive", "anthropic-native"]
+
+
+class Tracing(_Strict):
+    """Which tracer arms run, where their spans go, and the batch processor's settings."""
+
+    arms: list[ArmName] = Field(default_factory=lambda: ["baseline"], min_length=1)
+    collector_url: str | None = Field(
+        default=None, description="external OTLP/HTTP receiver (spans go to URL/v1/traces); default: the embedded collector"
+    )
+    max_queue_size: int = Field(default=2048, ge=1)
+    schedule_delay_ms: int = Field(default=5000, ge=1)
+    max_export_batch_size: int = Field(default=512, ge=1)
+    export_timeout_ms: int = Field(default=30000, ge=1)
+
+    @model_validator(mode="after")
+    def _batch_fits_queue(self) -> "Tracing":
+        # The batch processor refuses a batch larger than its queue; a smaller queue
+        # (say 64, to find where drops begin) takes the batch size down with it.
+        if self.max_export_batch_size > self.max_queue_size:
+            object.__setattr__(self, "max_export_batch_size", self.max_queue_size)
+        if len(set(self.arms)) != len(self.arms):
+            raise ValueError("tracing.arms lists an arm twice")
+        if self.collector_url and not re.match(r"^https?://", self.collector_url):
+            raise ValueError(f"tracing.collector_url {self.collector_url!r} must start with http:// or https://")
+        return self
+
+    @property
+    def traced(self) -> bool:
+        return any(arm != "baseline" for arm in self.arms)
+
+
 class Profile(_Strict):
     """One run: providers × load model × request shape, against one target."""
 
@@ -145,6 +178,8 @@ class Profile(_Strict):
         default="lean", description="'lean': loadgen's O(1) keep-alive pool; 'httpx': httpx2's default pool"
     )
     mock: MockConfig = MockConfig()
+    tracing: Tracing = Tracing()
+    collector: CollectorConfig = CollectorConfig()
 
     @field_validator("workers")
     @classmethod

@@ -80,10 +80,43 @@ def summary_table(runs: list[dict]) -> Table:
     return table
 
 
+def _unmeasured(value, fmt: str = "{}") -> str:
+    return "unmeasured" if value is None else fmt.format(value)
+
+
+def tracing_table(runs: list[dict]) -> Table | None:
+    traced = [run for run in runs if run.get("spans")]
+    if not traced:
+        return None
+    table = Table(title="tracing pipelines — spans from end to collector ACK")
+    for column in ("Provider/Arm", "Ended", "Exported", "Received", "Dropped (reason)", "Unaccounted", "Dup",
+                   "Export p50", "p95", "p99", "Coverage %", "Complete %", "Bytes/op"):
+        table.add_column(column, justify="left" if column in ("Provider/Arm", "Dropped (reason)") else "right")
+    for run in traced:
+        spans, latency = run["spans"], run["export_latency_ms"]
+        dropped = ", ".join(f"{reason} {n}" for reason, n in spans["dropped"].items() if n) or "0"
+        table.add_row(
+            f"{run['provider']}/{run['arm']}", str(spans["ended"]), str(spans["exported"]),
+            _unmeasured(spans["received"]), dropped, _unmeasured(spans["unaccounted"]), _unmeasured(spans["duplicates"]),
+            _ms(latency["p50"]), _ms(latency["p95"]), _ms(latency["p99"]),
+            _unmeasured(run["trace_coverage_percent"], "{:.1f}"), _unmeasured(run["attribute_completeness_percent"], "{:.1f}"),
+            _unmeasured(run["export_bytes_per_operation"], "{:.0f}"),
+        )
+    return table
+
+
 def print_summary(console: Console, document: dict) -> None:
     runs = document["runs"]
     if runs:
         console.print(summary_table(runs))
+        tracing = tracing_table(runs)
+        if tracing is not None:
+            console.print(tracing)
+            for run in runs:
+                missing = run.get("missing_attributes")
+                if missing:
+                    listed = ", ".join(f"{name} ({count})" for name, count in missing.items())
+                    console.print(f"  {run['provider']}/{run['arm']} LLM spans missing: {listed}", highlight=False)
         console.print(
             "[dim]Latency is measured from each call's intended start; the uncorrected view "
             "(from the actual send) is service_time_ms in the JSON.[/]"

@@ -61,9 +61,10 @@ class Runner:
     """
 
     def __init__(self, profile: Profile, provider: Provider, shard: int = 0, shards: int = 1,
-                 start_at_ns: int | None = None) -> None:
+                 start_at_ns: int | None = None, arm=None) -> None:
         self.profile = profile
         self.provider = provider
+        self.arm = arm  # None for the baseline: the call goes straight to the provider
         self.shard = shard
         self.shards = shards
         self.start_at_ns = start_at_ns
@@ -107,13 +108,19 @@ class Runner:
     # -- one call ------------------------------------------------------------------
     async def _call(self, op_id: int, t_intended: int, warmup: bool) -> None:
         stats = self.stats
-        rec = CallRecord(op_id, t_intended, None if warmup else stats.h["itl"])
+        # Warm-up calls carry negative op_ids (−2, −3, …; the priming call is −1) so their
+        # root spans are never taken for a measured operation's.
+        rec = CallRecord(-(op_id + 2) if warmup else op_id, t_intended, None if warmup else stats.h["itl"])
         prompt = self.prompt(op_id, warmup)
         CURRENT_CALL.set(rec)
+        arm = self.arm
         rec.t_sent = time.perf_counter_ns()
         try:
             async with asyncio.timeout(self.profile.timeout):
-                await self.provider.call(prompt, rec)
+                if arm is None:
+                    await self.provider.call(prompt, rec)
+                else:
+                    await arm.call(self.provider, prompt, rec)
         except asyncio.CancelledError:
             rec.error = "cancelled"
         except Exception as exc:  # every failure is a counted class, never a crash

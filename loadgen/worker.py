@@ -22,6 +22,7 @@ from loadgen.profile import Profile
 from loadgen.providers import CallRecord, ProviderSettings, error_class, make_provider
 from loadgen.redact import redact
 from loadgen.runner import Runner
+from loadgen.tracers import TracingSettings, make_arm
 
 SAMPLE_INTERVAL_S = 0.5
 
@@ -38,6 +39,7 @@ class WorkerSpec:
     cpu: int | None = None  # pin to this core when given
     shard: int = 0  # this worker runs op_ids with op_id % shards == shard
     shards: int = 1
+    tracing: dict | None = None  # TracingSettings as a dict, for tracing arms
     extra: dict = field(default_factory=dict)
 
 
@@ -81,8 +83,10 @@ async def _run(spec: WorkerSpec, progress_queue, stop_event, go_event=None, star
         pool_size=profile.pool_size(),
         transport=profile.http_transport,
     )
-    provider = make_provider(spec.provider, settings)
-    runner = Runner(profile, provider, shard=spec.shard, shards=spec.shards)
+    tracing = TracingSettings(**spec.tracing) if spec.tracing else None
+    arm = make_arm(spec.arm, tracing, spec.provider, settings.model)
+    provider = make_provider(spec.provider, settings, **(arm.provider_options() if arm is not None else {}))
+    runner = Runner(profile, provider, shard=spec.shard, shards=spec.shards, arm=arm)
     sampler = Sampler()
     marks: dict[str, float] = {}
 
@@ -132,12 +136,17 @@ async def _run(spec: WorkerSpec, progress_queue, stop_event, go_event=None, star
     finally:
         watcher.cancel()
         await provider.aclose()
+    # The final flush: after it every span that ended is exported or dropped for a reason.
+    spans = arm.shutdown() if arm is not None else None
     sampler.sample()
     report_progress()  # the final figures, so the display ends at what was done
     cpu_start = marks.get("cpu_start", cpu_end)
     wall = wall_end - marks.get("wall_start", wall_end)
     cpu_percent = (cpu_end - cpu_start) / wall * 100 if wall > 0 else 0.0
-    return _result(spec, profile, runner, sampler, started_wall, cpu_percent, cpu_end)
+    result = _result(spec, profile, runner, sampler, started_wall, cpu_percent, cpu_end)
+    result["spans"] = spans
+    result["run_id"] = tracing.run_id if tracing else None
+    return result
 
 
 async def _prime(runner: Runner, provider) -> None:
@@ -147,7 +156,10 @@ async def _prime(runner: Runner, provider) -> None:
     rec = CallRecord(-1, time.perf_counter_ns(), None)
     try:
         async with asyncio.timeout(runner.profile.timeout):
-            await provider.call(runner.prompt(0, warmup=True), rec)
+            if runner.arm is None:
+                await provider.call(runner.prompt(0, warmup=True), rec)
+            else:
+                await runner.arm.call(provider, runner.prompt(0, warmup=True), rec)
     except Exception as exc:  # the run itself will count and report errors
         runner.prime_error = error_class(exc)
     gc.collect()
@@ -201,6 +213,9 @@ def worker_main(spec: WorkerSpec, progress_queue, stop_event, go_event=None, sta
     # Ctrl-C reaches the whole process group; the orchestrator decides, and tells us
     # through stop_event, so that results so far are still returned.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Some tracers (HoneyHive) log JSON lines to stdout; the report owns the terminal.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
     if spec.cpu is not None and hasattr(os, "sched_setaffinity"):
         try:
             os.sched_setaffinity(0, {spec.cpu})

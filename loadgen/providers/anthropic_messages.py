@@ -1,7 +1,8 @@
 """Anthropic messages through the official `AsyncAnthropic` client, streaming or not.
 
 The SDK's built-in OpenTelemetry spans are off here (`open_telemetry=False`): the
-baseline must carry no tracer, and the built-in tracing is an arm of its own.
+baseline must carry no tracer, and the built-in tracing is an arm of its own, which
+passes `open_telemetry={"tracer_provider": tp}` (the bare `True` crashes in anthropic 2.14).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class AnthropicMessages:
         self,
         settings: ProviderSettings,
         transport: httpx2.AsyncBaseTransport | None = None,
-        open_telemetry: bool = False,
+        open_telemetry: bool | dict = False,
     ) -> None:
         self._settings = settings
         self._http = make_http_client(settings, transport)
@@ -48,6 +49,10 @@ class AnthropicMessages:
                 max_tokens=prompt.max_tokens,
             )
             rec.output_tokens = message.usage.output_tokens
+            rec.input_tokens = message.usage.input_tokens
+            rec.response_model = message.model
+            rec.response_id = message.id
+            rec.finish_reason = message.stop_reason
             return
         stream = await self._create(
             model=self._settings.model,
@@ -64,8 +69,15 @@ class AnthropicMessages:
                 delta = event.delta
                 if getattr(delta, "text", None) or getattr(delta, "thinking", None):
                     rec.token()
-            elif kind == "message_delta" and event.usage is not None:
-                rec.output_tokens = event.usage.output_tokens
+            elif kind == "message_delta":
+                if event.usage is not None:
+                    rec.output_tokens = event.usage.output_tokens
+                rec.finish_reason = event.delta.stop_reason
+            elif kind == "message_start":
+                message = event.message
+                rec.response_model = message.model
+                rec.response_id = message.id
+                rec.input_tokens = message.usage.input_tokens
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -27,6 +27,8 @@ class CallRecord:
     __slots__ = (
         "op_id", "t_intended", "t_sent", "t_first_token", "t_done",
         "output_tokens", "attempts", "error", "_t_last_token", "_itl",
+        # What the response said, for tracer arms that describe the call themselves.
+        "input_tokens", "response_model", "response_id", "finish_reason",
     )
 
     def __init__(self, op_id: int, t_intended: int, itl: Recorder | None) -> None:
@@ -38,6 +40,10 @@ class CallRecord:
         self.output_tokens = 0
         self.attempts = 1
         self.error: str | None = None
+        self.input_tokens = 0
+        self.response_model: str | None = None
+        self.response_id: str | None = None
+        self.finish_reason: str | None = None
         self._t_last_token = 0
         self._itl = itl
 

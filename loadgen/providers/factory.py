@@ -19,13 +19,13 @@ def provider_base_url(provider: str, base_url: str | None) -> str | None:
     return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
-def make_provider(name: str, settings: ProviderSettings) -> Provider:
+def make_provider(name: str, settings: ProviderSettings, **options) -> Provider:
     if name == "openai":
         from loadgen.providers.openai_chat import OpenAIChat
 
-        return OpenAIChat(settings)
+        return OpenAIChat(settings, **options)
     if name == "anthropic":
         from loadgen.providers.anthropic_messages import AnthropicMessages
 
-        return AnthropicMessages(settings)
+        return AnthropicMessages(settings, **options)
     raise ValueError(f"unknown provider {name!r}")

@@ -36,6 +36,11 @@ class OpenAIChat:
             )
             if response.usage is not None:
                 rec.output_tokens = response.usage.completion_tokens
+                rec.input_tokens = response.usage.prompt_tokens
+            rec.response_model = response.model
+            rec.response_id = response.id
+            if response.choices:
+                rec.finish_reason = response.choices[0].finish_reason
             return
         stream = await self._create(
             model=self._settings.model,
@@ -48,11 +53,18 @@ class OpenAIChat:
             # The first token is the first delta with text: the role-only opening chunk
             # and the usage-only closing chunk (empty choices) are not tokens.
             if chunk.choices:
-                delta = chunk.choices[0].delta
+                choice = chunk.choices[0]
+                delta = choice.delta
                 if delta.content or getattr(delta, "reasoning_content", None):
                     rec.token()
+                if choice.finish_reason:
+                    rec.finish_reason = choice.finish_reason
             if chunk.usage is not None:
                 rec.output_tokens = chunk.usage.completion_tokens
+                rec.input_tokens = chunk.usage.prompt_tokens
+            if rec.response_id is None:
+                rec.response_id = chunk.id
+                rec.response_model = chunk.model
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -1,0 +1,122 @@
+"""The LLM-span conventions: which attributes each requires, and how a received span is classified.
+
+`REQUIRED_ATTRIBUTES` is plain data for a user to read and change (or override per
+convention through `CollectorConfig.required_attributes`). An entry "a|b" is met by
+either attribute, for renamed attributes.
+
+A span is an **LLM span** when
+  - it carries `openinference.span.kind`, and that is "LLM" (the kind decides: an
+    OpenInference CHAIN or TOOL span is not an LLM span whatever else it carries); or
+  - any attribute key starts with `gen_ai.` or `llm.`; or
+  - its name contains "chat", "messages" or "completion" (any case) and it is not an
+    HTTP client span (no `http.method` / `http.request.method`): an httpx span named
+    "POST /v1/chat/completions" is transport, not the LLM call.
+The root span of an operation (`loadgen.operation`) is never an LLM span.
+
+An LLM span's **convention**: HoneyHive when a span or resource attribute key starts with
+`honeyhive.` or `honeyhive_` (its span processor stamps every span); otherwise
+OpenInference when it carries `openinference.span.kind`; otherwise OTel GenAI.
+HoneyHive wraps other instrumentors, so a HoneyHive LLM span must carry HoneyHive's list
+*and* the list of the convention its instrumentor follows (OpenInference, HoneyHive's
+default, or OTel GenAI for OpenLLMetry's instrumentors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+OTEL_GENAI = "otel_genai"
+OPENINFERENCE = "openinference"
+HONEYHIVE = "honeyhive"
+
+REQUIRED_ATTRIBUTES: dict[str, list[str]] = {
+    # OpenTelemetry semantic conventions for GenAI spans (status: Development). Semconv
+    # 1.37 renamed gen_ai.system to gen_ai.provider.name; instrumentations on <= 1.36
+    # still emit the old name, so either one satisfies the entry.
+    OTEL_GENAI: [
+        "gen_ai.operation.name",
+        "gen_ai.provider.name|gen_ai.system",
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+    ],
+    # OpenInference (Arize) semantic conventions, spec/semantic_conventions.md: the span
+    # kind is required on every span; model, token counts and input/output on LLM spans.
+    OPENINFERENCE: [
+        "openinference.span.kind",
+        "llm.model_name",
+        "llm.token_count.prompt",
+        "llm.token_count.completion",
+        "input.value",
+        "output.value",
+    ],
+    # A starting point: what HoneyHive's own span processor adds (honeyhive 1.7,
+    # tracer/processing/span_processor.py, on_start) once the tracer has a session and a
+    # project. It also stamps honeyhive.source, honeyhive_event_type ("model" for an
+    # OpenInference LLM span) and traceloop.association.properties.{session_id,project}.
+    # Checked together with the instrumentor's own list (see the module docstring).
+    HONEYHIVE: [
+        "honeyhive.session_id",
+        "honeyhive.project",
+    ],
+}
+
+ROOT_SPAN_NAME = "loadgen.operation"
+OP_ID_KEY = "loadgen.op_id"
+RUN_ID_KEY = "loadgen.run_id"
+SERVICE_NAME_KEY = "service.name"
+OI_KIND_KEY = "openinference.span.kind"
+HONEYHIVE_PREFIXES = ("honeyhive.", "honeyhive_")
+_LLM_KEY_PREFIXES = ("gen_ai.", "llm.")
+_LLM_NAME_WORDS = ("chat", "messages", "completion")
+_HTTP_METHOD_KEYS = frozenset({"http.method", "http.request.method"})
+
+_HONEYHIVE_OVER = {inner: f"{HONEYHIVE}/{inner}" for inner in (OPENINFERENCE, OTEL_GENAI)}
+
+# One requirement: (its name as written in the data, the attributes that meet it).
+Requirement = tuple[str, frozenset[str]]
+
+
+def compile_required(required: Mapping[str, list[str]]) -> dict[str, tuple[Requirement, ...]]:
+    """The required sets in the form the ingest loop checks: alternatives split once, up front.
+
+    A HoneyHive span's set is HoneyHive's own entries followed by its instrumentor's, so
+    the checked sets are keyed by (convention, inner convention) as "honeyhive" +
+    "/openinference" or "/otel_genai".
+    """
+    own = {
+        name: tuple((entry, frozenset(part.strip() for part in entry.split("|"))) for entry in entries)
+        for name, entries in required.items()
+    }
+    compiled = dict(own)
+    for inner, key in _HONEYHIVE_OVER.items():
+        compiled[key] = own.get(HONEYHIVE, ()) + own.get(inner, ())
+    return compiled
+
+
+def is_llm_span(name: str, keys: Collection[str], oi_kind: str | None) -> bool:
+    """Whether a span that is not a root span is an LLM span; `oi_kind` is its openinference.span.kind."""
+    if oi_kind is not None:
+        return oi_kind == "LLM"
+    for key in keys:
+        if key.startswith(_LLM_KEY_PREFIXES):
+            return True
+    lowered = name.lower()
+    return any(word in lowered for word in _LLM_NAME_WORDS) and _HTTP_METHOD_KEYS.isdisjoint(keys)
+
+
+def convention_of(keys: Collection[str], honeyhive_resource: bool) -> str:
+    """The key into `compile_required`'s result for an LLM span with these attribute keys."""
+    inner = OPENINFERENCE if OI_KIND_KEY in keys else OTEL_GENAI
+    if honeyhive_resource:
+        return _HONEYHIVE_OVER[inner]
+    for key in keys:  # a plain loop: any() over a generator costs twice as much per span
+        if key.startswith(HONEYHIVE_PREFIXES):
+            return _HONEYHIVE_OVER[inner]
+    return inner
+
+
+def missing_attributes(keys: Collection[str], required: tuple[Requirement, ...]) -> list[str]:
+    """The entries of `required` that no attribute in `keys` meets."""
+    return [entry for entry, alternatives in required if alternatives.isdisjoint(keys)]

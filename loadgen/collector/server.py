@@ -1,0 +1,80 @@
+"""Running the collector under uvicorn on a socket of its own, until SIGTERM or SIGINT.
+
+Served the same way as the mock LLM (its `bind_socket` and server class are reused):
+the socket is bound before uvicorn starts, so with port 0 the actual port is known up
+front and reported through `on_ready` once the server accepts connections.
+
+The one difference is uvicorn's HTTP protocol: the collector's subclass hands each
+request a callable that resets its TCP connection (SO_LINGER 0, then abort), which the
+`reset` and `down` faults use. A client then sees ECONNRESET, as from a collector
+that crashed or was restarted mid-request, instead of an HTTP answer.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Callable
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from loadgen.mock_llm.server import _Server, bind_socket
+
+from .app import create_app
+from .config import CollectorConfig
+from .wire import RESET_EXTENSION
+
+# Seconds that in-flight requests get to finish after SIGTERM before they are cancelled.
+_GRACEFUL_SHUTDOWN_S = 2
+_LINGER_RESET = struct.pack("ii", 1, 0)  # l_onoff=1, l_linger=0: close() sends RST
+
+
+class _ResettableProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, plus a per-request extension that resets the connection."""
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.scope["extensions"] = {RESET_EXTENSION: self._reset_connection}
+
+    def _reset_connection(self) -> None:
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            except OSError:
+                pass  # a plain close then: the client still gets no answer
+        self.transport.abort()
+
+
+def serve(
+    config: CollectorConfig,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
+    """Serve the collector on host:port until SIGTERM/SIGINT, then return.
+
+    With port 0 a free port is chosen; `on_ready(port)` is called with the actual port
+    once the server accepts connections. Raises OSError if the address cannot be bound.
+    """
+    sock = bind_socket(host, port)
+    actual_port = sock.getsockname()[1]
+    uv_config = uvicorn.Config(
+        create_app(config),
+        host=host,
+        port=actual_port,
+        loop="uvloop",
+        http=_ResettableProtocol,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
+    )
+    server = _Server(uv_config, on_started=lambda: on_ready(actual_port) if on_ready else None)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

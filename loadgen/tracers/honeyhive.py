@@ -1,0 +1,84 @@
+"""The `honeyhive` arm: HoneyHiveTracer with its own pipeline, plus instrumentors.
+
+HoneyHive 1.7 (docs/instrumentors.md) builds its own TracerProvider, a
+HoneyHiveSpanProcessor, and an exporter to `{server_url}/opentelemetry/v1/traces`
+(JSON unless `HH_OTLP_PROTOCOL=http/protobuf`). The span accounting goes in without
+touching HoneyHive's code paths: the tracer is built with `disable_batch=True` and its
+processor is given our batch processor (accounting wrapper around a BatchSpanProcessor
+with the profile's settings, around HoneyHive's own exporter wrapped by the accounting
+exporter). A light processor on the provider counts every span started and ended, so a
+span HoneyHive filters out before queueing shows up as unaccounted, not as nothing.
+
+The collector tells runs apart by the resource attribute loadgen.run_id, which the
+provider HoneyHive creates takes from OTEL_RESOURCE_ATTRIBUTES.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+from opentelemetry.sdk.trace import SpanProcessor
+
+from loadgen.accounting import AccountingExporter, AccountingProcessor, SpanAccounting, rejected_spans_hook, watch_queue
+from loadgen.tracers.base import RootSpanArm, TracingSettings
+from loadgen.tracers.instrumentors import instrumentor
+
+
+class _Lifecycle(SpanProcessor):
+    """Counts spans started and ended on the provider, before HoneyHive's own processor."""
+
+    def __init__(self, accounting: SpanAccounting) -> None:
+        self.accounting = accounting
+
+    def on_start(self, span, parent_context=None) -> None:
+        self.accounting.started += 1
+
+    def on_end(self, span) -> None:
+        self.accounting.ended += 1
+
+
+class HoneyHiveArm(RootSpanArm):
+    name = "honeyhive"
+
+    def __init__(self, settings: TracingSettings, provider_name: str, instrumentation: str = "openinference") -> None:
+        import requests
+        from honeyhive import HoneyHiveTracer
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        os.environ["OTEL_RESOURCE_ATTRIBUTES"] = ",".join(
+            part for part in (os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""),
+                              f"loadgen.run_id={settings.run_id}", "loadgen.arm=honeyhive") if part
+        )
+        session = requests.Session()
+        tracer = HoneyHiveTracer(
+            api_key=os.environ.get("HH_API_KEY") or "loadgen-local",
+            project=os.environ.get("HH_PROJECT") or "loadgen",
+            source="loadgen",
+            session_name=f"loadgen-{settings.run_id}",
+            server_url=settings.collector_url,
+            disable_batch=True,
+            requests_session=session,
+        )
+        accounting = SpanAccounting()
+        tracer.provider.add_span_processor(_Lifecycle(accounting))
+        exporter = AccountingExporter(tracer.otlp_exporter, accounting)
+        session.hooks["response"].append(rejected_spans_hook(exporter))
+        batch = BatchSpanProcessor(
+            exporter,
+            max_queue_size=settings.max_queue_size,
+            schedule_delay_millis=settings.schedule_delay_ms,
+            max_export_batch_size=settings.max_export_batch_size,
+            export_timeout_millis=settings.export_timeout_ms,
+        )
+        watch_queue(batch, accounting)
+        tracer.span_processor._batch_processor = AccountingProcessor(batch, accounting, count_lifecycle=False)
+        super().__init__(tracer.provider, accounting)
+        self.honeyhive = tracer
+        self.session_id = getattr(tracer, "session_id", None) or str(uuid.uuid4())
+        instrumentor(instrumentation, provider_name).instrument(tracer_provider=tracer.provider)
+
+    def shutdown(self) -> dict:
+        self.honeyhive.force_flush()
+        self.honeyhive.span_processor._batch_processor.shutdown()
+        return self.accounting.snapshot()
