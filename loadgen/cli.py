@@ -178,6 +178,22 @@ def mock(host: str, port: int, ttft_ms: float, itl_ms: float, jitter: float, see
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=int, default=4318, show_default=True, help="Port (0 picks a free one).")
+def collector(host: str, port: int) -> None:
+    """Serve the OTLP/HTTP collector (/v1/traces, HoneyHive's /opentelemetry/v1/traces and /session/start)."""
+    from loadgen.collector import CollectorConfig, serve
+
+    def ready(actual_port: int) -> None:
+        err.print(f"collector listening on http://{host}:{actual_port} (figures: GET /_collector/stats)")
+
+    try:
+        serve(CollectorConfig(), host=host, port=port, on_ready=ready)
+    except OSError as exc:
+        _fail(f"collector: cannot listen on {host}:{port}: {exc.strerror}", ExitCode.USAGE)
+
+
+@main.command()
 @click.option("--test-determinism", is_flag=True, default=False, help="Hash the prompt stream in two fresh processes.")
 @click.option("--operations", type=int, default=2000, show_default=True, help="Operations to hash or show.")
 @click.option("--seed", type=int, default=42, show_default=True)

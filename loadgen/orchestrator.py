@@ -231,7 +231,7 @@ class Orchestrator:
                     for shard in range(shards)
                 ]
                 result = _WorkerGroup(specs, profile.timeout, self.on_progress).run(outcome)
-                if result is not None and tracing is not None:
+                if result is not None and tracing is not None and tracing["collector_url"]:
                     # After the workers' final flush every exported span has been ACKed,
                     # so the collector's count is complete.
                     result["collector"] = collector_figures(self.collector_url, tracing["run_id"])
@@ -240,8 +240,11 @@ class Orchestrator:
         if arm == "baseline":
             return None
         t = self.profile.tracing
+        # With the real APIs and an HH_API_KEY, the HoneyHive arm reports to HoneyHive
+        # itself (its default server); its collector-side figures are then unmeasured.
+        to_honeyhive = arm == "honeyhive" and self.profile.target.kind == "real" and bool(os.environ.get("HH_API_KEY"))
         return {
-            "collector_url": self.collector_url,
+            "collector_url": None if to_honeyhive else self.collector_url,
             "run_id": f"{self.session_id}-{provider}-{arm}",
             "max_queue_size": t.max_queue_size,
             "schedule_delay_ms": t.schedule_delay_ms,

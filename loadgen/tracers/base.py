@@ -24,7 +24,7 @@ ARM_NAMES = ("baseline", "otel", "openinference", "openllmetry", "honeyhive", "a
 class TracingSettings:
     """Where spans go and how they are batched; plain data, so it crosses into workers."""
 
-    collector_url: str  # base URL; OTLP goes to {collector_url}/v1/traces
+    collector_url: str | None  # base URL; OTLP goes to {collector_url}/v1/traces (None: HoneyHive's own server)
     run_id: str  # every span's resource carries loadgen.run_id, so the collector can tell runs apart
     max_queue_size: int = 2048
     schedule_delay_ms: int = 5000

@@ -51,14 +51,15 @@ class HoneyHiveArm(RootSpanArm):
                               f"loadgen.run_id={settings.run_id}", "loadgen.arm=honeyhive") if part
         )
         session = requests.Session()
+        server = {"server_url": settings.collector_url} if settings.collector_url else {}
         tracer = HoneyHiveTracer(
             api_key=os.environ.get("HH_API_KEY") or "loadgen-local",
             project=os.environ.get("HH_PROJECT") or "loadgen",
             source="loadgen",
             session_name=f"loadgen-{settings.run_id}",
-            server_url=settings.collector_url,
             disable_batch=True,
             requests_session=session,
+            **server,
         )
         accounting = SpanAccounting()
         tracer.provider.add_span_processor(_Lifecycle(accounting))
