@@ -222,6 +222,7 @@ def summarize(result: dict) -> dict:
         "achieved_rate_rps": _round(achieved_rate(result)),
         "output_tokens": result["output_tokens"],
         "cpu_percent": result["cpu_percent"],
+        "cpu_percent_by_worker": result.get("cpu_percent_by_worker", [result["cpu_percent"]]),
         "errors": result["errors"],
         "error_examples": result["error_examples"],
     }

@@ -32,34 +32,55 @@ def test_otel_arm_conserves_spans_and_covers_every_operation(tmp_path):
         assert run["export_bytes_per_operation"] > 100
 
 
-@pytest.mark.e2e
-def test_unmeasured_without_a_collector_that_reports(tmp_path):
-    # Any OTLP receiver without loadgen's figures: conservation and fidelity are unmeasured, not guessed.
-    from tests.conftest import free_port
+RECEIVER = """
+import gzip, http.server, json, sys
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+seen = set()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["content-length"]))
+        if self.headers.get("content-encoding") == "gzip":
+            body = gzip.decompress(body)
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        for resource in request.resource_spans:
+            for scope in resource.scope_spans:
+                seen.update(span.span_id for span in scope.spans)
+        self.send_response(200); self.send_header("content-type", "application/x-protobuf"); self.end_headers()
+    def do_GET(self):
+        data = json.dumps({"unique_spans": len(seen)}).encode() if self.path == "/count" else b""
+        self.send_response(200 if data else 404); self.end_headers(); self.wfile.write(data)
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
 
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("arm", ["otel", "openinference"])
+def test_another_receiver_counts_what_loadgen_reports_exported(tmp_path, arm):
+    # A receiver written independently of loadgen's collector (protobuf only, no loadgen
+    # figures): its unique span count must equal loadgen's `exported`, and the figures
+    # only our collector can give are unmeasured, not guessed.
     import subprocess
     import sys
     import time
+    import urllib.request
+
+    from tests.conftest import free_port
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", (
-        "import http.server\n"
-        "class H(http.server.BaseHTTPRequestHandler):\n"
-        "    def do_POST(self):\n"
-        "        self.rfile.read(int(self.headers['content-length'])); self.send_response(200); self.end_headers()\n"
-        "    def do_GET(self):\n"
-        "        self.send_response(404); self.end_headers()\n"
-        "    def log_message(self, *a): pass\n"
-        f"http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n")])
+    server = subprocess.Popen([sys.executable, "-c", RECEIVER, str(port)])
     try:
-        time.sleep(0.5)
+        time.sleep(1.0)
         out = tmp_path / "r.json"
-        done = run_cli("run", "--provider", "openai", "--arms", "otel", "--rate", "10", "--operations", "10",
+        done = run_cli("run", "--provider", "openai", "--arms", arm, "--rate", "20", "--operations", "40",
                        "--collector-url", f"http://127.0.0.1:{port}", "--schedule-delay-ms", "100",
                        "--export-json", str(out), "--quiet")
         assert done.returncode in (0, 3), done.stderr
         run = json.loads(out.read_text())["runs"][0]
-        assert run["spans"]["exported"] == run["spans"]["ended"] > 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/count", timeout=10) as response:
+            counted = json.loads(response.read())["unique_spans"]
+        assert counted == run["spans"]["exported"] == run["spans"]["ended"] > 80
         assert run["spans"]["received"] is None and run["spans"]["unaccounted"] is None
         assert run["trace_coverage_percent"] is None and run["attribute_completeness_percent"] is None
         assert "unmeasured" in done.stdout

@@ -1,8 +1,8 @@
 """Running the collector under uvicorn on a socket of its own, until SIGTERM or SIGINT.
 
-Served the same way as the mock LLM (its `bind_socket` and server class are reused):
-the socket is bound before uvicorn starts, so with port 0 the actual port is known up
-front and reported through `on_ready` once the server accepts connections.
+Served the same way as the mock LLM (`loadgen.serving`): the socket is bound before
+uvicorn starts, so with port 0 the actual port is known up front and reported through
+`on_ready` once the server accepts connections.
 
 The one difference is uvicorn's HTTP protocol: the collector's subclass hands each
 request a callable that resets its TCP connection (SO_LINGER 0, then abort), which the
@@ -16,17 +16,14 @@ import socket
 import struct
 from collections.abc import Callable
 
-import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from loadgen.mock_llm.server import _Server, bind_socket
+from loadgen.serving import serve_app
 
 from .app import create_app
 from .config import CollectorConfig
 from .wire import RESET_EXTENSION
 
-# Seconds that in-flight requests get to finish after SIGTERM before they are cancelled.
-_GRACEFUL_SHUTDOWN_S = 2
 _LINGER_RESET = struct.pack("ii", 1, 0)  # l_onoff=1, l_linger=0: close() sends RST
 
 
@@ -58,23 +55,4 @@ def serve(
     With port 0 a free port is chosen; `on_ready(port)` is called with the actual port
     once the server accepts connections. Raises OSError if the address cannot be bound.
     """
-    sock = bind_socket(host, port)
-    actual_port = sock.getsockname()[1]
-    uv_config = uvicorn.Config(
-        create_app(config),
-        host=host,
-        port=actual_port,
-        loop="uvloop",
-        http=_ResettableProtocol,
-        lifespan="off",
-        log_level="warning",
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,
-        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
-    )
-    server = _Server(uv_config, on_started=lambda: on_ready(actual_port) if on_ready else None)
-    try:
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
+    serve_app(create_app(config), host, port, on_ready, http=_ResettableProtocol)

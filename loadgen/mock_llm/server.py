@@ -1,25 +1,16 @@
-"""Running the mock under uvicorn on a socket of its own, until SIGTERM or SIGINT.
-
-The socket is bound before uvicorn starts, so with port 0 the actual port is known up
-front and reported through `on_ready` once the server is accepting connections.
-"""
+"""Running the mock under uvicorn on a socket of its own (see loadgen.serving)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
-import socket
-import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 
-import uvicorn
+from loadgen.serving import bind_socket, serve_app
 
 from .app import StreamCut, create_app
 from .config import MockConfig
 
-# Seconds that in-flight responses get to finish after SIGTERM before they are cancelled.
-_GRACEFUL_SHUTDOWN_S = 2
+__all__ = ["bind_socket", "serve"]
 
 
 class _DropStreamCuts(logging.Filter):
@@ -30,75 +21,13 @@ class _DropStreamCuts(logging.Filter):
         return not isinstance(exc, StreamCut)
 
 
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
-        super().__init__(config)
-        self._on_started = on_started
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.started and not self.should_exit:
-            self._on_started()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        # uvicorn re-raises a captured signal after shutting down, which would kill the
-        # process (SIGTERM) or raise KeyboardInterrupt (SIGINT) out of serve(); the mock
-        # instead stops cleanly and returns. A signal the process ignores stays ignored.
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        handled = [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not signal.SIG_IGN]
-        previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to (host, port); port 0 picks a free one."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 def serve(
     config: MockConfig,
     host: str = "127.0.0.1",
     port: int = 0,
     on_ready: Callable[[int], None] | None = None,
 ) -> None:
-    """Serve the mock on host:port until SIGTERM/SIGINT, then return.
-
-    With port 0 a free port is chosen; `on_ready(port)` is called with the actual port
-    once the server accepts connections. Raises OSError if the address cannot be bound.
-    """
-    sock = bind_socket(host, port)
-    actual_port = sock.getsockname()[1]
-    uv_config = uvicorn.Config(
-        create_app(config),
-        host=host,
-        port=actual_port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="off",
-        log_level="warning",
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,
-        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
-    )
+    """Serve the mock on host:port until SIGTERM/SIGINT, then return (port 0: a free one,
+    reported through `on_ready`). Raises OSError if the address cannot be bound."""
     logging.getLogger("uvicorn.error").addFilter(_DropStreamCuts())
-    server = _Server(uv_config, on_started=lambda: on_ready(actual_port) if on_ready else None)
-    try:
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
+    serve_app(create_app(config), host, port, on_ready, http="httptools")
