@@ -7,6 +7,12 @@ the tracemalloc-measured memory the accounting holds after each round (it must n
 with the number of spans).
 
     .venv/bin/python benchmarks/bench_accounting.py [--spans 200000]
+    .venv/bin/python benchmarks/bench_accounting.py --minutes 10   # memory over a long run
+
+With --minutes, one accounted pipeline (a real OTLP/HTTP exporter to the embedded
+collector would measure the collector too, so a no-op exporter again) ends spans at a
+steady 2,000/s for that long; every minute it prints the memory tracemalloc attributes to
+loadgen/accounting.py and loadgen/histograms.py, the process RSS, and the spans so far.
 """
 
 from __future__ import annotations
@@ -52,10 +58,49 @@ def run(spans: int, accounted: bool) -> tuple[float, SpanAccounting | None]:
     return elapsed / spans * 1e6, accounting
 
 
+def soak(minutes: float, rate: int = 2000) -> None:
+    import psutil
+
+    tracemalloc.start()
+    provider = TracerProvider()
+    accounting = SpanAccounting()
+    batch = BatchSpanProcessor(AccountingExporter(NullExporter(), accounting), schedule_delay_millis=200)
+    watch_queue(batch, accounting)
+    provider.add_span_processor(AccountingProcessor(batch, accounting))
+    tracer = provider.get_tracer("soak")
+    process = psutil.Process()
+    start = time.monotonic()
+    next_report = start
+    ended = 0
+    while True:
+        now = time.monotonic()
+        if now >= next_report:
+            snapshot = tracemalloc.take_snapshot()
+            held = sum(stat.size for stat in snapshot.statistics("filename")
+                       if stat.traceback[0].filename.endswith(("accounting.py", "histograms.py")))
+            print(f"{(now - start) / 60:5.1f} min: {ended:>9} spans ended, {accounting.exported:>9} exported; "
+                  f"accounting + histogram memory {held:>7} B; RSS {process.memory_info().rss / 2**20:.1f} MiB",
+                  flush=True)
+            next_report += 60
+            if now - start >= minutes * 60:
+                break
+        # One second's spans, then sleep to the next second: a steady rate.
+        for _ in range(rate):
+            tracer.start_span("llm").end()
+        ended += rate
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - now)))
+    provider.shutdown()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=200_000)
+    parser.add_argument("--minutes", type=float, default=None)
     args = parser.parse_args()
+    if args.minutes:
+        soak(args.minutes)
+        print(f"reproduce: .venv/bin/python benchmarks/bench_accounting.py --minutes {args.minutes:g}")
+        return 0
     bare, accounted = [], []
     for _ in range(5):
         bare.append(run(args.spans, False)[0])

@@ -47,7 +47,6 @@ def otel_pipeline(settings: TracingSettings, arm: str, provider_name: str):
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     resource = Resource.create({
         "service.name": f"loadgen-{arm}-{provider_name}",
@@ -62,6 +61,19 @@ def otel_pipeline(settings: TracingSettings, arm: str, provider_name: str):
         session=session,
         timeout=settings.export_timeout_ms / 1000,
     )
+    tracer_provider.add_span_processor(accounted_batch(exporter, session, settings, accounting))
+    return tracer_provider, accounting
+
+
+def accounted_batch(exporter, session, settings: TracingSettings, accounting: SpanAccounting,
+                    count_lifecycle: bool = True) -> AccountingProcessor:
+    """AccountingProcessor → BatchSpanProcessor (the profile's settings) → AccountingExporter → exporter.
+
+    `session` is the exporter's `requests.Session`; a response hook on it reads OTLP
+    partial-success answers for the accounting.
+    """
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
     wrapped = AccountingExporter(exporter, accounting)
     session.hooks["response"].append(rejected_spans_hook(wrapped))
     batch = BatchSpanProcessor(
@@ -72,8 +84,7 @@ def otel_pipeline(settings: TracingSettings, arm: str, provider_name: str):
         export_timeout_millis=settings.export_timeout_ms,
     )
     watch_queue(batch, accounting)
-    tracer_provider.add_span_processor(AccountingProcessor(batch, accounting))
-    return tracer_provider, accounting
+    return AccountingProcessor(batch, accounting, count_lifecycle=count_lifecycle)
 
 
 class RootSpanArm:

@@ -20,8 +20,8 @@ import uuid
 
 from opentelemetry.sdk.trace import SpanProcessor
 
-from loadgen.accounting import AccountingExporter, AccountingProcessor, SpanAccounting, rejected_spans_hook, watch_queue
-from loadgen.tracers.base import RootSpanArm, TracingSettings
+from loadgen.accounting import SpanAccounting
+from loadgen.tracers.base import RootSpanArm, TracingSettings, accounted_batch
 from loadgen.tracers.instrumentors import instrumentor
 
 
@@ -44,7 +44,6 @@ class HoneyHiveArm(RootSpanArm):
     def __init__(self, settings: TracingSettings, provider_name: str, instrumentation: str = "openinference") -> None:
         import requests
         from honeyhive import HoneyHiveTracer
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         os.environ["OTEL_RESOURCE_ATTRIBUTES"] = ",".join(
             part for part in (os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""),
@@ -63,17 +62,9 @@ class HoneyHiveArm(RootSpanArm):
         )
         accounting = SpanAccounting()
         tracer.provider.add_span_processor(_Lifecycle(accounting))
-        exporter = AccountingExporter(tracer.otlp_exporter, accounting)
-        session.hooks["response"].append(rejected_spans_hook(exporter))
-        batch = BatchSpanProcessor(
-            exporter,
-            max_queue_size=settings.max_queue_size,
-            schedule_delay_millis=settings.schedule_delay_ms,
-            max_export_batch_size=settings.max_export_batch_size,
-            export_timeout_millis=settings.export_timeout_ms,
+        tracer.span_processor._batch_processor = accounted_batch(
+            tracer.otlp_exporter, session, settings, accounting, count_lifecycle=False
         )
-        watch_queue(batch, accounting)
-        tracer.span_processor._batch_processor = AccountingProcessor(batch, accounting, count_lifecycle=False)
         super().__init__(tracer.provider, accounting)
         self.honeyhive = tracer
         self.session_id = getattr(tracer, "session_id", None) or str(uuid.uuid4())
