@@ -96,7 +96,9 @@ def span_figures(result: dict) -> dict:
     """
     spans = result.get("spans")
     if not spans:
-        return {}
+        # The baseline traces nothing: the keys are there, with nothing in them.
+        return dict.fromkeys(("spans", "dropped_span_rate_percent", "export_latency_ms", "trace_coverage_percent",
+                              "attribute_completeness_percent", "missing_attributes", "export_bytes_per_operation"))
     collector = result.get("collector")
     received = collector["spans_received"] if collector else None
     duplicates = collector["duplicates"] if collector else None

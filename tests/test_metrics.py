@@ -98,3 +98,27 @@ def test_merge_shards_adds_counters_and_histograms_and_keeps_the_busiest_cpu():
     summary = summarize(merged)
     assert summary["dispatch_lag_ms"]["count"] == 2000 and summary["workers"] == 2
     assert summary["achieved_rate_rps"] == pytest.approx(100, rel=0.001)
+
+
+def test_span_figures_reconcile_with_the_collector_or_say_unmeasured():
+    from loadgen.metrics import span_figures
+
+    latency = Recorder()
+    for ms in range(1, 91):
+        latency.record_ns(ms * 1_000_000)
+    spans = {"started": 100, "ended": 100, "exported": 90, "in_queue": 0, "export_calls": 3,
+             "dropped": {"queue_full": 10, "export_failed": 0, "rejected": 0, "after_shutdown": 0},
+             "export_latency": latency.encode()}
+    collector = {"spans_received": 89, "duplicates": 1, "covered_operations": 40, "bytes": 50_000,
+                 "attribute_completeness_percent": 97.5, "missing_attributes": {"gen_ai.response.model": 1}}
+    base = result(operations_sent=45, warmup_operations=4, shards=1, spans=spans)
+    measured = span_figures({**base, "collector": collector})
+    assert measured["spans"]["unaccounted"] == 1 and measured["spans"]["duplicates"] == 1
+    assert measured["dropped_span_rate_percent"] == 10.0
+    assert measured["trace_coverage_percent"] == pytest.approx(100 * 40 / 45, abs=0.001)
+    assert measured["export_bytes_per_operation"] == pytest.approx(50_000 / 50)
+    assert measured["export_latency_ms"]["count"] == 90
+    unmeasured = span_figures(base)
+    assert unmeasured["spans"]["received"] is None and unmeasured["spans"]["unaccounted"] is None
+    assert unmeasured["trace_coverage_percent"] is None and unmeasured["attribute_completeness_percent"] is None
+    assert span_figures(result())["spans"] is None
