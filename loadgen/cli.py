@@ -26,7 +26,8 @@ err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, widt
 
 
 def _fail(message: str, code: int) -> None:
-    err.print(f"[bold red]loadgen:[/] {message}", highlight=False)
+    # soft_wrap: a long message stays one line, however narrow the terminal.
+    err.print(f"[bold red]loadgen:[/] {message}", highlight=False, soft_wrap=True, markup=True)
     sys.exit(int(code))
 
 

@@ -194,6 +194,13 @@ class Profile(_Strict):
         return None if value is None else parse_duration(value)
 
     @model_validator(mode="after")
+    def _something_to_run(self) -> "Profile":
+        if self.provider == "openai" and self.tracing.arms == ["anthropic-native"]:
+            raise ValueError("tracing.arms: the anthropic-native arm traces Anthropic calls only; "
+                             "with provider 'openai' there is nothing to run")
+        return self
+
+    @model_validator(mode="after")
     def _length(self) -> "Profile":
         if self.duration is not None and self.operations is not None:
             raise ValueError("give either duration or operations, not both")
@@ -278,7 +285,7 @@ def _format_validation_error(source: str, err: ValidationError) -> str:
         if len(loc) > 1 and loc[0] == "load" and loc[1] in LOAD_KINDS:
             del loc[1]
         path = ".".join(str(p) for p in loc)
-        message = item["msg"]
+        message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
         lines.append(f"{source}: {path or '(top level)'}: {message}")
