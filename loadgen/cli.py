@@ -76,6 +76,8 @@ def main() -> None:
 @click.option("--max-queue-size", type=int, help="Batch span processor queue size.")
 @click.option("--schedule-delay-ms", type=int, help="Batch span processor schedule delay.")
 @click.option("--max-export-batch-size", type=int, help="Batch span processor batch size.")
+@click.option("--calibrate-us", type=int, help="Calibration arm: CPU µs spent per call, blocking the loop.")
+@click.option("--calibrate-mib", type=int, help="Calibration arm: MiB of memory held for the run.")
 @click.option("--export-json", type=click.Path(dir_okay=False), help="Write the results document here.")
 @click.option("--quiet", is_flag=True, default=False, help="No live progress display.")
 def run(profile_path: str | None, quiet: bool, export_json: str | None, **flags: Any) -> None:
@@ -140,7 +142,8 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
     tracing: dict[str, Any] = {}
     if flags.get("arms"):
         tracing["arms"] = [arm.strip() for arm in flags["arms"].split(",") if arm.strip()]
-    for key in ("collector_url", "max_queue_size", "schedule_delay_ms", "max_export_batch_size"):
+    for key in ("collector_url", "max_queue_size", "schedule_delay_ms", "max_export_batch_size",
+                "calibrate_us", "calibrate_mib"):
         if flags.get(key) is not None:
             tracing[key] = flags[key]
     if tracing:

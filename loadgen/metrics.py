@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loadgen.histograms import Recorder
+from loadgen.overhead import latencies, merge_latencies, paired_overhead
 
 NS = 1_000_000_000
 MIN_RATE_RATIO = 0.99
@@ -72,6 +73,7 @@ def merge_shards(shards: list[dict]) -> dict:
     merged["histograms"] = {name: rec.encode() for name, rec in histos.items()}
     merged["shards"] = len(shards)
     merged["spans"] = _merge_spans([r.get("spans") for r in shards])
+    merged["latency_by_op"] = merge_latencies([latencies(r.get("latency_by_op")) for r in shards]).tobytes().hex()
     return merged
 
 
@@ -134,6 +136,18 @@ def span_figures(result: dict) -> dict:
 
 def _percent(part: float, whole: float) -> float | None:
     return round(100.0 * part / whole, 3) if whole else None
+
+
+def add_overheads(results: list[dict], summaries: list[dict]) -> None:
+    """Each traced run's overhead against the baseline run of the same provider and mode."""
+    baselines = {(r["provider"], r["mode"]): r for r in results if r["arm"] == "baseline"}
+    for result, summary in zip(results, summaries):
+        baseline = baselines.get((result["provider"], result["mode"]))
+        if result["arm"] == "baseline" or baseline is None:
+            summary.update(dict.fromkeys(("overhead_latency_ms", "overhead_latency_ci95_ms",
+                                          "overhead_latency_percent", "overhead_pairs")))
+            continue
+        summary.update(paired_overhead(latencies(baseline.get("latency_by_op")), latencies(result.get("latency_by_op"))))
 
 
 def histograms(result: dict) -> dict[str, Recorder]:

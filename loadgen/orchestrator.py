@@ -126,7 +126,7 @@ def collector_figures(collector_url: str, run_id: str) -> dict | None:
     return data.get("runs", {}).get(run_id, data if data.get("run_id") == run_id else None)
 
 
-def check_reachable(url: str, timeout_s: float = 3.0) -> None:
+def check_reachable(url: str, timeout_s: float = 3.0, what: str = "target") -> None:
     """Raise UserError(UNREACHABLE) naming the URL when nothing accepts a TCP connection."""
     parts = urlsplit(url)
     host = parts.hostname
@@ -138,7 +138,7 @@ def check_reachable(url: str, timeout_s: float = 3.0) -> None:
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise UserError(f"target unreachable: {url} ({reason})", ExitCode.UNREACHABLE) from None
+        raise UserError(f"{what} unreachable: {url} ({reason})", ExitCode.UNREACHABLE) from None
 
 
 def resolve_api_key(profile: Profile, provider: str) -> str:
@@ -182,7 +182,7 @@ class Orchestrator:
                 self._run_target(keys, worker_cpu, harness_cpu, outcome)
             return
         if tracing.traced:
-            check_reachable(tracing.collector_url)
+            check_reachable(tracing.collector_url, what="collector")
             self.collector_url = tracing.collector_url
             outcome.collector = tracing.collector_url
         self._run_target(keys, worker_cpu, harness_cpu, outcome)
@@ -237,7 +237,7 @@ class Orchestrator:
                     result["collector"] = collector_figures(self.collector_url, tracing["run_id"])
 
     def _tracing(self, provider: str, arm: str) -> dict | None:
-        if arm == "baseline":
+        if arm in ("baseline", "calibration"):
             return None
         t = self.profile.tracing
         # With the real APIs and an HH_API_KEY, the HoneyHive arm reports to HoneyHive

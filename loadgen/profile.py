@@ -114,7 +114,7 @@ class Target(_Strict):
         return self
 
 
-ArmName = Literal["baseline", "otel", "openinference", "openllmetry", "honeyhive", "anthropic-native"]
+ArmName = Literal["baseline", "otel", "openinference", "openllmetry", "honeyhive", "anthropic-native", "calibration"]
 
 
 class Tracing(_Strict):
@@ -128,6 +128,8 @@ class Tracing(_Strict):
     schedule_delay_ms: int = Field(default=5000, ge=1)
     max_export_batch_size: int = Field(default=512, ge=1)
     export_timeout_ms: int = Field(default=30000, ge=1)
+    calibrate_us: int = Field(default=0, ge=0, le=1_000_000, description="calibration arm: CPU µs spent per call")
+    calibrate_mib: int = Field(default=0, ge=0, le=16_384, description="calibration arm: MiB held for the run")
 
     @model_validator(mode="after")
     def _batch_fits_queue(self) -> "Tracing":
@@ -143,7 +145,8 @@ class Tracing(_Strict):
 
     @property
     def traced(self) -> bool:
-        return any(arm != "baseline" for arm in self.arms)
+        """Whether any arm exports spans (and so needs a collector)."""
+        return any(arm not in ("baseline", "calibration") for arm in self.arms)
 
 
 class Profile(_Strict):

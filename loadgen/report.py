@@ -84,6 +84,13 @@ def _unmeasured(value, fmt: str = "{}") -> str:
     return "unmeasured" if value is None else fmt.format(value)
 
 
+def _overhead(run: dict) -> str:
+    mean, ci, pct = run.get("overhead_latency_ms"), run.get("overhead_latency_ci95_ms"), run.get("overhead_latency_percent")
+    if mean is None:
+        return "unmeasured"
+    return f"{mean:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}] ({pct:+.2f}%)"
+
+
 def tracing_table(runs: list[dict]) -> Table | None:
     traced = [run for run in runs if run.get("spans")]
     if not traced:
@@ -109,6 +116,10 @@ def print_summary(console: Console, document: dict) -> None:
     runs = document["runs"]
     if runs:
         console.print(summary_table(runs))
+        for run in runs:
+            if run.get("overhead_pairs"):
+                console.print(f"  {run['provider']}/{run['arm']} overhead vs baseline (paired by op_id, "
+                              f"{run['overhead_pairs']} pairs): {_overhead(run)} ms", highlight=False)
         tracing = tracing_table(runs)
         if tracing is not None:
             console.print(tracing)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from loadgen.errors import ExitCode
-from loadgen.metrics import summarize
+from loadgen.metrics import add_overheads, summarize
 from loadgen.orchestrator import Orchestrator
 from loadgen.profile import Profile
 from loadgen.report import build_document, print_summary, write_json
@@ -55,6 +55,7 @@ def run_session(profile: Profile, *, export_json: str | None, out: Console, err:
         orchestrator = Orchestrator(profile, on_progress=progress.update)
         outcome = orchestrator.run()
     runs = [summarize(result) for result in outcome.results]
+    add_overheads(outcome.results, runs)
     document = build_document(
         profile.model_dump(mode="json"), runs, target=outcome.target,
         interrupted=outcome.interrupted, errors=outcome.errors,

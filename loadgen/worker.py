@@ -84,7 +84,8 @@ async def _run(spec: WorkerSpec, progress_queue, stop_event, go_event=None, star
         transport=profile.http_transport,
     )
     tracing = TracingSettings(**spec.tracing) if spec.tracing else None
-    arm = make_arm(spec.arm, tracing, spec.provider, settings.model)
+    arm = make_arm(spec.arm, tracing, spec.provider, settings.model,
+                   calibration=(profile.tracing.calibrate_us, profile.tracing.calibrate_mib))
     provider = make_provider(spec.provider, settings, **(arm.provider_options() if arm is not None else {}))
     runner = Runner(profile, provider, shard=spec.shard, shards=spec.shards, arm=arm)
     sampler = Sampler()
@@ -137,7 +138,7 @@ async def _run(spec: WorkerSpec, progress_queue, stop_event, go_event=None, star
         watcher.cancel()
         await provider.aclose()
     # The final flush: after it every span that ended is exported or dropped for a reason.
-    spans = arm.shutdown() if arm is not None else None
+    spans = arm.shutdown() if arm is not None else None  # None: the arm traces nothing
     sampler.sample()
     report_progress()  # the final figures, so the display ends at what was done
     cpu_start = marks.get("cpu_start", cpu_end)
@@ -204,7 +205,8 @@ def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wa
         "cpu_percent": round(cpu_percent, 2),
         "cpu_seconds_total": round(cpu_total, 3),
         "rss_samples": sampler.rss_samples,
-        "latency_by_op": stats.latency_by_op.tobytes().hex() if spec.extra.get("keep_latency_by_op") else None,
+        # 8 bytes per operation, for pairing op_ids across arms (loadgen.overhead).
+        "latency_by_op": stats.latency_by_op.tobytes().hex(),
     }
 
 

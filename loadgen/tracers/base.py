@@ -17,7 +17,8 @@ from loadgen.providers.base import CallRecord, Provider
 
 ROOT_SPAN = "loadgen.operation"
 OP_ID_ATTRIBUTE = "loadgen.op_id"
-ARM_NAMES = ("baseline", "otel", "openinference", "openllmetry", "honeyhive", "anthropic-native")
+ARM_NAMES = ("baseline", "otel", "openinference", "openllmetry", "honeyhive", "anthropic-native", "calibration")
+UNTRACED_ARMS = ("baseline", "calibration")
 
 
 @dataclass(frozen=True)
@@ -115,10 +116,15 @@ class RootSpanArm:
         return self.accounting.snapshot()
 
 
-def make_arm(name: str, settings: TracingSettings | None, provider_name: str, model: str) -> Arm | None:
+def make_arm(name: str, settings: TracingSettings | None, provider_name: str, model: str,
+             calibration: tuple[int, int] = (0, 0)) -> Arm | None:
     """The arm's handle in this worker (None for the baseline)."""
     if name == "baseline":
         return None
+    if name == "calibration":
+        from loadgen.tracers.calibration import CalibrationArm
+
+        return CalibrationArm(*calibration)
     if settings is None:
         raise ValueError(f"arm {name!r} needs tracing settings (a collector)")
     if name == "otel":
