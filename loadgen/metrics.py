@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loadgen.histograms import Recorder
-from loadgen.overhead import latencies, merge_latencies, paired_overhead
+from loadgen.overhead import latencies, memory_figures, memory_overhead, merge_latencies, paired_overhead
 
 NS = 1_000_000_000
 MIN_RATE_RATIO = 0.99
@@ -66,6 +66,7 @@ def merge_shards(shards: list[dict]) -> dict:
     merged["cpu_percent_by_worker"] = [r["cpu_percent"] for r in shards]
     merged["cpu_seconds_total"] = round(sum(r["cpu_seconds_total"] for r in shards), 3)
     merged["rss_samples_by_worker"] = [r["rss_samples"] for r in shards]
+    merged["measure_start_s_by_worker"] = [r.get("measure_start_s") for r in shards]
     histos = {name: Recorder.decode(data) for name, data in shards[0]["histograms"].items()}
     for r in shards[1:]:
         for name, data in r["histograms"].items():
@@ -144,10 +145,11 @@ def add_overheads(results: list[dict], summaries: list[dict]) -> None:
     for result, summary in zip(results, summaries):
         baseline = baselines.get((result["provider"], result["mode"]))
         if result["arm"] == "baseline" or baseline is None:
-            summary.update(dict.fromkeys(("overhead_latency_ms", "overhead_latency_ci95_ms",
-                                          "overhead_latency_percent", "overhead_pairs")))
+            summary.update(dict.fromkeys(("overhead_latency_ms", "overhead_latency_ci95_ms", "overhead_latency_percent",
+                                          "overhead_pairs", "memory_overhead_mib", "memory_overhead_percent")))
             continue
         summary.update(paired_overhead(latencies(baseline.get("latency_by_op")), latencies(result.get("latency_by_op"))))
+        summary.update(memory_overhead(baseline, result))
 
 
 def histograms(result: dict) -> dict[str, Recorder]:
@@ -245,6 +247,7 @@ def summarize(result: dict) -> dict:
     for key, name in SUMMARY_HISTOGRAMS.items():
         summary[key] = hist[name].summary_ms()
     summary.update(span_figures(result))
+    summary.update(memory_figures(result))
     summary["histograms"] = {name: data for name, data in result["histograms"].items()}
     return summary
 

@@ -1,4 +1,4 @@
-"""Overhead latency: per op_id, latency(arm) − latency(baseline), with a 95 % confidence interval.
+"""What tracing costs against the baseline: latency paired by op_id (with a 95 % CI), and memory.
 
 Arms run the same schedule and prompts, so op_id k was intended at the same offset with
 the same request in every arm; pairing by op_id removes the variation between requests
@@ -62,3 +62,35 @@ def paired_overhead(baseline: array, arm: array) -> dict:
         "overhead_latency_percent": round(100 * mean / base_mean, 3) if base_mean else None,
         "overhead_pairs": n,
     }
+
+
+def steady_rss(samples: list, measure_start_s: float | None) -> tuple[float | None, int | None]:
+    """(median RSS after warm-up, peak RSS) of one worker, in bytes."""
+    if not samples:
+        return None, None
+    steady = [rss for t, rss in samples if measure_start_s is not None and t >= measure_start_s]
+    return (statistics.median(steady) if steady else None), max(rss for _, rss in samples)
+
+
+def memory_figures(result: dict) -> dict:
+    """A run's steady-state RSS (mean over its workers of each one's median) and peak."""
+    per_worker = result.get("rss_samples_by_worker") or [result.get("rss_samples") or []]
+    starts = result.get("measure_start_s_by_worker") or [result.get("measure_start_s")]
+    medians, peaks = [], []
+    for samples, start in zip(per_worker, starts):
+        median, peak = steady_rss(samples, start)
+        if median is not None:
+            medians.append(median)
+        if peak is not None:
+            peaks.append(peak)
+    return {
+        "rss_steady_mib": round(statistics.fmean(medians) / 2**20, 2) if medians else None,
+        "rss_peak_mib": round(max(peaks) / 2**20, 2) if peaks else None,
+    }
+
+
+def memory_overhead(baseline: dict, arm: dict) -> dict:
+    base, mine = memory_figures(baseline)["rss_steady_mib"], memory_figures(arm)["rss_steady_mib"]
+    if base is None or mine is None:
+        return {"memory_overhead_mib": None, "memory_overhead_percent": None}
+    return {"memory_overhead_mib": round(mine - base, 2), "memory_overhead_percent": round(100 * (mine - base) / base, 3)}

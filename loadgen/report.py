@@ -118,8 +118,10 @@ def print_summary(console: Console, document: dict) -> None:
         console.print(summary_table(runs))
         for run in runs:
             if run.get("overhead_pairs"):
-                console.print(f"  {run['provider']}/{run['arm']} overhead vs baseline (paired by op_id, "
-                              f"{run['overhead_pairs']} pairs): {_overhead(run)} ms", highlight=False)
+                memory = run.get("memory_overhead_mib")
+                memory_text = "unmeasured" if memory is None else f"{memory:+.1f} MiB ({run['memory_overhead_percent']:+.1f}%)"
+                console.print(f"  {run['provider']}/{run['arm']} vs baseline: latency {_overhead(run)} ms "
+                              f"(paired by op_id, {run['overhead_pairs']} pairs); memory {memory_text}", highlight=False)
         tracing = tracing_table(runs)
         if tracing is not None:
             console.print(tracing)

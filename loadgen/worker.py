@@ -49,14 +49,14 @@ class Sampler:
     def __init__(self) -> None:
         self.process = psutil.Process()
         self.rss_samples: list[tuple[float, int]] = []
-        self._t0 = time.monotonic()
+        self.t0 = time.monotonic()
 
     def cpu_seconds(self) -> float:
         times = self.process.cpu_times()
         return times.user + times.system
 
     def sample(self) -> None:
-        now = time.monotonic() - self._t0
+        now = time.monotonic() - self.t0
         self.rss_samples.append((round(now, 3), self.process.memory_info().rss))
 
 
@@ -147,6 +147,8 @@ async def _run(spec: WorkerSpec, progress_queue, stop_event, go_event=None, star
     result = _result(spec, profile, runner, sampler, started_wall, cpu_percent, cpu_end)
     result["spans"] = spans
     result["run_id"] = tracing.run_id if tracing else None
+    # RSS samples from here on are the steady state (warm-up is over).
+    result["measure_start_s"] = round(marks["wall_start"] - sampler.t0, 3) if "wall_start" in marks else None
     return result
 
 

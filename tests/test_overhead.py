@@ -62,3 +62,18 @@ def test_calibration_arm_holds_resident_memory():
     grown = process.memory_info().rss - before
     assert grown >= 0.9 * 64 * 2**20
     del arm
+
+
+def test_memory_is_the_steady_state_median_after_warmup_against_the_baseline():
+    from loadgen.overhead import memory_figures, memory_overhead
+
+    mib = 2**20
+    # Warm-up (t < 2 s) grows; after it the median is what counts, the peak beside it.
+    baseline = {"rss_samples": [(0.5, 40 * mib), (1.5, 90 * mib), (2.5, 100 * mib), (3.0, 100 * mib), (3.5, 102 * mib)],
+                "measure_start_s": 2.0}
+    arm = {"rss_samples_by_worker": [[(2.5, 150 * mib), (3.0, 150 * mib)], [(2.5, 160 * mib), (3.0, 170 * mib)]],
+           "measure_start_s_by_worker": [2.0, 2.0]}
+    assert memory_figures(baseline) == {"rss_steady_mib": 100.0, "rss_peak_mib": 102.0}
+    assert memory_figures(arm)["rss_steady_mib"] == pytest.approx((150 + 165) / 2)
+    assert memory_overhead(baseline, arm) == {"memory_overhead_mib": 57.5, "memory_overhead_percent": 57.5}
+    assert memory_overhead(baseline, {"rss_samples": []})["memory_overhead_mib"] is None
