@@ -65,6 +65,7 @@ def merge_shards(shards: list[dict]) -> dict:
     merged["cpu_percent"] = max(r["cpu_percent"] for r in shards)
     merged["cpu_percent_by_worker"] = [r["cpu_percent"] for r in shards]
     merged["cpu_seconds_total"] = round(sum(r["cpu_seconds_total"] for r in shards), 3)
+    merged["cpu_seconds_measured"] = round(sum(r.get("cpu_seconds_measured", 0.0) for r in shards), 4)
     merged["rss_samples_by_worker"] = [r["rss_samples"] for r in shards]
     merged["measure_start_s_by_worker"] = [r.get("measure_start_s") for r in shards]
     histos = {name: Recorder.decode(data) for name, data in shards[0]["histograms"].items()}
@@ -146,10 +147,14 @@ def add_overheads(results: list[dict], summaries: list[dict]) -> None:
         baseline = baselines.get((result["provider"], result["mode"]))
         if result["arm"] == "baseline" or baseline is None:
             summary.update(dict.fromkeys(("overhead_latency_ms", "overhead_latency_ci95_ms", "overhead_latency_percent",
-                                          "overhead_pairs", "memory_overhead_mib", "memory_overhead_percent")))
+                                          "overhead_pairs", "memory_overhead_mib", "memory_overhead_percent",
+                                          "cpu_per_operation_delta_us")))
             continue
         summary.update(paired_overhead(latencies(baseline.get("latency_by_op")), latencies(result.get("latency_by_op"))))
         summary.update(memory_overhead(baseline, result))
+        base_summary = next(s for r, s in zip(results, summaries) if r is baseline)
+        mine, base = summary["cpu_per_operation_us"], base_summary["cpu_per_operation_us"]
+        summary["cpu_per_operation_delta_us"] = None if mine is None or base is None else round(mine - base, 1)
 
 
 def histograms(result: dict) -> dict[str, Recorder]:
@@ -241,6 +246,8 @@ def summarize(result: dict) -> dict:
         "output_tokens": result["output_tokens"],
         "cpu_percent": result["cpu_percent"],
         "cpu_percent_by_worker": result.get("cpu_percent_by_worker", [result["cpu_percent"]]),
+        "cpu_per_operation_us": (round(result["cpu_seconds_measured"] * 1e6 / completed, 1)
+                                 if completed and result.get("cpu_seconds_measured") is not None else None),
         "errors": result["errors"],
         "error_examples": result["error_examples"],
     }

@@ -21,6 +21,52 @@ from loadgen.redact import redact_data
 SCHEMA_VERSION = "1.0"
 
 
+def north_star_metrics(runs: list[dict]) -> list[dict]:
+    """The six north-star metrics per provider/arm/mode (None: not measured for that run)."""
+    rows = []
+    for run in runs:
+        latency = run.get("export_latency_ms") or {}
+        rows.append({
+            "provider": run["provider"],
+            "arm": run["arm"],
+            "mode": run["mode"],
+            "overhead_latency_ms": run.get("overhead_latency_ms"),
+            "overhead_latency_ci95_ms": run.get("overhead_latency_ci95_ms"),
+            "overhead_latency_percent": run.get("overhead_latency_percent"),
+            "dropped_span_rate_percent": run.get("dropped_span_rate_percent"),
+            "export_latency_p95_ms": latency.get("p95"),
+            "trace_coverage_percent": run.get("trace_coverage_percent"),
+            "attribute_completeness_percent": run.get("attribute_completeness_percent"),
+            "memory_overhead_percent": run.get("memory_overhead_percent"),
+            "cpu_per_operation_us": run.get("cpu_per_operation_us"),
+        })
+    return rows
+
+
+def north_star_table(rows: list[dict]) -> Table:
+    table = Table(title="north-star metrics — what tracing costs, how faithful and how reliable it is")
+    for column in ("Provider", "Arm", "Mode", "Overhead ms [95% CI] (%)", "Memory", "Coverage", "Complete",
+                   "Drops", "Export p95", "CPU/op µs"):
+        table.add_column(column, justify="left" if column in ("Provider", "Arm", "Mode") else "right")
+    for row in rows:
+        baseline = row["arm"] == "baseline"
+        table.add_row(
+            row["provider"], row["arm"], row["mode"],
+            "—" if baseline else _overhead(row),
+            "—" if baseline else _unmeasured(row["memory_overhead_percent"], "{:+.1f}%"),
+            "—" if baseline else _unmeasured(row["trace_coverage_percent"], "{:.1f}%"),
+            "—" if baseline else _unmeasured(row["attribute_completeness_percent"], "{:.1f}%"),
+            "—" if baseline else _unmeasured(row["dropped_span_rate_percent"], "{:.2f}%"),
+            "—" if baseline else _unmeasured(row["export_latency_p95_ms"], "{:.1f} ms"),
+            _unmeasured(row["cpu_per_operation_us"], "{:.0f}"),
+        )
+    table.caption = ("Cost of tracing: Overhead (latency vs the baseline, paired by op_id), Memory (steady-state RSS "
+                     "vs baseline). Fidelity of data: Coverage (operations with root + LLM span in one trace), "
+                     "Complete (LLM spans with every required attribute). Reliability of pipeline: Drops (dropped ÷ "
+                     "exported + dropped), Export p95 (span end → collector ACK). 'unmeasured': not measurable here.")
+    return table
+
+
 def build_document(profile_data: dict, runs: list[dict], *, target: str, interrupted: bool, errors: list[str]) -> dict:
     invalid = [
         {"provider": run["provider"], "arm": run["arm"], "mode": run["mode"], **reason}
@@ -37,6 +83,7 @@ def build_document(profile_data: dict, runs: list[dict], *, target: str, interru
         "interrupted": interrupted,
         "errors": errors,
         "profile": profile_data,
+        "north_star_metrics": north_star_metrics(runs),
         "runs": runs,
     }
     return redact_data(document)
@@ -116,6 +163,8 @@ def print_summary(console: Console, document: dict) -> None:
     runs = document["runs"]
     if runs:
         console.print(summary_table(runs))
+        if any(row["arm"] != "baseline" for row in document["north_star_metrics"]):
+            console.print(north_star_table(document["north_star_metrics"]))
         for run in runs:
             if run.get("overhead_pairs"):
                 memory = run.get("memory_overhead_mib")

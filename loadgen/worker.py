@@ -149,6 +149,8 @@ async def _run(spec: WorkerSpec, progress_queue, stop_event, go_event=None, star
     result["run_id"] = tracing.run_id if tracing else None
     # RSS samples from here on are the steady state (warm-up is over).
     result["measure_start_s"] = round(marks["wall_start"] - sampler.t0, 3) if "wall_start" in marks else None
+    # CPU per operation counts the final flush too: exporting the last spans is tracing work.
+    result["cpu_seconds_measured"] = round(sampler.cpu_seconds() - cpu_start, 4)
     return result
 
 
