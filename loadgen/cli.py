@@ -80,7 +80,12 @@ def main() -> None:
 @click.option("--calibrate-mib", type=int, help="Calibration arm: MiB of memory held for the run.")
 @click.option("--export-json", type=click.Path(dir_okay=False), help="Write the results document here.")
 @click.option("--quiet", is_flag=True, default=False, help="No live progress display.")
-def run(profile_path: str | None, quiet: bool, export_json: str | None, **flags: Any) -> None:
+@click.option("--validate-only", is_flag=True, default=False,
+              help="Check keys, target, collector and arms without sending load.")
+@click.option("--test-connections", is_flag=True, default=False,
+              help="One call per provider and target, one export per arm; no load.")
+def run(profile_path: str | None, quiet: bool, export_json: str | None, validate_only: bool,
+        test_connections: bool, **flags: Any) -> None:
     """Run a load test (default profile: profiles/quickstart.toml)."""
     from loadgen.session import run_session
 
@@ -91,6 +96,14 @@ def run(profile_path: str | None, quiet: bool, export_json: str | None, **flags:
     except (ProfileError, click.UsageError) as exc:
         _fail(str(exc) if isinstance(exc, ProfileError) else exc.format_message(), ExitCode.USAGE)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    if validate_only or test_connections:
+        from loadgen import checks
+
+        try:
+            found = checks.validation_checks(profile) if validate_only else checks.connection_checks(profile)
+        except KeyboardInterrupt:
+            sys.exit(int(ExitCode.INTERRUPTED))
+        sys.exit(checks.report(found, out))
     try:
         code = run_session(profile, export_json=export_json, out=out, err=err, live=not quiet)
     except UserError as exc:

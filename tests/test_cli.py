@@ -129,3 +129,25 @@ def test_secrets_never_reach_the_json(tmp_path):
                    "--quiet", env={"OPENAI_API_KEY": secret})
     assert done.returncode == 0, done.stderr
     assert secret not in out.read_text() and secret not in done.stdout + done.stderr
+
+
+def test_validate_only_names_the_unreachable_target_exit_4():
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    done = run_cli("run", "--validate-only", "--base-url", url)
+    assert done.returncode == 4 and url in done.stdout and "FAIL" in done.stdout
+
+
+@pytest.mark.e2e
+def test_validate_only_starts_the_embedded_mock_and_collector():
+    done = run_cli("run", "--validate-only", "--arms", "baseline,otel")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "embedded mock LLM started" in done.stdout and "embedded collector started" in done.stdout
+
+
+@pytest.mark.e2e
+def test_connections_one_call_per_provider_and_one_export_per_arm():
+    done = run_cli("run", "--test-connections", "--arms", "baseline,otel")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("openai/baseline", "openai/otel", "anthropic/baseline", "anthropic/otel"):
+        assert f"ok   {name}" in done.stdout
+    assert "spans received by the collector" in done.stdout

@@ -1,0 +1,136 @@
+"""Checks before load: `--validate-only` (no calls) and `--test-connections` (one call each).
+
+`--validate-only` checks what a run needs without sending a single LLM call: the API keys
+the target needs, that the target and the collector accept connections (the embedded ones
+are started and asked for /healthz), and that every arm's packages import.
+
+`--test-connections` runs one operation per provider and arm, sequentially, with no
+warm-up: one real call per provider and target and, for each tracing arm, one export
+that the collector must have received.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import urllib.request
+from dataclasses import dataclass
+
+from rich.console import Console
+
+from loadgen.errors import ExitCode, UserError
+from loadgen.orchestrator import (
+    REAL_API_URL,
+    Orchestrator,
+    check_reachable,
+    embedded_collector,
+    embedded_mock,
+    resolve_api_key,
+)
+from loadgen.profile import Profile, build_profile
+
+ARM_MODULES = {
+    "otel": ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter"),
+    "openinference": ("openinference.instrumentation.openai", "openinference.instrumentation.anthropic"),
+    "openllmetry": ("opentelemetry.instrumentation.openai", "opentelemetry.instrumentation.anthropic"),
+    "honeyhive": ("honeyhive", "openinference.instrumentation.openai"),
+    "anthropic-native": ("anthropic",),
+    "baseline": (),
+    "calibration": (),
+}
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    code: ExitCode = ExitCode.OK
+
+
+def _healthy(url: str) -> None:
+    with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
+        json.loads(response.read())
+
+
+def _check(name: str, action, code: ExitCode = ExitCode.UNREACHABLE) -> Check:
+    try:
+        detail = action() or "ok"
+        return Check(name, True, detail)
+    except UserError as exc:
+        return Check(name, False, str(exc), exc.code)
+    except Exception as exc:  # any failure is the check's answer, not a crash
+        return Check(name, False, f"{type(exc).__name__}: {exc}", code)
+
+
+def validation_checks(profile: Profile) -> list[Check]:
+    checks = [Check("profile", True, f"{profile.name}: {', '.join(profile.providers)} · {profile.mode}")]
+    for provider in profile.providers:
+        checks.append(_check(f"{provider} API key", lambda p=provider: (resolve_api_key(profile, p), "present or not needed")[1],
+                             ExitCode.USAGE))
+    kind = profile.target.kind
+    if kind == "embedded":
+        def start_mock() -> str:
+            with embedded_mock(profile) as url:
+                _healthy(url)
+            return "embedded mock LLM started and answered /healthz"
+        checks.append(_check("target", start_mock, ExitCode.FAILURE))
+    elif kind == "url":
+        checks.append(_check("target", lambda: check_reachable(profile.target.base_url) or profile.target.base_url))
+    else:
+        for provider in profile.providers:
+            checks.append(_check(f"{provider} real API", lambda p=provider: check_reachable(REAL_API_URL[p]) or REAL_API_URL[p]))
+    tracing = profile.tracing
+    if tracing.traced and tracing.collector_url:
+        checks.append(_check("collector", lambda: check_reachable(tracing.collector_url, what="collector")
+                             or tracing.collector_url))
+    elif tracing.traced:
+        def start_collector() -> str:
+            with embedded_collector(profile) as url:
+                _healthy(url)
+            return "embedded collector started and answered /healthz"
+        checks.append(_check("collector", start_collector, ExitCode.FAILURE))
+    for arm in tracing.arms:
+        def imports(arm=arm) -> str:
+            for module in ARM_MODULES[arm]:
+                importlib.import_module(module)
+            return "packages import"
+        checks.append(_check(f"arm {arm}", imports, ExitCode.USAGE))
+    return checks
+
+
+def connection_checks(profile: Profile) -> list[Check]:
+    """One sequential operation per provider and arm; tracing arms must have their spans received."""
+    data = profile.model_dump(mode="json")
+    data.update(load={"kind": "sequential"}, operations=1, duration=None, warmup_operations=0, workers=1)
+    data["tracing"] = {**data["tracing"], "schedule_delay_ms": 50}
+    one = build_profile(data, "<test-connections>")
+    outcome = Orchestrator(one).run()
+    checks = [Check("run", False, error, ExitCode.FAILURE) for error in outcome.errors]
+    for result in outcome.results:
+        name = f"{result['provider']}/{result['arm']}"
+        if result["errors"]:
+            example = next(iter(result["error_examples"].values()), "")
+            checks.append(Check(name, False, f"call failed: {', '.join(result['errors'])} {example}", ExitCode.UNREACHABLE))
+            continue
+        spans, collector = result.get("spans"), result.get("collector")
+        if spans is None:
+            checks.append(Check(name, True, "call ok"))
+        elif collector is None:
+            checks.append(Check(name, spans["exported"] == spans["ended"] > 0,
+                                f"call ok; {spans['exported']} of {spans['ended']} spans exported (receiver cannot report)",
+                                ExitCode.UNREACHABLE))
+        else:
+            received = collector["spans_received"]
+            checks.append(Check(name, received == spans["ended"] > 0,
+                                f"call ok; {received} of {spans['ended']} spans received by the collector",
+                                ExitCode.UNREACHABLE))
+    return checks
+
+
+def report(checks: list[Check], out: Console) -> int:
+    for check in checks:
+        mark = "[green]ok[/]  " if check.ok else "[bold red]FAIL[/]"
+        out.print(f"{mark} {check.name}: {check.detail}", highlight=False, soft_wrap=True)
+    failed = [check for check in checks if not check.ok]
+    return int(failed[0].code or ExitCode.FAILURE) if failed else int(ExitCode.OK)
