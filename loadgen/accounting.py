@@ -18,8 +18,8 @@ evictions are exactly: spans handed to it − spans handed to the exporter − s
 queued. Both hand-offs are counted here, so after the final flush that difference is the
 exact queue_full count, with no lock and no per-span state.
 
-O(1) work per span, never raises, never blocks beyond that lock. `NullAccounting` is the
-no-op twin for the baseline arm.
+O(1) work per span, never raises, never blocks. The baseline has no accounting at all
+(its arm is None), so it pays nothing.
 """
 
 from __future__ import annotations
@@ -69,10 +69,6 @@ class SpanAccounting:
             "export_calls": self.export_calls,
             "export_latency": self.export_latency.encode(),
         }
-
-
-class NullAccounting(SpanAccounting):
-    """For the baseline: nothing is traced, so nothing is counted."""
 
 
 def watch_queue(batch_processor: SpanProcessor, accounting: SpanAccounting) -> bool:
@@ -190,17 +186,3 @@ def rejected_spans_hook(exporter: AccountingExporter):
 
     return hook
 
-
-def reconcile(snapshot: dict, received: int | None, duplicates: int | None) -> dict:
-    """ended = received + Σ dropped + unaccounted, with duplicates apart (None: not measured)."""
-    dropped_total = sum(snapshot["dropped"].values())
-    unaccounted = None if received is None else snapshot["ended"] - received - dropped_total
-    return {
-        "started": snapshot["started"],
-        "ended": snapshot["ended"],
-        "exported": snapshot["exported"],
-        "received": received,
-        "dropped": snapshot["dropped"],
-        "unaccounted": unaccounted,
-        "duplicates": duplicates,
-    }

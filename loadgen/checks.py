@@ -65,9 +65,12 @@ def _check(name: str, action, code: ExitCode = ExitCode.UNREACHABLE) -> Check:
 
 def validation_checks(profile: Profile) -> list[Check]:
     checks = [Check("profile", True, f"{profile.name}: {', '.join(profile.providers)} · {profile.mode}")]
+    def key_check(provider: str) -> str:
+        resolve_api_key(profile, provider)  # raises UserError when the target needs a key it lacks
+        return "present or not needed"
+
     for provider in profile.providers:
-        checks.append(_check(f"{provider} API key", lambda p=provider: (resolve_api_key(profile, p), "present or not needed")[1],
-                             ExitCode.USAGE))
+        checks.append(_check(f"{provider} API key", lambda p=provider: key_check(p), ExitCode.USAGE))
     kind = profile.target.kind
     if kind == "embedded":
         def start_mock() -> str:

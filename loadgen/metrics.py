@@ -92,6 +92,21 @@ def _merge_spans(snapshots: list[dict | None]) -> dict | None:
     return merged
 
 
+def reconcile(snapshot: dict, received: int | None, duplicates: int | None) -> dict:
+    """ended = received + Σ dropped + unaccounted, with duplicates apart (None: not measured)."""
+    dropped_total = sum(snapshot["dropped"].values())
+    unaccounted = None if received is None else snapshot["ended"] - received - dropped_total
+    return {
+        "started": snapshot["started"],
+        "ended": snapshot["ended"],
+        "exported": snapshot["exported"],
+        "received": received,
+        "dropped": snapshot["dropped"],
+        "unaccounted": unaccounted,
+        "duplicates": duplicates,
+    }
+
+
 def span_figures(result: dict) -> dict:
     """The tracing figures of one run: conservation, export latency, coverage, completeness.
 
@@ -111,15 +126,7 @@ def span_figures(result: dict) -> dict:
     # Every traced call — warm-up and priming included — sent spans and bytes.
     traced_calls = operations + result.get("warmup_operations", 0) + result.get("shards", 1)
     figures = {
-        "spans": {
-            "started": spans["started"],
-            "ended": spans["ended"],
-            "exported": spans["exported"],
-            "received": received,
-            "dropped": spans["dropped"],
-            "unaccounted": None if received is None else spans["ended"] - received - dropped_total,
-            "duplicates": duplicates,
-        },
+        "spans": reconcile(spans, received, duplicates),
         "dropped_span_rate_percent": _percent(dropped_total, spans["exported"] + dropped_total),
         "export_latency_ms": Recorder.decode(spans["export_latency"]).summary_ms(),
         "trace_coverage_percent": None,

@@ -25,7 +25,7 @@ from urllib.parse import urlencode, urlsplit
 
 from loadgen.errors import ExitCode, UserError
 from loadgen.metrics import merge_shards
-from loadgen.profile import Profile
+from loadgen.profile import UNTRACED_ARMS, Profile
 from loadgen.providers import provider_base_url
 from loadgen.worker import WorkerSpec, worker_main
 
@@ -158,7 +158,6 @@ class Orchestrator:
         self.profile = profile
         self.on_progress = on_progress or (lambda message: None)
         self.extra = extra or {}
-        self.stop_requested = False
         self.collector_url: str | None = None
         self.session_id = uuid.uuid4().hex[:12]
 
@@ -237,7 +236,7 @@ class Orchestrator:
                     result["collector"] = collector_figures(self.collector_url, tracing["run_id"])
 
     def _tracing(self, provider: str, arm: str) -> dict | None:
-        if arm in ("baseline", "calibration"):
+        if arm in UNTRACED_ARMS:
             return None
         t = self.profile.tracing
         # With the real APIs and an HH_API_KEY, the HoneyHive arm reports to HoneyHive

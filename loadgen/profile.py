@@ -117,6 +117,10 @@ class Target(_Strict):
 ArmName = Literal["baseline", "otel", "openinference", "openllmetry", "honeyhive", "anthropic-native", "calibration"]
 
 
+# Arms that export no spans, so need no collector and have no span figures.
+UNTRACED_ARMS = ("baseline", "calibration")
+
+
 class Tracing(_Strict):
     """Which tracer arms run, where their spans go, and the batch processor's settings."""
 
@@ -146,7 +150,7 @@ class Tracing(_Strict):
     @property
     def traced(self) -> bool:
         """Whether any arm exports spans (and so needs a collector)."""
-        return any(arm not in ("baseline", "calibration") for arm in self.arms)
+        return any(arm not in UNTRACED_ARMS for arm in self.arms)
 
 
 class Profile(_Strict):

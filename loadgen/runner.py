@@ -33,7 +33,7 @@ MAX_ERROR_EXAMPLES = 8
 class Stats:
     """Everything the measured phase records: histograms and counters, no per-call lists."""
 
-    def __init__(self, planned: int) -> None:
+    def __init__(self, planned: int, total: int) -> None:
         self.h = {name: Recorder() for name in HISTOGRAMS}
         self.planned = planned
         self.sent = 0
@@ -48,8 +48,9 @@ class Stats:
         self.last_sent_ns = 0
         self.last_done_ns = 0
         # Per-op latency (ns, −1 = not done or failed): 8 bytes per operation, so
-        # later stages can pair the same op_id across arms.
-        self.latency_by_op = array("q", [-1]) * planned if planned else array("q")
+        # later stages can pair the same op_id across arms. Indexed by the global op_id
+        # (total = every shard's operations), so shards merge.
+        self.latency_by_op = array("q", [-1]) * total
 
 
 class Runner:
@@ -85,11 +86,8 @@ class Runner:
             self.warmup = array("q")
             self.plan = closed_loop_plan(profile, shard, shards)
             planned = self.plan.operations or 0
-        self.stats = Stats(planned)
         total = len(self.offsets) if profile.open_loop else (profile.operations or 0)
-        if total:
-            # latency_by_op is indexed by the global op_id, so shards can be merged.
-            self.stats.latency_by_op = array("q", [-1]) * total
+        self.stats = Stats(planned, total)
         self.measure_start_ns = 0
 
     # -- prompts -------------------------------------------------------------------

@@ -3,7 +3,6 @@
 import threading
 import time
 
-import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -13,7 +12,6 @@ from loadgen.accounting import (
     AccountingProcessor,
     SpanAccounting,
     watch_queue,
-    reconcile,
     rejected_spans_hook,
 )
 
@@ -138,9 +136,3 @@ def test_conservation_with_threads_racing_the_exporter():
     snap = accounting.snapshot()
     assert snap["ended"] == 8000 and snap["in_queue"] == 0 and conserved(snap)
 
-
-@pytest.mark.parametrize("received, unaccounted", [(90, 0), (85, 5), (None, None)])
-def test_reconcile(received, unaccounted):
-    snap = {"started": 100, "ended": 100, "exported": 90, "dropped": {"queue_full": 10, "export_failed": 0,
-            "rejected": 0, "after_shutdown": 0}}
-    assert reconcile(snap, received, 0)["unaccounted"] == unaccounted

@@ -122,3 +122,12 @@ def test_span_figures_reconcile_with_the_collector_or_say_unmeasured():
     assert unmeasured["spans"]["received"] is None and unmeasured["spans"]["unaccounted"] is None
     assert unmeasured["trace_coverage_percent"] is None and unmeasured["attribute_completeness_percent"] is None
     assert span_figures(result())["spans"] is None
+
+
+@pytest.mark.parametrize("received, unaccounted", [(90, 0), (85, 5), (None, None)])
+def test_reconcile(received, unaccounted):
+    from loadgen.metrics import reconcile
+
+    snap = {"started": 100, "ended": 100, "exported": 90, "dropped": {"queue_full": 10, "export_failed": 0,
+            "rejected": 0, "after_shutdown": 0}}
+    assert reconcile(snap, received, 0)["unaccounted"] == unaccounted

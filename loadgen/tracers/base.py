@@ -18,7 +18,6 @@ from loadgen.providers.base import CallRecord, Provider
 ROOT_SPAN = "loadgen.operation"
 OP_ID_ATTRIBUTE = "loadgen.op_id"
 ARM_NAMES = ("baseline", "otel", "openinference", "openllmetry", "honeyhive", "anthropic-native", "calibration")
-UNTRACED_ARMS = ("baseline", "calibration")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ provider HoneyHive creates takes from OTEL_RESOURCE_ATTRIBUTES.
 from __future__ import annotations
 
 import os
-import uuid
 
 from opentelemetry.sdk.trace import SpanProcessor
 
@@ -67,7 +66,6 @@ class HoneyHiveArm(RootSpanArm):
         )
         super().__init__(tracer.provider, accounting)
         self.honeyhive = tracer
-        self.session_id = getattr(tracer, "session_id", None) or str(uuid.uuid4())
         instrumentor(instrumentation, provider_name).instrument(tracer_provider=tracer.provider)
 
     def shutdown(self) -> dict:
