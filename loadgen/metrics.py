@@ -75,8 +75,25 @@ def merge_shards(shards: list[dict]) -> dict:
     merged["histograms"] = {name: rec.encode() for name, rec in histos.items()}
     merged["shards"] = len(shards)
     merged["spans"] = _merge_spans([r.get("spans") for r in shards])
+    merged["blocks"] = _merge_blocks([r.get("blocks") or [] for r in shards])
     merged["latency_by_op"] = merge_latencies([latencies(r.get("latency_by_op")) for r in shards]).tobytes().hex()
     return merged
+
+
+def _merge_blocks(per_shard: list[list[dict]]) -> list[dict]:
+    """Block by block: the plan is the block's, sends add up, the send window spans all shards."""
+    merged: dict[int, dict] = {}
+    for shard_blocks in per_shard:
+        for block in shard_blocks:
+            into = merged.setdefault(block["index"], {**block, "sent": 0, "shed": 0, "first_sent_ns": 0,
+                                                      "last_sent_ns": 0})
+            into["sent"] += block["sent"]
+            into["shed"] += block["shed"]
+            if block["first_sent_ns"]:
+                into["first_sent_ns"] = min(into["first_sent_ns"] or block["first_sent_ns"], block["first_sent_ns"])
+                into["last_sent_ns"] = max(into["last_sent_ns"], block["last_sent_ns"])
+            into["stopped"] = into.get("stopped", False) or block.get("stopped", False)
+    return [merged[index] for index in sorted(merged)]
 
 
 def _merge_spans(snapshots: list[dict | None]) -> dict | None:
@@ -169,7 +186,13 @@ def histograms(result: dict) -> dict[str, Recorder]:
 
 
 def schedule_rate(result: dict) -> float | None:
-    """The plan's own rate, (n − 1) / (last offset − first offset)."""
+    """The plan's own rate, (n − 1) / (last offset − first offset), summed over the blocks.
+
+    Each block starts on a fresh clock, so the gaps between blocks belong to no one's rate.
+    """
+    blocks = [b for b in result.get("blocks") or [] if b.get("planned") and b["planned"] > 1 and b["plan_span_ns"]]
+    if blocks:
+        return sum(b["planned"] - 1 for b in blocks) * NS / sum(b["plan_span_ns"] for b in blocks)
     first, last, planned = result.get("offsets_first_ns"), result.get("offsets_last_ns"), result["operations_planned"]
     if first is None or last is None or planned < 2 or last == first:
         return None
@@ -177,7 +200,10 @@ def schedule_rate(result: dict) -> float | None:
 
 
 def achieved_rate(result: dict) -> float | None:
-    """Sends per second over the measured phase: (sent − 1) / (last send − first send)."""
+    """Sends per second over the measured phase: (sent − 1) / (last send − first send), per block."""
+    blocks = [b for b in result.get("blocks") or [] if b["sent"] > 1 and b["last_sent_ns"] > b["first_sent_ns"]]
+    if blocks:
+        return sum(b["sent"] - 1 for b in blocks) * NS / sum(b["last_sent_ns"] - b["first_sent_ns"] for b in blocks)
     sent = result["operations_sent"]
     span = result["last_sent_ns"] - result["first_sent_ns"]
     if sent < 2 or span <= 0:
@@ -248,6 +274,7 @@ def summarize(result: dict) -> dict:
         "peak_in_flight": result["peak_in_flight"],
         "pool_size": result["pool_size"],
         "workers": result.get("shards", 1),
+        "rounds": len(result.get("blocks") or []) or None,
         "target_rate_rps": _round(schedule_rate(result)),
         "achieved_rate_rps": _round(achieved_rate(result)),
         "output_tokens": result["output_tokens"],

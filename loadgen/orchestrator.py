@@ -27,13 +27,14 @@ from loadgen.errors import ExitCode, UserError
 from loadgen.metrics import merge_shards
 from loadgen.profile import UNTRACED_ARMS, Profile
 from loadgen.providers import provider_base_url
+from loadgen.schedule import Block, blocks
 from loadgen.worker import WorkerSpec, worker_main
 
 API_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 REAL_API_URL = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 PLACEHOLDER_KEY = "loadgen-no-key"
 HARNESS_START_TIMEOUT_S = 20.0
-START_MARGIN_NS = 300_000_000  # from "all primed" to the common start
+BLOCK_MARGIN_NS = 150_000_000  # from a block's command to its common start
 
 
 @dataclass
@@ -205,22 +206,26 @@ class Orchestrator:
             self._run_providers(url, keys, worker_cpu, outcome)
 
     def _run_providers(self, url: str | None, keys: dict[str, str], cpus: list[int] | None, outcome: RunOutcome) -> None:
+        """Per provider, every arm's workers at once, taking the schedule's blocks in turn."""
         profile = self.profile
         shards = profile.worker_count(len(cpus) if cpus else (os.cpu_count() or 1))
+        plan = blocks(profile, profile.round_count())
         for provider in profile.providers:
-            for arm in profile.tracing.arms:
-                if outcome.interrupted:
-                    return
+            if outcome.interrupted:
+                return
+            groups: dict[str, list[WorkerSpec]] = {}
+            for arm, label in zip(profile.tracing.arms, profile.tracing.arm_labels):
                 if arm == "anthropic-native" and provider != "anthropic":
                     continue  # the anthropic SDK's own tracing traces Anthropic calls only
-                tracing = self._tracing(provider, arm)
-                specs = [
+                tracing = self._tracing(provider, arm, label)
+                groups[label] = [
                     WorkerSpec(
                         profile=profile.model_dump(mode="json"),
                         provider=provider,
                         base_url=provider_base_url(provider, url),
                         api_key=keys[provider],
                         arm=arm,
+                        label=label,
                         cpu=cpus[shard % len(cpus)] if cpus else None,
                         shard=shard,
                         shards=shards,
@@ -229,13 +234,16 @@ class Orchestrator:
                     )
                     for shard in range(shards)
                 ]
-                result = _WorkerGroup(specs, profile.timeout, self.on_progress).run(outcome)
-                if result is not None and tracing is not None and tracing["collector_url"]:
+            results = _Fleet(groups, profile.timeout, self.on_progress).run(plan, outcome)
+            for label, result in results.items():
+                tracing = groups[label][0].tracing
+                if tracing is not None and tracing["collector_url"]:
                     # After the workers' final flush every exported span has been ACKed,
                     # so the collector's count is complete.
                     result["collector"] = collector_figures(self.collector_url, tracing["run_id"])
+                outcome.results.append(result)
 
-    def _tracing(self, provider: str, arm: str) -> dict | None:
+    def _tracing(self, provider: str, arm: str, label: str) -> dict | None:
         if arm in UNTRACED_ARMS:
             return None
         t = self.profile.tracing
@@ -244,7 +252,7 @@ class Orchestrator:
         to_honeyhive = arm == "honeyhive" and self.profile.target.kind == "real" and bool(os.environ.get("HH_API_KEY"))
         return {
             "collector_url": None if to_honeyhive else self.collector_url,
-            "run_id": f"{self.session_id}-{provider}-{arm}",
+            "run_id": f"{self.session_id}-{provider}-{label}",
             "max_queue_size": t.max_queue_size,
             "schedule_delay_ms": t.schedule_delay_ms,
             "max_export_batch_size": t.max_export_batch_size,
@@ -252,95 +260,123 @@ class Orchestrator:
         }
 
 
-class _WorkerGroup:
-    """The K worker processes that run one provider/arm's schedule from a common start."""
+Key = tuple[str, int]  # (arm label, shard)
 
-    def __init__(self, specs: list[WorkerSpec], timeout_s: float, on_progress: ProgressSink) -> None:
-        self.specs = specs
+
+class _Fleet:
+    """Every arm's worker processes for one provider, run in interleaved rounds.
+
+    All workers start and prime together; then for each block of the schedule each arm in
+    turn runs it (baseline, A, B, baseline, A, B …) from a common start time, alone on the
+    machine, so drift on a shared machine lands on every arm alike. Workers stay alive
+    between blocks, so each arm's process, tracer and connections persist, as in production.
+    """
+
+    def __init__(self, groups: dict[str, list[WorkerSpec]], timeout_s: float, on_progress: ProgressSink) -> None:
+        self.groups = groups
         self.timeout_s = timeout_s
         self.on_progress = on_progress
         ctx = _ctx()
         self.messages = ctx.Queue()
         self.stop = ctx.Event()
-        self.go = ctx.Event()
-        self.start_at = ctx.Value("q", 0)
-        self.procs = [
-            ctx.Process(target=worker_main, args=(spec, self.messages, self.stop, self.go, self.start_at),
-                        name=f"loadgen-{spec.provider}-{spec.shard}", daemon=True)
-            for spec in specs
-        ]
-        self.ready: set[int] = set()
-        self.progress: dict[int, dict] = {}
-        self.results: list[dict] = []
-        self.failed = 0
-        self._dead: set[int] = set()
+        self.specs: dict[Key, WorkerSpec] = {(label, spec.shard): spec for label, specs in groups.items() for spec in specs}
+        self.commands = {key: ctx.Queue() for key in self.specs}
+        self.procs = {
+            key: ctx.Process(target=worker_main, args=(spec, self.messages, self.commands[key], self.stop),
+                             name=f"loadgen-{spec.provider}-{key[0]}-{key[1]}", daemon=True)
+            for key, spec in self.specs.items()
+        }
+        self.ready: set[Key] = set()
+        self.blocks_done: set[tuple[str, int, int]] = set()
+        self.results: dict[Key, dict] = {}
+        self.failed: set[Key] = set()
+        self.progress: dict[str, dict[int, dict]] = {label: {} for label in groups}
         self.stop_deadline: float | None = None
 
-    def run(self, outcome: RunOutcome) -> dict | None:
-        for proc in self.procs:
+    def run(self, plan: list[Block], outcome: RunOutcome) -> dict[str, dict]:
+        for proc in self.procs.values():
             proc.start()
         try:
-            while len(self.results) + self.failed < len(self.procs):
-                try:
-                    self._pump(outcome)
-                except KeyboardInterrupt:
-                    # First Ctrl-C: ask the workers to stop and keep collecting, so the
-                    # results so far are still written.
-                    if not outcome.interrupted:
-                        outcome.interrupted = True
-                        self._stop()
+            self._wait(outcome, lambda: self.ready | self.failed >= set(self.specs))
+            for block in plan:
+                for label in self.groups:
+                    if outcome.interrupted or self.failed:
+                        break
+                    keys = [key for key in self.specs if key[0] == label]
+                    start_at = time.perf_counter_ns() + BLOCK_MARGIN_NS
+                    for key in keys:
+                        self.commands[key].put(("block", block, start_at))
+                    self._wait(outcome, lambda: all((*key, block.index) in self.blocks_done or key in self.failed
+                                                    for key in keys))
+            for command in self.commands.values():
+                command.put(("finish",))
+            self._wait(outcome, lambda: set(self.results) | self.failed >= set(self.specs))
         finally:
-            for proc in self.procs:
+            for proc in self.procs.values():
                 proc.join(timeout=10)
                 if proc.is_alive():
                     proc.kill()
-        if self.results:
-            merged = merge_shards(self.results)
-            if outcome.interrupted:
-                merged["interrupted"] = True
-            if self.failed:
-                merged["interrupted"] = True  # a shard's operations are missing
-            outcome.results.append(merged)
-            return merged
-        return None
+        merged: dict[str, dict] = {}
+        for label in self.groups:
+            shards = [self.results[key] for key in self.specs if key[0] == label and key in self.results]
+            if not shards:
+                continue
+            result = merge_shards(shards)
+            if outcome.interrupted or any(key[0] == label for key in self.failed):
+                result["interrupted"] = True  # stopped early, or a shard's operations are missing
+            merged[label] = result
+        return merged
+
+    def _wait(self, outcome: RunOutcome, done: Callable[[], bool]) -> None:
+        while not done():
+            try:
+                self._pump(outcome)
+            except KeyboardInterrupt:
+                # First Ctrl-C: ask the workers to stop and keep collecting, so the
+                # results so far are still written.
+                if not outcome.interrupted:
+                    outcome.interrupted = True
+                    self._stop()
 
     def _stop(self) -> None:
-        self.stop.set()
-        self.stop_deadline = time.monotonic() + self.timeout_s + 15
+        if self.stop_deadline is None:
+            self.stop.set()
+            self.stop_deadline = time.monotonic() + self.timeout_s + 15
+
+    def _fail(self, key: Key, message: str, outcome: RunOutcome) -> None:
+        if key not in self.failed:
+            self.failed.add(key)
+            outcome.errors.append(message)
+            self._stop()
 
     def _pump(self, outcome: RunOutcome) -> None:
         """Handle one message, or notice a dead or stuck worker after a quiet quarter second."""
         try:
             kind, payload = self.messages.get(timeout=0.25)
         except queue.Empty:
-            reported = {r["shard"] for r in self.results}
-            for spec, proc in zip(self.specs, self.procs):
-                if spec.shard not in reported and not proc.is_alive() and spec.shard not in self._dead:
-                    self._dead.add(spec.shard)
-                    self.failed += 1
-                    outcome.errors.append(f"{spec.provider} worker {spec.shard} exited with code {proc.exitcode} before reporting")
-                    self._stop()
+            for key, proc in self.procs.items():
+                if key not in self.results and not proc.is_alive():
+                    spec = self.specs[key]
+                    self._fail(key, f"{spec.provider}/{key[0]} worker {key[1]} exited with code {proc.exitcode} "
+                                    f"before reporting", outcome)
             if self.stop_deadline is not None and time.monotonic() > self.stop_deadline:
-                missing = len(self.procs) - len(self.results) - self.failed
-                outcome.errors.append(f"{self.specs[0].provider}: {missing} worker(s) did not stop in time; their results are lost")
-                self.failed += missing
+                for key in set(self.specs) - set(self.results) - self.failed:
+                    self._fail(key, f"{self.specs[key].provider}/{key[0]} worker {key[1]} did not stop in time; "
+                                    f"its results are lost", outcome)
             return
         if kind == "ready":
-            self.ready.add(payload)
-            if len(self.ready) == len(self.procs):
-                # Every worker is primed: start them all on one clock (perf_counter_ns
-                # is system-wide on Linux), a moment from now.
-                self.start_at.value = time.perf_counter_ns() + START_MARGIN_NS
-                self.go.set()
+            self.ready.add(tuple(payload))
+        elif kind == "block_done":
+            self.blocks_done.add(tuple(payload))
         elif kind == "progress":
-            self.progress[payload["shard"]] = payload
-            self.on_progress(_sum_progress(list(self.progress.values())))
+            shards = self.progress[payload["arm"]]
+            shards[payload["shard"]] = payload
+            self.on_progress(_sum_progress(list(shards.values())))
         elif kind == "result":
-            self.results.append(payload)
+            self.results[(payload["arm"], payload["shard"])] = payload
         else:
-            self.failed += 1
-            outcome.errors.append(payload)
-            self._stop()
+            label, shard, message = payload
+            self._fail((label, shard), message, outcome)
 
 
 def _sum_progress(messages: list[dict]) -> dict:

@@ -15,6 +15,7 @@ The hot path allocates one small record per call and logs nothing.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from array import array
 from typing import Callable
@@ -23,7 +24,7 @@ from loadgen.histograms import Recorder
 from loadgen.profile import Profile
 from loadgen.prompts import Prompt, make_prompt
 from loadgen.providers.base import CURRENT_CALL, CallRecord, Provider, error_class
-from loadgen.schedule import closed_loop_plan, profile_offsets, warmup_offsets
+from loadgen.schedule import Block, blocks, closed_loop_plan, profile_offsets, warmup_offsets
 
 HISTOGRAMS = ("latency", "service_time", "dispatch_lag", "ttft", "ttft_service", "itl")
 START_DELAY_NS = 100_000_000  # time to get the loop going before the first intended start
@@ -75,7 +76,11 @@ class Runner:
         self.warmup_done = 0
         self.warmup_errors = 0
         self.prime_error: str | None = None
-        self.on_first_send: Callable[[], None] | None = None  # the measured phase begins
+        self.on_first_send: Callable[[], None] | None = None  # a block's first measured send
+        self._block_first_sent_ns = 0
+        self._blocks_run = 0
+        self._next_closed_op = shard  # closed loop by time: op_ids continue across blocks
+        self._block_before = (0, 0)
         self._tasks: set[asyncio.Task] = set()
         if profile.open_loop:
             self.offsets = profile_offsets(profile)
@@ -169,32 +174,35 @@ class Runner:
         now = time.perf_counter_ns()
         stats.h["dispatch_lag"].record_ns(now - t_intended)
         stats.sent += 1
-        if stats.first_sent_ns == 0:
-            stats.first_sent_ns = now
+        if self._block_first_sent_ns == 0:
+            self._block_first_sent_ns = now
+            if stats.first_sent_ns == 0:
+                stats.first_sent_ns = now
             if self.on_first_send is not None:
                 self.on_first_send()
         stats.last_sent_ns = now
 
     # -- open loop -----------------------------------------------------------------
-    async def _open_loop(self) -> None:
+    async def _open_block(self, block: Block, start: int, warm: bool) -> None:
         perf = time.perf_counter_ns
         cap = self.profile.max_in_flight
-        lead = -self.warmup[0] if len(self.warmup) else 0
-        start = self.start_at_ns if self.start_at_ns is not None else perf() + START_DELAY_NS
-        base = start + lead
-        self.measure_start_ns = base
         shard, shards = self.shard, self.shards
-        warmup = self.warmup
+        offsets = self.offsets
+        warmup = self.warmup if warm else array("q")
+        lead = -warmup[0] if len(warmup) else 0
+        # op_id `first` is intended at start + lead; the others keep their distance to it.
+        base = start + lead - (offsets[block.first] if block.first < len(offsets) else 0)
+        if warm:
+            self.measure_start_ns = start + lead
         for k in range(shard, len(warmup), shards):
-            offset = warmup[k]
-            await self._sleep_until(base + offset)
+            t_intended = start + lead + warmup[k]
+            await self._sleep_until(t_intended)
             if self.stopping:
                 return
             if self.in_flight < cap:
-                self._start(k, base + offset, True)
+                self._start(k, t_intended, True)
         stats = self.stats
-        offsets = self.offsets
-        for op_id in range(shard, len(offsets), shards):
+        for op_id in range(block.first + (shard - block.first) % shards, block.last, shards):
             t_intended = base + offsets[op_id]
             delay = t_intended - perf()
             if delay > 0:
@@ -213,33 +221,36 @@ class Runner:
             await asyncio.sleep(delay / 1e9)
 
     # -- closed loop ---------------------------------------------------------------
-    async def _closed_loop(self) -> None:
-        plan = self.plan
-        counter = {"warmup": 0, "measured": 0}
-        warmup_total = len(range(self.shard, self.profile.warmup_operations, self.shards))
-        if self.start_at_ns is not None:
-            await self._sleep_until(self.start_at_ns)
-        self.measure_start_ns = time.perf_counter_ns()
+    async def _closed_block(self, block: Block, start: int, warm: bool) -> None:
+        """N virtual users take this block's op_ids (or run for its time slice) in turn."""
+        shard, shards = self.shard, self.shards
+        await self._sleep_until(start)
+        warm_ids = iter(range(shard, self.profile.warmup_operations, shards) if warm else ())
+        if block.first is not None:
+            measured = iter(range(block.first + (shard - block.first) % shards, block.last, shards))
+        else:
+            measured = itertools.count(self._next_closed_op, shards)
         deadline: list[int | None] = [None]
+        if not warm:
+            self._open_deadline(block, deadline, time.perf_counter_ns())
 
         async def user() -> None:
             while not self.stopping:
                 now = time.perf_counter_ns()
-                if counter["warmup"] < warmup_total:
-                    op_id, warmup = counter["warmup"], True
-                    counter["warmup"] += 1
-                else:
+                op_id = next(warm_ids, None)
+                warmup = op_id is not None
+                if not warmup:
                     if deadline[0] is None:
                         # The measured phase starts when the first user leaves warm-up.
-                        self.measure_start_ns = now
-                        deadline[0] = now + plan.duration_ns if plan.duration_ns is not None else 0
-                    if plan.operations is not None and counter["measured"] >= plan.operations:
-                        return
+                        self._open_deadline(block, deadline, now)
                     if deadline[0] and now >= deadline[0]:
                         return
-                    op_id, warmup = counter["measured"] * self.shards + self.shard, False
-                    counter["measured"] += 1
-                    self._grow_by_op(op_id)
+                    op_id = next(measured, None)
+                    if op_id is None:
+                        return
+                    if block.first is None:
+                        self._next_closed_op = op_id + shards
+                        self._grow_by_op(op_id)
                 # Intended = now: the user's previous call has just ended.
                 self.in_flight += 1
                 self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
@@ -247,22 +258,56 @@ class Runner:
                     self._mark_sent(now)
                 await self._call(op_id, now, warmup)
 
-        await asyncio.gather(*(user() for _ in range(plan.users)))
+        await asyncio.gather(*(user() for _ in range(self.plan.users)))
+
+    def _open_deadline(self, block: Block, deadline: list, now: int) -> None:
+        if not self.measure_start_ns:
+            self.measure_start_ns = now
+        deadline[0] = now + block.duration_ns if block.duration_ns is not None else 0
 
     def _grow_by_op(self, op_id: int) -> None:
         latency_by_op = self.stats.latency_by_op
         if op_id >= len(latency_by_op):
             latency_by_op.extend([-1] * max(1024, op_id + 1 - len(latency_by_op)))
-        if self.plan.operations is None:
-            self.stats.planned = max(self.stats.planned, op_id // self.shards + 1)
+        self.stats.planned = max(self.stats.planned, op_id // self.shards + 1)
 
-    # -- the whole run -------------------------------------------------------------
-    async def run(self) -> None:
+    # -- a block, and the whole run ------------------------------------------------
+    async def run_block(self, block: Block, start_at_ns: int | None = None) -> dict:
+        """Run one block of the schedule (after the warm-up, if it is the first), drain,
+        and return its send window: the validity rules judge each block on its own."""
+        warm = not self._blocks_run
+        self._blocks_run += 1
+        start = start_at_ns if start_at_ns is not None else time.perf_counter_ns() + START_DELAY_NS
+        self._block_before = (self.stats.sent, self.stats.shed)
+        self._block_first_sent_ns = 0
         if self.profile.open_loop:
-            await self._open_loop()
+            await self._open_block(block, start, warm)
         else:
-            await self._closed_loop()
+            await self._closed_block(block, start, warm)
         await self.drain()
+        return self.block_figures(block)
+
+    def block_figures(self, block: Block) -> dict:
+        """The block's plan and what was sent of it (also for a block cut short by a stop)."""
+        planned = span = None
+        if self.profile.open_loop and block.last > block.first:
+            # The whole block's plan (every shard's operations), so shards merge by adding sends.
+            planned = block.last - block.first
+            span = self.offsets[block.last - 1] - self.offsets[block.first]
+        sent_before, shed_before = self._block_before
+        return {
+            "index": block.index,
+            "planned": planned,
+            "plan_span_ns": span,
+            "sent": self.stats.sent - sent_before,
+            "shed": self.stats.shed - shed_before,
+            "first_sent_ns": self._block_first_sent_ns,
+            "last_sent_ns": self.stats.last_sent_ns if self._block_first_sent_ns else 0,
+        }
+
+    async def run(self) -> None:
+        """The whole schedule as one block."""
+        await self.run_block(blocks(self.profile, 1)[0], self.start_at_ns)
 
     async def drain(self, grace_s: float | None = None) -> None:
         """Wait for calls in flight; past the grace period cancel them (counted)."""

@@ -112,6 +112,33 @@ def closed_loop_plan(profile: Profile, shard: int = 0, shards: int = 1) -> Close
     return ClosedLoopPlan(users=len(range(shard, users, shards)), operations=operations, duration_ns=duration_ns)
 
 
+@dataclass(frozen=True)
+class Block:
+    """One round's share of the schedule: op_ids [first, last), or a closed-loop time slice."""
+
+    index: int
+    first: int | None
+    last: int | None
+    duration_ns: int | None = None
+
+
+def blocks(profile: Profile, rounds: int) -> list[Block]:
+    """Cut the measured operations into `rounds` consecutive blocks of (nearly) equal size.
+
+    Every arm runs block r before any arm runs block r + 1, so slow drift on a shared
+    machine lands on every arm alike. Closed-loop runs bounded by time get time slices.
+    """
+    if profile.open_loop:
+        total = len(profile_offsets(profile))
+    elif profile.operations is not None:
+        total = profile.operations
+    else:
+        duration_ns = round(profile.duration * NS)
+        return [Block(r, None, None, duration_ns * (r + 1) // rounds - duration_ns * r // rounds) for r in range(rounds)]
+    rounds = max(1, min(rounds, total))
+    return [Block(r, total * r // rounds, total * (r + 1) // rounds) for r in range(rounds)]
+
+
 def profile_offsets(profile: Profile) -> array:
     """The measured offsets a profile implies (open loop only)."""
     return open_loop_offsets(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import queue
 import signal
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from loadgen.runner import Runner
 from loadgen.tracers import TracingSettings, make_arm
 
 SAMPLE_INTERVAL_S = 0.5
+COMMAND_POLL_S = 0.2
 
 
 @dataclass
@@ -36,6 +38,7 @@ class WorkerSpec:
     base_url: str | None
     api_key: str
     arm: str = "baseline"
+    label: str | None = None  # the row label, when it differs from the arm ('baseline-2')
     cpu: int | None = None  # pin to this core when given
     shard: int = 0  # this worker runs op_ids with op_id % shards == shard
     shards: int = 1
@@ -60,18 +63,18 @@ class Sampler:
         self.rss_samples.append((round(now, 3), self.process.memory_info().rss))
 
 
-async def _wait_for_start(spec: WorkerSpec, progress_queue, stop_event, go_event, start_at) -> int | None:
-    """Tell the orchestrator this worker is primed; wait for the common start time."""
-    if go_event is None:
-        return None
-    progress_queue.put(("ready", spec.shard))
-    while not go_event.wait(0.05):
-        if stop_event is not None and stop_event.is_set():
-            return None
-    return start_at.value
+async def _next_command(commands, stop_event) -> tuple | None:
+    """The orchestrator's next command, waited for off the event loop; None when told to stop."""
+    loop = asyncio.get_running_loop()
+    while not (stop_event is not None and stop_event.is_set()):
+        try:
+            return await loop.run_in_executor(None, commands.get, True, COMMAND_POLL_S)
+        except queue.Empty:
+            continue
+    return None
 
 
-async def _run(spec: WorkerSpec, progress_queue, stop_event, go_event=None, start_at=None) -> dict:
+async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
     profile = Profile.model_validate(spec.profile)
     settings = ProviderSettings(
         base_url=spec.base_url,
@@ -89,13 +92,13 @@ async def _run(spec: WorkerSpec, progress_queue, stop_event, go_event=None, star
     provider = make_provider(spec.provider, settings, **(arm.provider_options() if arm is not None else {}))
     runner = Runner(profile, provider, shard=spec.shard, shards=spec.shards, arm=arm)
     sampler = Sampler()
-    marks: dict[str, float] = {}
+    label = spec.label or spec.arm
+    window: dict[str, float] = {}
 
     def report_progress() -> None:
-        if progress_queue is not None:
-            message = runner.progress()
-            message.update(provider=spec.provider, arm=spec.arm, shard=spec.shard)
-            progress_queue.put(("progress", message))
+        message = runner.progress()
+        message.update(provider=spec.provider, arm=label, shard=spec.shard)
+        messages.put(("progress", message))
 
     async def watch() -> None:
         # Progress, stop requests and resource samples, twice a second, off the hot path.
@@ -106,52 +109,71 @@ async def _run(spec: WorkerSpec, progress_queue, stop_event, go_event=None, star
             sampler.sample()
             report_progress()
 
+    def mark_block_start() -> None:
+        # CPU is judged over each block's measured phase, from its first send.
+        window["cpu"] = sampler.cpu_seconds()
+        window["wall"] = time.monotonic()
+        window.setdefault("measure_start_s", window["wall"] - sampler.t0)
+
     await _prime(runner, provider)
     sampler.sample()  # psutil's first reads are slow; do them before the clock too
-    runner.start_at_ns = await _wait_for_start(spec, progress_queue, stop_event, go_event, start_at)
-    if stop_event is not None and stop_event.is_set():
-        runner.stop()
-
-    def mark_measured_start() -> None:
-        # CPU is judged over the measured phase only, from its first send.
-        marks["cpu_start"] = sampler.cpu_seconds()
-        marks["wall_start"] = time.monotonic()
-
-    runner.on_first_send = mark_measured_start
+    runner.on_first_send = mark_block_start
     watcher = asyncio.get_running_loop().create_task(watch())
     started_wall = time.time()
+    blocks: list[dict] = []
+    busy = {"cpu": 0.0, "wall": 0.0, "flush_cpu": 0.0}
+    messages.put(("ready", (label, spec.shard)))
     try:
-        dispatch = asyncio.get_running_loop().create_task(runner.run())
-        # Once dispatch is over (or asked to stop), in-flight calls drain in runner.run.
-        while not dispatch.done():
-            await asyncio.wait({dispatch}, timeout=0.2)
-            if runner.stopping and not dispatch.done():
-                await runner.drain(grace_s=2.0)
-                dispatch.cancel()
-                await asyncio.gather(dispatch, return_exceptions=True)
+        while (command := await _next_command(commands, stop_event)) is not None and command[0] == "block":
+            _, block, start_at_ns = command
+            window.pop("cpu", None)
+            figures = await _run_block(runner, block, start_at_ns)
+            if "cpu" in window:
+                busy["cpu"] += sampler.cpu_seconds() - window["cpu"]
+                busy["wall"] += time.monotonic() - window["wall"]
+            # Each block ends with its spans flushed, so no arm's exports spill into the
+            # next arm's block on a shared core. The flush is tracing work: it counts in
+            # CPU per operation, though not in the worker's busy share.
+            flush_start = sampler.cpu_seconds()
+            if arm is not None:
+                arm.flush()
+            busy["flush_cpu"] += sampler.cpu_seconds() - flush_start
+            blocks.append(figures)
+            messages.put(("block_done", (label, spec.shard, block.index)))
+            if runner.stopping:
                 break
-        if dispatch.done() and not dispatch.cancelled() and dispatch.exception() is not None:
-            raise dispatch.exception()
-        cpu_end = sampler.cpu_seconds()
-        wall_end = time.monotonic()
     finally:
         watcher.cancel()
         await provider.aclose()
     # The final flush: after it every span that ended is exported or dropped for a reason.
+    flush_start = sampler.cpu_seconds()
     spans = arm.shutdown() if arm is not None else None  # None: the arm traces nothing
+    busy["flush_cpu"] += sampler.cpu_seconds() - flush_start
     sampler.sample()
     report_progress()  # the final figures, so the display ends at what was done
-    cpu_start = marks.get("cpu_start", cpu_end)
-    wall = wall_end - marks.get("wall_start", wall_end)
-    cpu_percent = (cpu_end - cpu_start) / wall * 100 if wall > 0 else 0.0
-    result = _result(spec, profile, runner, sampler, started_wall, cpu_percent, cpu_end)
+    cpu_percent = busy["cpu"] / busy["wall"] * 100 if busy["wall"] > 0 else 0.0
+    result = _result(spec, profile, runner, sampler, started_wall, cpu_percent, sampler.cpu_seconds())
+    result["blocks"] = blocks
     result["spans"] = spans
     result["run_id"] = tracing.run_id if tracing else None
-    # RSS samples from here on are the steady state (warm-up is over).
-    result["measure_start_s"] = round(marks["wall_start"] - sampler.t0, 3) if "wall_start" in marks else None
-    # CPU per operation counts the final flush too: exporting the last spans is tracing work.
-    result["cpu_seconds_measured"] = round(sampler.cpu_seconds() - cpu_start, 4)
+    # RSS samples from the first measured send on are the steady state (warm-up is over).
+    result["measure_start_s"] = round(window["measure_start_s"], 3) if "measure_start_s" in window else None
+    # CPU per operation counts every flush too: exporting the spans is tracing work.
+    result["cpu_seconds_measured"] = round(busy["cpu"] + busy["flush_cpu"], 4)
     return result
+
+
+async def _run_block(runner: Runner, block, start_at_ns: int) -> dict:
+    """One block; asked to stop, in-flight calls get a short grace and are then cancelled."""
+    dispatch = asyncio.get_running_loop().create_task(runner.run_block(block, start_at_ns))
+    while not dispatch.done():
+        await asyncio.wait({dispatch}, timeout=0.2)
+        if runner.stopping and not dispatch.done():
+            await runner.drain(grace_s=2.0)
+            dispatch.cancel()
+            await asyncio.gather(dispatch, return_exceptions=True)
+            return {**runner.block_figures(block), "stopped": True}
+    return dispatch.result()
 
 
 async def _prime(runner: Runner, provider) -> None:
@@ -175,7 +197,7 @@ def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wa
     stats = runner.stats
     return {
         "provider": spec.provider,
-        "arm": spec.arm,
+        "arm": spec.label or spec.arm,
         "shard": spec.shard,
         "shards": spec.shards,
         "mode": profile.mode,
@@ -214,8 +236,9 @@ def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wa
     }
 
 
-def worker_main(spec: WorkerSpec, progress_queue, stop_event, go_event=None, start_at=None) -> None:
-    """Process entry point: run and put ('result', dict) or ('error', message) on the queue."""
+def worker_main(spec: WorkerSpec, messages, commands, stop_event) -> None:
+    """Process entry point: prime, then run the blocks the orchestrator sends until told
+    to finish; put ('result', dict) or ('error', (label, shard, message)) on `messages`."""
     # Ctrl-C reaches the whole process group; the orchestrator decides, and tells us
     # through stop_event, so that results so far are still returned.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -227,8 +250,10 @@ def worker_main(spec: WorkerSpec, progress_queue, stop_event, go_event=None, sta
             os.sched_setaffinity(0, {spec.cpu})
         except OSError:
             pass
+    label = spec.label or spec.arm
     try:
-        result = clock.run(_run(spec, progress_queue, stop_event, go_event, start_at))
-        progress_queue.put(("result", result))
+        result = clock.run(_run(spec, messages, commands, stop_event))
+        messages.put(("result", result))
     except Exception as exc:  # reported by the orchestrator as one clear line
-        progress_queue.put(("error", redact(f"{spec.provider} worker failed: {type(exc).__name__}: {exc}")))
+        messages.put(("error", (label, spec.shard,
+                                redact(f"{spec.provider}/{label} worker failed: {type(exc).__name__}: {exc}"))))

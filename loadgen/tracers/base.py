@@ -38,6 +38,8 @@ class Arm(Protocol):
 
     async def call(self, provider: Provider, prompt: Prompt, rec: CallRecord) -> None: ...
 
+    def flush(self) -> None: ...
+
     def shutdown(self) -> dict: ...
 
 
@@ -107,6 +109,10 @@ class RootSpanArm:
     def provider_options(self) -> dict:
         """Extra options for the provider adapter (the anthropic-native arm turns SDK tracing on)."""
         return {}
+
+    def flush(self) -> None:
+        """Export what is queued now (between blocks, so no export spills into another arm's)."""
+        self.tracer_provider.force_flush()
 
     def shutdown(self) -> dict:
         """Final flush; every span that ended is in a bucket after this."""

@@ -37,5 +37,8 @@ class CalibrationArm:
     def provider_options(self) -> dict:
         return {}
 
+    def flush(self) -> None:
+        return None
+
     def shutdown(self) -> None:
         return None

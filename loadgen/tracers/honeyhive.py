@@ -68,6 +68,9 @@ class HoneyHiveArm(RootSpanArm):
         self.honeyhive = tracer
         instrumentor(instrumentation, provider_name).instrument(tracer_provider=tracer.provider)
 
+    def flush(self) -> None:
+        self.honeyhive.force_flush()
+
     def shutdown(self) -> dict:
         self.honeyhive.force_flush()
         self.honeyhive.span_processor._batch_processor.shutdown()

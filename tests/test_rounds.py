@@ -1,0 +1,108 @@
+"""Interleaved rounds: the schedule cut into blocks, each run on a fresh clock, nothing lost."""
+
+import time
+
+import pytest
+
+from loadgen import clock
+from loadgen.metrics import _merge_blocks, achieved_rate, schedule_rate
+from loadgen.profile import ProfileError, load_profile
+from loadgen.runner import Runner
+from loadgen.schedule import blocks
+from tests.test_runner import FakeProvider
+
+
+def profile(**data):
+    return load_profile(None, {"provider": "openai", **data})
+
+
+def test_blocks_cover_every_operation_once_in_order():
+    p = profile(load={"kind": "constant", "rate": 100}, operations=103)
+    cut = blocks(p, 4)
+    assert [(b.first, b.last) for b in cut] == [(0, 25), (25, 51), (51, 77), (77, 103)]
+    assert [b.index for b in cut] == [0, 1, 2, 3]
+
+
+def test_closed_loop_by_time_gets_time_slices_that_add_up():
+    p = profile(load={"kind": "sequential"}, duration="10s")
+    cut = blocks(p, 3)
+    assert all(b.first is None for b in cut)
+    assert sum(b.duration_ns for b in cut) == 10_000_000_000
+
+
+def test_more_rounds_than_operations_gives_one_operation_per_block():
+    assert len(blocks(profile(load={"kind": "sequential"}, operations=3), 10)) == 3
+
+
+@pytest.mark.parametrize("data, rounds", [
+    ({"duration": "60s", "tracing": {"arms": ["baseline", "calibration"]}}, 12),
+    ({"duration": "12s", "tracing": {"arms": ["baseline", "calibration"]}}, 3),
+    ({"duration": "60s"}, 1),  # one arm: nothing to interleave
+    ({"operations": 100, "load": {"kind": "sequential"}, "tracing": {"arms": ["baseline", "calibration"]}}, 4),
+    ({"operations": 100, "rounds": 7, "tracing": {"arms": ["baseline", "calibration"]}}, 7),
+])
+def test_auto_rounds(data, rounds):
+    assert profile(**data).round_count() == rounds
+
+
+def test_baseline_may_run_twice_with_its_own_label():
+    p = profile(tracing={"arms": ["baseline", "calibration", "baseline"]})
+    assert p.tracing.arm_labels == ["baseline", "calibration", "baseline-2"]
+    with pytest.raises(ProfileError, match="only baseline may repeat"):
+        profile(tracing={"arms": ["baseline", "calibration", "calibration"]})
+
+
+def test_open_loop_blocks_run_every_operation_once_with_warmup_only_first():
+    p = profile(load={"kind": "constant", "rate": 200}, operations=60, warmup_operations=4)
+    runner = Runner(p, FakeProvider())
+    figures = []
+
+    async def go():
+        for block in blocks(p, 3):
+            start = time.perf_counter_ns() + 20_000_000
+            figures.append(await runner.run_block(block, start))
+            # The block's first operation is intended at its start (after the warm-up, in block 0).
+            assert figures[-1]["first_sent_ns"] >= start
+
+    clock.run(go())
+    assert runner.stats.sent == 60 and runner.warmup_done == 4
+    assert [op for op, lat in enumerate(runner.stats.latency_by_op) if lat >= 0] == list(range(60))
+    assert [f["sent"] for f in figures] == [20, 20, 20]
+    assert [f["planned"] for f in figures] == [20, 20, 20]
+    assert all(f["plan_span_ns"] == 19 * 5_000_000 for f in figures)
+
+
+def test_closed_loop_blocks_by_operations_and_by_time():
+    p = profile(load={"kind": "sequential"}, operations=30)
+    runner = Runner(p, FakeProvider(service_s=0.001))
+
+    async def go(plan):
+        for block in plan:
+            await runner.run_block(block)
+
+    clock.run(go(blocks(p, 3)))
+    assert [op for op, lat in enumerate(runner.stats.latency_by_op) if lat >= 0] == list(range(30))
+
+    timed = profile(load={"kind": "sequential"}, duration="0.6s")
+    runner = Runner(timed, FakeProvider(service_s=0.005))
+    clock.run(go(blocks(timed, 3)))
+    done = [op for op, lat in enumerate(runner.stats.latency_by_op) if lat >= 0]
+    # op_ids continue across the time slices: no op_id is run twice, none skipped.
+    assert done == list(range(len(done))) and runner.stats.sent == len(done) > 30
+
+
+def test_rates_are_judged_within_blocks_not_across_the_gaps_between_them():
+    # Two shards, two blocks of 100 planned operations each over 990 ms (100/s), sent on
+    # time but with a 5 s pause between the blocks: the achieved rate is still 100/s.
+    def shard(k, first_sent):
+        return {"shard": k, "blocks": [
+            {"index": i, "planned": 100, "plan_span_ns": 990_000_000, "sent": 50, "shed": 0,
+             "first_sent_ns": first_sent + i * 6_000_000_000 + k * 10_000_000,
+             "last_sent_ns": first_sent + i * 6_000_000_000 + 980_000_000 + k * 10_000_000}
+            for i in range(2)]}
+
+    merged = {"blocks": _merge_blocks([shard(k, 10**9)["blocks"] for k in range(2)]), "operations_planned": 200}
+    assert [b["sent"] for b in merged["blocks"]] == [100, 100]
+    assert schedule_rate(merged) == pytest.approx(100.0)
+    assert achieved_rate(merged) == pytest.approx(100.0)
+
