@@ -20,11 +20,11 @@ from rich.console import Console
 
 from loadgen.errors import ExitCode, UserError
 from loadgen.orchestrator import (
-    REAL_API_URL,
     Orchestrator,
     check_reachable,
     embedded_collector,
     embedded_mock,
+    real_api_url,
     resolve_api_key,
 )
 from loadgen.profile import Profile, build_profile
@@ -82,7 +82,8 @@ def validation_checks(profile: Profile) -> list[Check]:
         checks.append(_check("target", lambda: check_reachable(profile.target.base_url) or profile.target.base_url))
     else:
         for provider in profile.providers:
-            checks.append(_check(f"{provider} real API", lambda p=provider: check_reachable(REAL_API_URL[p]) or REAL_API_URL[p]))
+            checks.append(_check(f"{provider} real API",
+                                 lambda p=provider: check_reachable(real_api_url(profile, p)) or real_api_url(profile, p)))
     tracing = profile.tracing
     if tracing.traced and tracing.collector_url:
         checks.append(_check("collector", lambda: check_reachable(tracing.collector_url, what="collector")

@@ -80,12 +80,16 @@ def main() -> None:
 @click.option("--calibrate-mib", type=int, help="Calibration arm: MiB of memory held for the run.")
 @click.option("--export-json", type=click.Path(dir_okay=False), help="Write the results document here.")
 @click.option("--quiet", is_flag=True, default=False, help="No live progress display.")
+@click.option("--north-star-only", is_flag=True, default=False, help="Print only the north-star table.")
+@click.option("--yes", "-y", is_flag=True, default=False,
+              help="With --target real: send the run even past the profile's call and token caps.")
+@click.option("--rounds", help="Blocks the arms take in turn (A B A B …): a number or 'auto'.")
 @click.option("--validate-only", is_flag=True, default=False,
               help="Check keys, target, collector and arms without sending load.")
 @click.option("--test-connections", is_flag=True, default=False,
               help="One call per provider and target, one export per arm; no load.")
 def run(profile_path: str | None, quiet: bool, export_json: str | None, validate_only: bool,
-        test_connections: bool, **flags: Any) -> None:
+        test_connections: bool, north_star_only: bool, yes: bool, **flags: Any) -> None:
     """Run a load test (default profile: profiles/quickstart.toml)."""
     from loadgen.session import run_session
 
@@ -105,7 +109,8 @@ def run(profile_path: str | None, quiet: bool, export_json: str | None, validate
             sys.exit(int(ExitCode.INTERRUPTED))
         sys.exit(checks.report(found, out))
     try:
-        code = run_session(profile, export_json=export_json, out=out, err=err, live=not quiet)
+        code = run_session(profile, export_json=export_json, out=out, err=err, live=not quiet,
+                           confirmed=yes, north_star_only=north_star_only)
     except UserError as exc:
         _fail(str(exc), exc.code)
     sys.exit(int(code))
@@ -138,13 +143,14 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
         "provider": "provider", "duration": "duration", "operations": "operations",
         "warmup_operations": "warmup_operations", "stream": "stream", "span_size_mode": "span_size_mode",
         "seed": "seed", "timeout": "timeout", "max_in_flight": "max_in_flight", "connections": "connections",
-        "max_tokens": "max_tokens", "workers": "workers",
+        "max_tokens": "max_tokens", "workers": "workers", "rounds": "rounds",
     }
     for flag, key in simple.items():
         if flags.get(flag) is not None:
             o[key] = flags[flag]
-    if isinstance(o.get("workers"), str) and o["workers"].isdigit():
-        o["workers"] = int(o["workers"])
+    for key in ("workers", "rounds"):
+        if isinstance(o.get(key), str) and o[key].isdigit():
+            o[key] = int(o[key])
     models = {k: flags[f"{k}_model"] for k in ("openai", "anthropic") if flags.get(f"{k}_model")}
     if models:
         o["models"] = models

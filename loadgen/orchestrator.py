@@ -142,6 +142,11 @@ def check_reachable(url: str, timeout_s: float = 3.0, what: str = "target") -> N
         raise UserError(f"{what} unreachable: {url} ({reason})", ExitCode.UNREACHABLE) from None
 
 
+def real_api_url(profile: Profile, provider: str) -> str:
+    """Where target 'real' sends a provider's calls: a configured gateway, or the API itself."""
+    return provider_base_url(provider, profile.target.base_url) or REAL_API_URL[provider]
+
+
 def resolve_api_key(profile: Profile, provider: str) -> str:
     """The key from the environment; the real API needs one, a mock or URL target does not."""
     name = API_KEY_ENV[provider]
@@ -201,8 +206,8 @@ class Orchestrator:
                 outcome.target = url
             else:
                 for provider in profile.providers:
-                    check_reachable(REAL_API_URL[provider])
-                outcome.target = "real APIs"
+                    check_reachable(real_api_url(profile, provider))
+                outcome.target = "real APIs" + (f" via {url}" if url else "")
             self._run_providers(url, keys, worker_cpu, outcome)
 
     def _run_providers(self, url: str | None, keys: dict[str, str], cpus: list[int] | None, outcome: RunOutcome) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from loadgen.errors import ExitCode
+from loadgen.budget import over_cap, plan_budget
+from loadgen.errors import ExitCode, UserError
 from loadgen.metrics import add_overheads, summarize
 from loadgen.orchestrator import Orchestrator
 from loadgen.profile import Profile
@@ -48,9 +49,12 @@ class LiveProgress:
         self.progress.__exit__(*exc)
 
 
-def run_session(profile: Profile, *, export_json: str | None, out: Console, err: Console, live: bool = True) -> int:
+def run_session(profile: Profile, *, export_json: str | None, out: Console, err: Console, live: bool = True,
+                confirmed: bool = False, north_star_only: bool = False) -> int:
     err.print(f"loadgen: {profile.name}: {', '.join(profile.providers)} · {profile.mode}"
               f"{' · stream' if profile.stream else ''} · target {profile.target.kind}", highlight=False)
+    if profile.target.kind == "real":
+        confirm_real_run(profile, err, confirmed)
     with LiveProgress(err, enabled=live) as progress:
         orchestrator = Orchestrator(profile, on_progress=progress.update)
         outcome = orchestrator.run()
@@ -60,7 +64,7 @@ def run_session(profile: Profile, *, export_json: str | None, out: Console, err:
         profile.model_dump(mode="json"), runs, target=outcome.target,
         interrupted=outcome.interrupted, errors=outcome.errors,
     )
-    print_summary(out, document)
+    print_summary(out, document, north_star_only=north_star_only)
     if export_json:
         write_json(document, export_json)
         err.print(f"results written to {export_json}", highlight=False)
@@ -77,3 +81,12 @@ def run_session(profile: Profile, *, export_json: str | None, out: Console, err:
     if not document["valid"]:
         return ExitCode.INVALID_RUN
     return ExitCode.OK
+
+
+def confirm_real_run(profile: Profile, err: Console, confirmed: bool) -> None:
+    """Say what the run will send to the paid APIs; past the profile's cap, refuse without --yes."""
+    budget = plan_budget(profile)
+    err.print(f"real APIs: this run plans {budget.describe()}", highlight=False, soft_wrap=True)
+    reason = over_cap(budget, profile)
+    if reason and not confirmed:
+        raise UserError(f"{reason}; pass --yes to send them, or shorten the run", ExitCode.USAGE)
