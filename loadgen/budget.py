@@ -42,7 +42,21 @@ def measured_operations(profile: Profile) -> int | None:
 
 
 def plan_budget(profile: Profile, cores: int | None = None) -> Budget:
-    """Calls and tokens the whole run sends: every provider, every arm that applies to it."""
+    """Calls and tokens the whole run sends: every mode, provider and arm that applies to it."""
+    parts = [_mode_budget(mode, cores) for mode in profile.each_mode()]
+    if len(parts) == 1:
+        return parts[0]
+    if any(part.calls is None for part in parts):
+        return next(part for part in parts if part.calls is None)
+    return Budget(
+        calls=sum(part.calls for part in parts),
+        input_tokens=sum(part.input_tokens for part in parts),
+        output_tokens_max=sum(part.output_tokens_max for part in parts),
+        per_provider={name: sum(part.per_provider[name] for part in parts) for name in parts[0].per_provider},
+    )
+
+
+def _mode_budget(profile: Profile, cores: int | None) -> Budget:
     operations = measured_operations(profile)
     workers = profile.worker_count(cores or os.cpu_count() or 1)
     arms = {provider: sum(1 for arm in profile.tracing.arms if arm != "anthropic-native" or provider == "anthropic")

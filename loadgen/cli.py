@@ -123,20 +123,22 @@ def _raise_interrupt(signum, frame) -> None:
 def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
     """CLI flags → a nested dict laid over the profile file."""
     o: dict[str, Any] = {}
-    closed = [name for name in ("concurrency", "sequential") if flags.get(name)]
-    if len(closed) + (flags.get("rate") is not None) > 1:
-        raise click.UsageError("choose one of --rate, --concurrency and --sequential")
+    # --sequential, --concurrency and --rate may be combined: each is a mode with rows of its own.
+    loads: list[dict[str, Any]] = []
+    if flags.get("sequential"):
+        loads.append({"kind": "sequential"})
+    if flags.get("concurrency") is not None:
+        loads.append({"kind": "concurrency", "users": flags["concurrency"]})
     if flags.get("rate") is not None or flags.get("arrival"):
         load: dict[str, Any] = {"kind": flags.get("arrival") or "constant"}
         if flags.get("rate") is not None:
             load["rate"] = flags["rate"]
         if flags.get("rate_end") is not None:
             load["rate_end"] = flags["rate_end"]
-        o["load"] = load
-    elif flags.get("concurrency") is not None:
-        o["load"] = {"kind": "concurrency", "users": flags["concurrency"]}
-    elif flags.get("sequential"):
-        o["load"] = {"kind": "sequential"}
+        loads.append(load)
+    if loads:
+        o["load"] = loads[0]
+        o["modes"] = loads[1:]
     if flags.get("duration") is not None and flags.get("operations") is not None:
         raise click.UsageError("choose one of --duration and --operations")
     simple = {

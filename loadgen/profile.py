@@ -89,6 +89,7 @@ Load = Annotated[
 ]
 
 OPEN_LOOP_KINDS = ("constant", "poisson", "ramp")
+MAX_AUTO_ROUNDS = 12
 LOAD_KINDS = OPEN_LOOP_KINDS + ("concurrency", "sequential")
 
 
@@ -102,7 +103,15 @@ class Target(_Strict):
 
     kind: Literal["embedded", "url", "real"] = "embedded"
     base_url: str | None = Field(
-        default=None, description="for kind='url': the SDK's base_url (for openai it includes /v1)"
+        default=None,
+        description="for kind='url': the SDK's base_url (for openai it includes /v1); for kind='real', "
+                    "a gateway in front of the real APIs (default: the APIs' own URLs)",
+    )
+    confirm_above_calls: int = Field(
+        default=1000, ge=0, description="kind='real': a run planning more calls than this needs --yes"
+    )
+    confirm_above_tokens: int = Field(
+        default=1_000_000, ge=0, description="kind='real': a run planning more tokens (estimated) than this needs --yes"
     )
 
     @model_validator(mode="after")
@@ -141,16 +150,66 @@ class Tracing(_Strict):
         # (say 64, to find where drops begin) takes the batch size down with it.
         if self.max_export_batch_size > self.max_queue_size:
             object.__setattr__(self, "max_export_batch_size", self.max_queue_size)
-        if len(set(self.arms)) != len(self.arms):
-            raise ValueError("tracing.arms lists an arm twice")
+        # The baseline may run twice (baseline against baseline: an overhead CI that must
+        # contain 0); any other arm twice is a mistake.
+        repeated = {arm for arm in self.arms if self.arms.count(arm) > 1}
+        if repeated - {"baseline"} or self.arms.count("baseline") > 2:
+            raise ValueError(f"tracing.arms lists {', '.join(sorted(repeated))} twice (only baseline may repeat, once)")
         if self.collector_url and not re.match(r"^https?://", self.collector_url):
             raise ValueError(f"tracing.collector_url {self.collector_url!r} must start with http:// or https://")
         return self
 
     @property
+    def arm_labels(self) -> list[str]:
+        """The row label of each arm: its name, and 'baseline-2' for a second baseline."""
+        labels: list[str] = []
+        for arm in self.arms:
+            labels.append(arm if arm not in labels else f"{arm}-2")
+        return labels
+
+    @property
     def traced(self) -> bool:
         """Whether any arm exports spans (and so needs a collector)."""
         return any(arm not in UNTRACED_ARMS for arm in self.arms)
+
+
+class Limits(_Strict):
+    """One check's limits, written `pass = …` and `warn = …`: within pass it passes, within warn it warns."""
+
+    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
+    pass_: float = Field(alias="pass")
+    warn: float
+
+    @model_validator(mode="after")
+    def _warn_not_stricter(self) -> "Limits":
+        if not self.within(self.pass_, self.warn):
+            raise ValueError(f"warn ({self.warn:g}) is stricter than pass ({self.pass_:g})")
+        return self
+
+
+class AtLeast(Limits):
+    """Higher is better (success rate)."""
+
+    def within(self, value: float, limit: float) -> bool:
+        return value >= limit
+
+
+class AtMost(Limits):
+    """Lower is better (latency, overheads)."""
+
+    def within(self, value: float, limit: float) -> bool:
+        return value <= limit
+
+
+class Thresholds(_Strict):
+    """The limits each run is graded against (loadgen/assessment.py): pass, warn, or beyond warn fail."""
+
+    success_rate_percent: AtLeast = AtLeast(pass_=99, warn=95)
+    latency_p95_ms: AtMost = AtMost(pass_=5000, warn=10000)
+    memory_overhead_percent: AtMost = AtMost(pass_=5, warn=10)
+    tracer_overhead_percent: AtMost = Field(
+        default=AtMost(pass_=2, warn=5), description="latency overhead vs the baseline, % of its mean"
+    )
 
 
 class Profile(_Strict):
@@ -163,6 +222,10 @@ class Profile(_Strict):
     models: Models = Models()
     target: Target = Target()
     load: Load = ConstantLoad(rate=10)
+    modes: list[Load] = Field(
+        default_factory=list,
+        description="further load models, run one after another after `load`, each with rows of its own",
+    )
     duration: Seconds | None = Field(default=None, description="how long the measured phase lasts (e.g. '30s')")
     operations: int | None = Field(default=None, ge=1, description="how many measured operations")
     warmup_operations: int = Field(default=0, ge=0, description="operations run before counting starts")
@@ -181,18 +244,31 @@ class Profile(_Strict):
         default="auto",
         description="worker processes per provider/arm; 'auto': one per 100 calls/s of open-loop rate, up to one per core",
     )
+    rounds: int | Literal["auto"] = Field(
+        default="auto",
+        description="blocks of the schedule the arms take in turn (A B A B …); 'auto': one per ~5 s of "
+                    "schedule (or 25 closed-loop operations), 1 to 12, and 1 when only one arm runs",
+    )
     http_transport: Literal["lean", "httpx"] = Field(
         default="lean", description="'lean': loadgen's O(1) keep-alive pool; 'httpx': httpx2's default pool"
     )
     mock: MockConfig = MockConfig()
     tracing: Tracing = Tracing()
     collector: CollectorConfig = CollectorConfig()
+    thresholds: Thresholds = Thresholds()
 
     @field_validator("workers")
     @classmethod
     def _positive_workers(cls, value: Any) -> Any:
         if isinstance(value, int) and not 1 <= value <= 64:
             raise ValueError("workers is 'auto' or a number from 1 to 64")
+        return value
+
+    @field_validator("rounds")
+    @classmethod
+    def _positive_rounds(cls, value: Any) -> Any:
+        if isinstance(value, int) and not 1 <= value <= 1000:
+            raise ValueError("rounds is 'auto' or a number from 1 to 1000")
         return value
 
     @field_validator("duration", mode="before")
@@ -235,6 +311,12 @@ class Profile(_Strict):
             return f"concurrency {load.users}"
         return "sequential"
 
+    def each_mode(self) -> list["Profile"]:
+        """One profile per load model: `load` first, then each of `modes`."""
+        if not self.modes:
+            return [self]
+        return [self.model_copy(update={"load": load, "modes": []}) for load in (self.load, *self.modes)]
+
     def worker_count(self, cores: int) -> int:
         """How many processes share this run's schedule (each runs every K-th op_id)."""
         if isinstance(self.workers, int):
@@ -244,6 +326,21 @@ class Profile(_Strict):
             peak = max(load.rate, getattr(load, "rate_end", 0.0))
             return max(1, min(cores, math.ceil(peak / 100)))
         return 1
+
+    def round_count(self) -> int:
+        """How many blocks the schedule is cut into, so that arms alternate and drift cancels."""
+        if isinstance(self.rounds, int):
+            return self.rounds
+        if len(self.tracing.arms) < 2:
+            return 1
+        load = self.load
+        if self.duration is not None:
+            seconds = self.duration
+        elif load.kind in OPEN_LOOP_KINDS:
+            seconds = self.operations / max(load.rate, getattr(load, "rate_end", 0.0))
+        else:
+            return max(1, min(MAX_AUTO_ROUNDS, math.ceil(self.operations / 25)))
+        return max(1, min(MAX_AUTO_ROUNDS, math.ceil(seconds / 5)))
 
     def pool_size(self) -> int:
         """Connections for the load: what is in flight at 5 s per call, within [16, 1000]."""

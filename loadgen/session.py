@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from loadgen.budget import over_cap, plan_budget
 from loadgen.errors import ExitCode, UserError
 from loadgen.metrics import add_overheads, summarize
-from loadgen.orchestrator import Orchestrator
+from loadgen.orchestrator import Orchestrator, RunOutcome
 from loadgen.profile import Profile
 from loadgen.report import build_document, print_summary, write_json
 
@@ -33,9 +33,10 @@ class LiveProgress:
             transient=False,
         )
         self.tasks: dict[str, int] = {}
+        self.prefix = ""  # the mode, when a run has several
 
     def update(self, message: dict) -> None:
-        key = f"{message['provider']}/{message['arm']}"
+        key = f"{self.prefix}{message['provider']}/{message['arm']}"
         fields = {k: message[k] for k in ("sent", "in_flight", "errors", "shed")}
         if key not in self.tasks:
             self.tasks[key] = self.progress.add_task(key, total=message["planned"] or None, **fields)
@@ -51,13 +52,23 @@ class LiveProgress:
 
 def run_session(profile: Profile, *, export_json: str | None, out: Console, err: Console, live: bool = True,
                 confirmed: bool = False, north_star_only: bool = False) -> int:
-    err.print(f"loadgen: {profile.name}: {', '.join(profile.providers)} · {profile.mode}"
+    err.print(f"loadgen: {profile.name}: {', '.join(profile.providers)} · "
+              f"{', '.join(mode.mode for mode in profile.each_mode())}"
               f"{' · stream' if profile.stream else ''} · target {profile.target.kind}", highlight=False)
     if profile.target.kind == "real":
         confirm_real_run(profile, err, confirmed)
+    modes = profile.each_mode()
+    outcome = RunOutcome()
     with LiveProgress(err, enabled=live) as progress:
-        orchestrator = Orchestrator(profile, on_progress=progress.update)
-        outcome = orchestrator.run()
+        for mode in modes:
+            if outcome.interrupted:
+                break
+            progress.prefix = f"{mode.mode} · " if len(modes) > 1 else ""
+            done = Orchestrator(mode, on_progress=progress.update).run()
+            outcome.results += done.results
+            outcome.errors += done.errors
+            outcome.interrupted = done.interrupted
+            outcome.target = done.target
     runs = [summarize(result) for result in outcome.results]
     add_overheads(outcome.results, runs)
     document = build_document(

@@ -93,7 +93,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
     runner = Runner(profile, provider, shard=spec.shard, shards=spec.shards, arm=arm)
     sampler = Sampler()
     label = spec.label or spec.arm
-    window: dict[str, float] = {}
+    window: dict = {"active": False}  # the current block: its start CPU and wall time
 
     def report_progress() -> None:
         message = runner.progress()
@@ -101,13 +101,15 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
         messages.put(("progress", message))
 
     async def watch() -> None:
-        # Progress, stop requests and resource samples, twice a second, off the hot path.
+        # Progress, stop requests and resource samples, twice a second, off the hot path;
+        # between blocks the worker keeps still, so it does not disturb the arm that runs.
         while True:
             await asyncio.sleep(SAMPLE_INTERVAL_S)
             if stop_event is not None and stop_event.is_set() and not runner.stopping:
                 runner.stop()
-            sampler.sample()
-            report_progress()
+            if window["active"]:
+                sampler.sample()
+                report_progress()
 
     def mark_block_start() -> None:
         # CPU is judged over each block's measured phase, from its first send.
@@ -127,7 +129,9 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
         while (command := await _next_command(commands, stop_event)) is not None and command[0] == "block":
             _, block, start_at_ns = command
             window.pop("cpu", None)
+            window["active"] = True
             figures = await _run_block(runner, block, start_at_ns)
+            window["active"] = False
             if "cpu" in window:
                 busy["cpu"] += sampler.cpu_seconds() - window["cpu"]
                 busy["wall"] += time.monotonic() - window["wall"]

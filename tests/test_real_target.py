@@ -77,3 +77,9 @@ def test_a_missing_key_is_named():
                    env={"ANTHROPIC_API_KEY": ""})
     assert done.returncode == 2
     assert "ANTHROPIC_API_KEY" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_several_modes_add_up():
+    both = real(load={"kind": "sequential"}, modes=[{"kind": "constant", "rate": 10}], operations=10,
+                warmup_operations=0)
+    assert plan_budget(both).calls == 2 * 2 * 11  # two modes × two providers × (10 + priming)
