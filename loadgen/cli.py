@@ -86,10 +86,12 @@ def main() -> None:
 @click.option("--rounds", help="Blocks the arms take in turn (A B A B …): a number or 'auto'.")
 @click.option("--validate-only", is_flag=True, default=False,
               help="Check keys, target, collector and arms without sending load.")
+@click.option("--test-determinism", is_flag=True, default=False,
+              help="Hash the profile's prompts and schedule in two fresh processes; no load.")
 @click.option("--test-connections", is_flag=True, default=False,
               help="One call per provider and target, one export per arm; no load.")
 def run(profile_path: str | None, quiet: bool, export_json: str | None, validate_only: bool,
-        test_connections: bool, north_star_only: bool, yes: bool, **flags: Any) -> None:
+        test_connections: bool, test_determinism: bool, north_star_only: bool, yes: bool, **flags: Any) -> None:
     """Run a load test (default profile: profiles/quickstart.toml)."""
     from loadgen.session import run_session
 
@@ -100,6 +102,11 @@ def run(profile_path: str | None, quiet: bool, export_json: str | None, validate
     except (ProfileError, click.UsageError) as exc:
         _fail(str(exc) if isinstance(exc, ProfileError) else exc.format_message(), ExitCode.USAGE)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    if test_determinism:
+        from loadgen.determinism import check_determinism
+
+        sys.exit(check_determinism(operations=profile.operations or 2000, seed=profile.seed,
+                                   span_size_mode=profile.span_size_mode, out=out))
     if validate_only or test_connections:
         from loadgen import checks
 
