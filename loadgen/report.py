@@ -10,15 +10,18 @@ import json
 import os
 import tempfile
 import time
+from importlib import resources
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from loadgen import __version__
+from loadgen.assessment import configuration_summary, format_overhead, overall, recommendations, verdicts
+from loadgen.profile import Thresholds
 from loadgen.redact import redact_data
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: the summary (assessment), rounds and blocks
 
 
 def north_star_metrics(runs: list[dict]) -> list[dict]:
@@ -43,28 +46,49 @@ def north_star_metrics(runs: list[dict]) -> list[dict]:
     return rows
 
 
+# (group, column): the three assessments a tracer is judged on, then the CPU each arm spent.
+_NORTH_STAR_COLUMNS = (("cost", "Overhead (ms ± CI, %)"), ("cost", "Memory"), ("fidelity", "Coverage"),
+                       ("fidelity", "Complete"), ("reliability", "Drops"), ("reliability", "Export p95"),
+                       ("", "CPU/op"))
+
+
 def north_star_table(rows: list[dict]) -> Table:
     table = Table(title="north-star metrics — what tracing costs, how faithful and how reliable it is")
-    for column in ("Provider", "Arm", "Mode", "Overhead ms [95% CI] (%)", "Memory", "Coverage", "Complete",
-                   "Drops", "Export p95", "CPU/op µs"):
-        table.add_column(column, justify="left" if column in ("Provider", "Arm", "Mode") else "right")
+    for column in ("Provider", "Arm", "Mode"):
+        table.add_column(column)
+    for group, column in _NORTH_STAR_COLUMNS:
+        table.add_column(f"[dim]{group}[/]\n{column}", justify="right")
     for row in rows:
         baseline = row["arm"] == "baseline"
         table.add_row(
             row["provider"], row["arm"], row["mode"],
-            "—" if baseline else _overhead(row),
+            "—" if baseline else format_overhead(row, plus_minus=True),
             "—" if baseline else _unmeasured(row["memory_overhead_percent"], "{:+.1f}%"),
             "—" if baseline else _unmeasured(row["trace_coverage_percent"], "{:.1f}%"),
             "—" if baseline else _unmeasured(row["attribute_completeness_percent"], "{:.1f}%"),
             "—" if baseline else _unmeasured(row["dropped_span_rate_percent"], "{:.2f}%"),
             "—" if baseline else _unmeasured(row["export_latency_p95_ms"], "{:.1f} ms"),
-            _unmeasured(row["cpu_per_operation_us"], "{:.0f}"),
+            _unmeasured(row["cpu_per_operation_us"], "{:.0f} µs"),
         )
-    table.caption = ("Cost of tracing: Overhead (latency vs the baseline, paired by op_id), Memory (steady-state RSS "
-                     "vs baseline). Fidelity of data: Coverage (operations with root + LLM span in one trace), "
-                     "Complete (LLM spans with every required attribute). Reliability of pipeline: Drops (dropped ÷ "
-                     "exported + dropped), Export p95 (span end → collector ACK). 'unmeasured': not measurable here.")
+    table.caption = ("Cost of tracing: Overhead (latency vs the baseline, paired by op_id: mean ± 95% CI, and % of "
+                     "the baseline mean), Memory (steady-state RSS vs baseline). Fidelity of data: Coverage "
+                     "(operations with root + LLM span in one trace), Complete (LLM spans with every required "
+                     "attribute). Reliability of pipeline: Drops (dropped ÷ exported + dropped), Export p95 (span "
+                     "end → collector ACK). CPU/op: the worker's CPU per operation. 'unmeasured': not measurable here.")
     return table
+
+
+def assessment_summary(profile_data: dict, runs: list[dict], target: str) -> dict:
+    """The document's `summary`: the setup in brief, each run graded, and what the figures call for."""
+    thresholds = Thresholds.model_validate(profile_data.get("thresholds") or {})
+    graded = verdicts(runs, thresholds)
+    return {
+        "configuration": configuration_summary(profile_data, runs, target),
+        "overall": overall(graded),
+        "verdicts": graded,
+        "recommendations": recommendations(runs, thresholds, profile_data),
+        "thresholds": thresholds.model_dump(mode="json"),
+    }
 
 
 def build_document(profile_data: dict, runs: list[dict], *, target: str, interrupted: bool, errors: list[str]) -> dict:
@@ -84,6 +108,7 @@ def build_document(profile_data: dict, runs: list[dict], *, target: str, interru
         "errors": errors,
         "profile": profile_data,
         "north_star_metrics": north_star_metrics(runs),
+        "summary": assessment_summary(profile_data, runs, target),
         "runs": runs,
     }
     return redact_data(document)
@@ -131,13 +156,6 @@ def _unmeasured(value, fmt: str = "{}") -> str:
     return "unmeasured" if value is None else fmt.format(value)
 
 
-def _overhead(run: dict) -> str:
-    mean, ci, pct = run.get("overhead_latency_ms"), run.get("overhead_latency_ci95_ms"), run.get("overhead_latency_percent")
-    if mean is None:
-        return "unmeasured"
-    return f"{mean:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}] ({pct:+.2f}%)"
-
-
 def tracing_table(runs: list[dict]) -> Table | None:
     traced = [run for run in runs if run.get("spans")]
     if not traced:
@@ -159,9 +177,78 @@ def tracing_table(runs: list[dict]) -> Table | None:
     return table
 
 
-def print_summary(console: Console, document: dict) -> None:
+# check → (column header, value format) in the assessment table.
+_CHECK_COLUMNS = {
+    "success_rate_percent": ("Success %", "{:.1f}"),
+    "latency_p95_ms": ("Latency p95 ms", "{:.1f}"),
+    "memory_overhead_percent": ("Memory overhead %", "{:+.1f}"),
+    "tracer_overhead_percent": ("Tracer overhead %", "{:+.2f}"),
+}
+_VERDICT_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "unmeasured": "dim"}
+
+
+def assessment_table(summary: dict) -> Table:
+    """Run × check, each cell the verdict and the value it was graded on."""
+    verdict = summary["overall"]
+    table = Table(title=f"assessment against the thresholds — overall: [{_VERDICT_STYLE[verdict]}]{verdict}[/]")
+    table.add_column("Provider/Arm")
+    table.add_column("Mode")
+    for check, (header, _) in _CHECK_COLUMNS.items():
+        limits = summary["thresholds"][check]
+        table.add_column(f"{header}\n[dim]pass {limits['pass']:g} · warn {limits['warn']:g}[/]", justify="right")
+    cells: dict[tuple, dict] = {}
+    for row in summary["verdicts"]:
+        cells.setdefault((row["provider"], row["arm"], row["mode"]), {})[row["check"]] = row
+    for (provider, arm, mode), checks in cells.items():
+        table.add_row(f"{provider}/{arm}", mode, *(_verdict_cell(checks.get(check)) for check in _CHECK_COLUMNS))
+    table.caption = ("pass: within the pass limit (inclusive); warn: within the warn limit; fail: beyond it; "
+                     "unmeasured: no figure to grade; —: not graded (a baseline has no overhead). "
+                     "Limits: \\[thresholds] in the profile.")
+    return table
+
+
+def _verdict_cell(row: dict | None) -> str:
+    if row is None:
+        return "—"
+    verdict = row["verdict"]
+    value = "" if row["value"] is None else " " + _CHECK_COLUMNS[row["check"]][1].format(row["value"])
+    return f"[{_VERDICT_STYLE[verdict]}]{verdict}[/]{value}"
+
+
+def configuration_line(config: dict) -> str:
+    """The setup in one line, leaving out what the profile did not say."""
+    parts = [", ".join(f"{name} {model}" for name, model in config["models"].items()),
+             f"target {config['target']}", ", ".join(config["modes"])]
+    if config["stream"] is not None:
+        parts.append("stream" if config["stream"] else "no stream")
+    length = (f"{config['duration_s']:g} s" if config["duration_s"] is not None
+              else f"{config['operations']} operations" if config["operations"] is not None else None)
+    if length:
+        parts.append(f"{length} + {config['warmup_operations'] or 0} warm-up")
+    if config["arms"]:
+        parts.append("arms " + ", ".join(config["arms"]))
+    if config["workers"] is not None:
+        used = "/".join(str(n) for n in config["workers_used"])
+        parts.append(f"workers {config['workers']}" + (f" ({used})" if used else ""))
+    if config["seed"] is not None:
+        parts.append(f"seed {config['seed']}")
+    batch = config["tracing"]
+    if batch["max_queue_size"] is not None:
+        parts.append(f"batch: queue {batch['max_queue_size']}, delay {batch['schedule_delay_ms']} ms, "
+                     f"size {batch['max_export_batch_size']}")
+    return "configuration: " + " · ".join(part for part in parts if part)
+
+
+def print_summary(console: Console, document: dict, north_star_only: bool = False) -> None:
+    """The comprehensive report, or with north_star_only the north-star table alone; the status lines always."""
     runs = document["runs"]
+    if north_star_only:
+        if runs:
+            console.print(north_star_table(document["north_star_metrics"]))
+        _print_status(console, document)
+        return
     if runs:
+        console.print(configuration_line(document["summary"]["configuration"]), highlight=False)
         console.print(summary_table(runs))
         if any(row["arm"] != "baseline" for row in document["north_star_metrics"]):
             console.print(north_star_table(document["north_star_metrics"]))
@@ -169,7 +256,7 @@ def print_summary(console: Console, document: dict) -> None:
             if run.get("overhead_pairs"):
                 memory = run.get("memory_overhead_mib")
                 memory_text = "unmeasured" if memory is None else f"{memory:+.1f} MiB ({run['memory_overhead_percent']:+.1f}%)"
-                console.print(f"  {run['provider']}/{run['arm']} vs baseline: latency {_overhead(run)} ms "
+                console.print(f"  {run['provider']}/{run['arm']} vs baseline: latency {format_overhead(run)} "
                               f"(paired by op_id, {run['overhead_pairs']} pairs); memory {memory_text}", highlight=False)
         tracing = tracing_table(runs)
         if tracing is not None:
@@ -190,11 +277,41 @@ def print_summary(console: Console, document: dict) -> None:
             f"  {run['provider']}/{run['arm']}: service time p50 {_ms(unc['p50'])} p99 {_ms(unc['p99'])} ms; "
             f"errors: {errors}; shed {run['shed']}; peak in flight {run['peak_in_flight']} (pool {run['pool_size']})"
         )
+    if runs:
+        summary = document["summary"]
+        console.print(assessment_table(summary))
+        if summary["recommendations"]:
+            console.print("recommendations:")
+        for item in summary["recommendations"]:
+            console.print(f"  {item['provider']}/{item['arm']} [dim]({item['kind']})[/]: {item['text']}", highlight=False)
+    _print_status(console, document)
+
+
+def _print_status(console: Console, document: dict) -> None:
     for error in document["errors"]:
         console.print(f"[red]error:[/] {error}")
     if document["interrupted"]:
         console.print("[yellow]interrupted: the figures cover the operations finished before the stop[/]")
     for reason in document["invalid_reasons"]:
         console.print(f"[bold red]INVALID[/] {reason['provider']}/{reason['arm']} ({reason['rule']}): {reason['detail']}")
-    if runs and document["valid"]:
+    if document["runs"] and document["valid"]:
         console.print("[green]run valid[/]")
+
+
+def schema() -> dict:
+    """The JSON Schema (draft 2020-12) of the document build_document returns, shipped as package data."""
+    return json.loads(resources.files("loadgen").joinpath("schemas/results.schema.json").read_text(encoding="utf-8"))
+
+
+def validate_document(document: dict) -> list[str]:
+    """Every way the document breaks the schema, as 'path: message' (empty: it conforms).
+
+    jsonschema is a test dependency, not a runtime one: imported here, only when asked for.
+    """
+    try:
+        from jsonschema import Draft202012Validator
+    except ImportError:
+        raise RuntimeError("validating a results document needs jsonschema: pip install 'jsonschema>=4'") from None
+    errors = Draft202012Validator(schema()).iter_errors(document)
+    return [f"{'/'.join(str(part) for part in error.absolute_path) or '(document)'}: {error.message}"
+            for error in sorted(errors, key=lambda error: list(map(str, error.absolute_path)))]

@@ -26,7 +26,7 @@ def test_bad_profile_is_one_line_and_exit_2(tmp_path):
 
 
 def test_conflicting_flags_exit_2():
-    done = run_cli("run", "--rate", "5", "--sequential")
+    done = run_cli("run", "--duration", "5s", "--operations", "10")
     assert done.returncode == 2 and "Traceback" not in done.stderr
 
 

@@ -4,7 +4,7 @@ from io import StringIO
 
 from rich.console import Console
 
-from loadgen.report import build_document, north_star_metrics, print_summary
+from loadgen.report import build_document, north_star_metrics, north_star_table, print_summary
 
 NORTH_STAR_KEYS = {"provider", "arm", "mode", "overhead_latency_ms", "overhead_latency_ci95_ms",
                    "overhead_latency_percent", "dropped_span_rate_percent", "export_latency_p95_ms",
@@ -43,3 +43,54 @@ def test_the_summary_prints_the_north_star_table_and_secrets_never(monkeypatch):
     text = out.getvalue()
     assert "north-star metrics" in text and "unmeasured" in text and "+0.400" in text
     assert "sk-should-never-print" not in str(document) and "sk-should-never-print" not in text
+
+
+def printed(document, **options) -> str:
+    out = StringIO()
+    print_summary(Console(file=out, width=250), document, **options)
+    return out.getvalue()
+
+
+OTEL = {"overhead_latency_ms": 3.0, "overhead_latency_ci95_ms": [2.0, 4.0], "overhead_latency_percent": 3.0,
+        "overhead_pairs": 10, "memory_overhead_mib": 1.0, "memory_overhead_percent": 1.0}
+
+
+def test_the_summary_grades_each_run_against_the_profile_thresholds_or_the_defaults():
+    runs = [run("baseline"), run("otel", **OTEL)]
+    default = build_document({}, runs, target="t", interrupted=False, errors=[])["summary"]
+    assert set(default) == {"configuration", "overall", "verdicts", "recommendations", "thresholds"}
+    assert default["thresholds"]["tracer_overhead_percent"] == {"pass": 2.0, "warn": 5.0}
+    # 3 % overhead: between the default pass (2) and warn (5) limits
+    assert default["overall"] == "warn" and [r["kind"] for r in default["recommendations"]] == ["overhead"]
+    lenient = {"thresholds": {"tracer_overhead_percent": {"pass": 3, "warn": 6}}}
+    summary = build_document(lenient, runs, target="t", interrupted=False, errors=[])["summary"]
+    assert summary["overall"] == "pass" and summary["recommendations"] == []
+    assert summary["thresholds"]["tracer_overhead_percent"] == {"pass": 3.0, "warn": 6.0}
+
+
+def test_the_comprehensive_report_ends_with_the_assessment_and_the_advice():
+    document = build_document({}, [run("baseline"), run("otel", **OTEL)], target="t", interrupted=False, errors=[])
+    text = printed(document)
+    order = ["configuration:", "loadgen summary", "north-star metrics", "vs baseline", "assessment against the thresholds",
+             "recommendations:", "run valid"]
+    assert [text.index(marker) for marker in order] == sorted(text.index(marker) for marker in order)
+    assert "overall: warn" in text and "warn +3.00" in text and "+3.000 ms [+2.000, +4.000] (+3.00%)" in text
+
+
+def test_north_star_only_prints_the_north_star_table_and_the_status_lines():
+    invalid = run("otel", valid=False, invalid_reasons=[{"rule": "worker_cpu", "detail": "worker CPU 95% exceeds 90%"}],
+                  **OTEL)
+    document = build_document({}, [run("baseline"), invalid], target="t", interrupted=False, errors=["worker 2 died"])
+    text = printed(document, north_star_only=True)
+    assert "north-star metrics" in text and "Cost of tracing" in text
+    assert "INVALID openai/otel (worker_cpu)" in text and "error: worker 2 died" in text
+    for elsewhere in ("loadgen summary", "assessment", "recommendations", "configuration", "service time"):
+        assert elsewhere not in text
+
+
+def test_north_star_columns_are_grouped_by_assessment():
+    table = north_star_table(north_star_metrics([run("otel", **OTEL)]))
+    headers = [str(column.header).split("\n") for column in table.columns]
+    assert [h[-1] for h in headers] == ["Provider", "Arm", "Mode", "Overhead (ms ± CI, %)", "Memory", "Coverage",
+                                        "Complete", "Drops", "Export p95", "CPU/op"]
+    assert [h[0] for h in headers[3:9]] == ["[dim]cost[/]"] * 2 + ["[dim]fidelity[/]"] * 2 + ["[dim]reliability[/]"] * 2
