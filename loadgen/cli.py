@@ -116,6 +116,7 @@ def run(profile_path: str | None, quiet: bool, export_json: str | None, validate
         except KeyboardInterrupt:
             sys.exit(int(ExitCode.INTERRUPTED))
         sys.exit(checks.report(found, out))
+    export_json = export_json or profile.outputs.results_json
     try:
         code = run_session(profile, export_json=export_json, out=out, err=err, live=not quiet,
                            confirmed=yes, north_star_only=north_star_only)

@@ -143,6 +143,9 @@ class Tracing(_Strict):
     export_timeout_ms: int = Field(default=30000, ge=1)
     calibrate_us: int = Field(default=0, ge=0, le=1_000_000, description="calibration arm: CPU µs spent per call")
     calibrate_mib: int = Field(default=0, ge=0, le=16_384, description="calibration arm: MiB held for the run")
+    calibrate_leak_kib: float = Field(
+        default=0, ge=0, le=1024, description="calibration arm: KiB more held after every call (a known leak)"
+    )
 
     @model_validator(mode="after")
     def _batch_fits_queue(self) -> "Tracing":
@@ -212,6 +215,53 @@ class Thresholds(_Strict):
     )
 
 
+class Soak(_Strict):
+    """A long run cut into time windows; each window's figures are appended to a JSONL file as it closes."""
+
+    window: Seconds = Field(default=60.0, description="window length (e.g. '60s')")
+    warmup_windows: int = Field(default=1, ge=0, description="windows left out of the RSS slope")
+    leak_mib_per_hour: float = Field(
+        default=5.0, gt=0, description="an RSS slope whose 95 % CI lies above this is a leak"
+    )
+    jsonl: str | None = Field(default=None, description="where windows go (default: soak-<time>.jsonl in the cwd)")
+    tracemalloc: bool = Field(default=False, description="trace allocations; report the top growth sites")
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _parse_window(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+
+class Sweep(_Strict):
+    """Step the open-loop rate per arm until the run turns invalid or breaks the latency SLO."""
+
+    start_rate: float = Field(gt=0, description="first step's calls per second")
+    step: float = Field(gt=0, description="added calls per second per step")
+    max_rate: float = Field(gt=0, description="no step above this rate")
+    step_duration: Seconds = Field(default=20.0, description="measured length of each step")
+    slo_latency_p99_ms: float | None = Field(default=None, gt=0, description="a step with a higher p99 breaks the SLO")
+
+    @field_validator("step_duration", mode="before")
+    @classmethod
+    def _parse_step(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Sweep":
+        if self.max_rate < self.start_rate:
+            raise ValueError(f"max_rate ({self.max_rate:g}) is below start_rate ({self.start_rate:g})")
+        return self
+
+
+class Outputs(_Strict):
+    """Where results go when the command line does not say."""
+
+    results_json: str | None = Field(
+        default=None, alias="json", description="the results document (as --export-json); key: json"
+    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+
 class Profile(_Strict):
     """One run: providers × load model × request shape, against one target."""
 
@@ -255,6 +305,9 @@ class Profile(_Strict):
     mock: MockConfig = MockConfig()
     tracing: Tracing = Tracing()
     collector: CollectorConfig = CollectorConfig()
+    soak: Soak | None = Field(default=None, description="run as a soak: time windows, leak verdict")
+    sweep: Sweep | None = Field(default=None, description="run as a rate sweep per arm")
+    outputs: Outputs = Outputs()
     thresholds: Thresholds = Thresholds()
 
     @field_validator("workers")
@@ -281,6 +334,14 @@ class Profile(_Strict):
         if self.provider == "openai" and self.tracing.arms == ["anthropic-native"]:
             raise ValueError("tracing.arms: the anthropic-native arm traces Anthropic calls only; "
                              "with provider 'openai' there is nothing to run")
+        return self
+
+    @model_validator(mode="after")
+    def _one_kind_of_run(self) -> "Profile":
+        if self.soak is not None and self.sweep is not None:
+            raise ValueError("a profile is a soak or a sweep, not both")
+        if self.sweep is not None and not self.open_loop:
+            raise ValueError("sweep: a sweep steps an open-loop rate; load.kind must be constant, poisson or ramp")
         return self
 
     @model_validator(mode="after")
