@@ -75,6 +75,7 @@ def merge_shards(shards: list[dict]) -> dict:
     merged["histograms"] = {name: rec.encode() for name, rec in histos.items()}
     merged["shards"] = len(shards)
     merged["spans"] = _merge_spans([r.get("spans") for r in shards])
+    merged["soak_by_worker"] = [r["soak"] for r in shards if r.get("soak")]
     merged["blocks"] = _merge_blocks([r.get("blocks") or [] for r in shards])
     merged["latency_by_op"] = merge_latencies([latencies(r.get("latency_by_op")) for r in shards]).tobytes().hex()
     return merged

@@ -27,7 +27,7 @@ from loadgen.errors import ExitCode, UserError
 from loadgen.metrics import merge_shards
 from loadgen.profile import UNTRACED_ARMS, Profile
 from loadgen.providers import provider_base_url
-from loadgen.schedule import Block, blocks
+from loadgen.schedule import Block, blocks, windows
 from loadgen.worker import WorkerSpec, worker_main
 
 API_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
@@ -157,12 +157,16 @@ def resolve_api_key(profile: Profile, provider: str) -> str:
 
 
 ProgressSink = Callable[[dict], None]
+# A soak window from one worker: (provider, arm label, shards of that arm, figures, tracing settings).
+WindowSink = Callable[[str, str, int, dict, dict | None], None]
 
 
 class Orchestrator:
-    def __init__(self, profile: Profile, on_progress: ProgressSink | None = None, extra: dict | None = None) -> None:
+    def __init__(self, profile: Profile, on_progress: ProgressSink | None = None, extra: dict | None = None,
+                 on_window: WindowSink | None = None) -> None:
         self.profile = profile
         self.on_progress = on_progress or (lambda message: None)
+        self.on_window = on_window
         self.extra = extra or {}
         self.collector_url: str | None = None
         self.session_id = uuid.uuid4().hex[:12]
@@ -214,7 +218,8 @@ class Orchestrator:
         """Per provider, every arm's workers at once, taking the schedule's blocks in turn."""
         profile = self.profile
         shards = profile.worker_count(len(cpus) if cpus else (os.cpu_count() or 1))
-        plan = blocks(profile, profile.round_count())
+        soak = profile.soak is not None
+        plan = windows(profile, profile.soak.window) if soak else blocks(profile, profile.round_count())
         for provider in profile.providers:
             if outcome.interrupted:
                 return
@@ -222,6 +227,9 @@ class Orchestrator:
             for arm, label in zip(profile.tracing.arms, profile.tracing.arm_labels):
                 if arm == "anthropic-native" and provider != "anthropic":
                     continue  # the anthropic SDK's own tracing traces Anthropic calls only
+                # Arms that take turns share the workers' cores; a soak's arms run at once,
+                # so their workers are spread over the cores.
+                first_core = len(groups) * shards if soak else 0
                 tracing = self._tracing(provider, arm, label)
                 groups[label] = [
                     WorkerSpec(
@@ -231,7 +239,7 @@ class Orchestrator:
                         api_key=keys[provider],
                         arm=arm,
                         label=label,
-                        cpu=cpus[shard % len(cpus)] if cpus else None,
+                        cpu=cpus[(first_core + shard) % len(cpus)] if cpus else None,
                         shard=shard,
                         shards=shards,
                         tracing=tracing,
@@ -239,7 +247,11 @@ class Orchestrator:
                     )
                     for shard in range(shards)
                 ]
-            results = _Fleet(groups, profile.timeout, self.on_progress).run(plan, outcome)
+            on_window = None
+            if self.on_window is not None:
+                def on_window(label: str, shard: int, figures: dict, provider: str = provider) -> None:
+                    self.on_window(provider, label, len(groups[label]), figures, groups[label][0].tracing)
+            results = _Fleet(groups, profile.timeout, self.on_progress, on_window).run(plan, outcome, together=soak)
             for label, result in results.items():
                 tracing = groups[label][0].tracing
                 if tracing is not None and tracing["collector_url"]:
@@ -277,8 +289,10 @@ class _Fleet:
     between blocks, so each arm's process, tracer and connections persist, as in production.
     """
 
-    def __init__(self, groups: dict[str, list[WorkerSpec]], timeout_s: float, on_progress: ProgressSink) -> None:
+    def __init__(self, groups: dict[str, list[WorkerSpec]], timeout_s: float, on_progress: ProgressSink,
+                 on_window: Callable[[str, int, dict], None] | None = None) -> None:
         self.groups = groups
+        self.on_window = on_window
         self.timeout_s = timeout_s
         self.on_progress = on_progress
         ctx = _ctx()
@@ -298,16 +312,18 @@ class _Fleet:
         self.progress: dict[str, dict[int, dict]] = {label: {} for label in groups}
         self.stop_deadline: float | None = None
 
-    def run(self, plan: list[Block], outcome: RunOutcome) -> dict[str, dict]:
+    def run(self, plan: list[Block], outcome: RunOutcome, together: bool = False) -> dict[str, dict]:
+        """Run the plan's blocks: each arm in turn, or (a soak's windows) every arm at once."""
         for proc in self.procs.values():
             proc.start()
         try:
             self._wait(outcome, lambda: self.ready | self.failed >= set(self.specs))
+            turns = [list(self.groups)] if together else [[label] for label in self.groups]
             for block in plan:
-                for label in self.groups:
+                for labels in turns:
                     if outcome.interrupted or self.failed:
                         break
-                    keys = [key for key in self.specs if key[0] == label]
+                    keys = [key for key in self.specs if key[0] in labels]
                     start_at = time.perf_counter_ns() + BLOCK_MARGIN_NS
                     for key in keys:
                         self.commands[key].put(("block", block, start_at))
@@ -372,7 +388,10 @@ class _Fleet:
         if kind == "ready":
             self.ready.add(tuple(payload))
         elif kind == "block_done":
-            self.blocks_done.add(tuple(payload))
+            label, shard, index, window = payload
+            self.blocks_done.add((label, shard, index))
+            if window is not None and self.on_window is not None:
+                self.on_window(label, shard, window)
         elif kind == "progress":
             shards = self.progress[payload["arm"]]
             shards[payload["shard"]] = payload

@@ -24,7 +24,7 @@ from loadgen.histograms import Recorder
 from loadgen.profile import Profile
 from loadgen.prompts import Prompt, make_prompt
 from loadgen.providers.base import CURRENT_CALL, CallRecord, Provider, error_class
-from loadgen.schedule import Block, blocks, closed_loop_plan, profile_offsets, warmup_offsets
+from loadgen.schedule import Block, OffsetStream, blocks, closed_loop_plan, profile_offsets, warmup_offsets
 
 HISTOGRAMS = ("latency", "service_time", "dispatch_lag", "ttft", "ttft_service", "itl")
 START_DELAY_NS = 100_000_000  # time to get the loop going before the first intended start
@@ -82,7 +82,15 @@ class Runner:
         self._next_closed_op = shard  # closed loop by time: op_ids continue across blocks
         self._block_before = (0, 0)
         self._tasks: set[asyncio.Task] = set()
-        if profile.open_loop:
+        self._plan: tuple[int, int, array] = (0, 0, array("q"))
+        if profile.open_loop and profile.soak is not None:
+            # A soak streams its schedule window by window and keeps no per-operation
+            # array: its memory must not grow with its length.
+            self.stream = OffsetStream(profile.load, profile.seed)
+            self.offsets = array("q")
+            self.warmup = warmup_offsets(profile.load, profile.warmup_operations)
+            planned = 0
+        elif profile.open_loop:
             self.offsets = profile_offsets(profile)
             self.warmup = warmup_offsets(profile.load, profile.warmup_operations)
             planned = len(range(shard, len(self.offsets), shards))
@@ -92,6 +100,8 @@ class Runner:
             self.plan = closed_loop_plan(profile, shard, shards)
             planned = self.plan.operations or 0
         total = len(self.offsets) if profile.open_loop else (profile.operations or 0)
+        if profile.soak is not None:
+            total = 0  # no pairing by op_id in a soak: histograms only
         self.stats = Stats(planned, total)
         self.measure_start_ns = 0
 
@@ -183,15 +193,24 @@ class Runner:
         stats.last_sent_ns = now
 
     # -- open loop -----------------------------------------------------------------
+    def _open_plan(self, block: Block) -> tuple[int, int, array]:
+        """(first op_id, the offset op `first` is aligned to, the block's offsets)."""
+        if block.first is None:  # a time window of a streamed schedule (a soak)
+            first, offsets = self.stream.until(block.start_ns + block.duration_ns)
+            self.stats.planned += len(range((self.shard - first) % self.shards, len(offsets), self.shards))
+            return first, block.start_ns, offsets
+        offsets = self.offsets[block.first:block.last]
+        return block.first, offsets[0] if len(offsets) else 0, offsets
+
     async def _open_block(self, block: Block, start: int, warm: bool) -> None:
         perf = time.perf_counter_ns
         cap = self.profile.max_in_flight
         shard, shards = self.shard, self.shards
-        offsets = self.offsets
+        first, origin, offsets = self._plan = self._open_plan(block)
         warmup = self.warmup if warm else array("q")
         lead = -warmup[0] if len(warmup) else 0
-        # op_id `first` is intended at start + lead; the others keep their distance to it.
-        base = start + lead - (offsets[block.first] if block.first < len(offsets) else 0)
+        # The block's origin is intended at start + lead; its operations keep their distance to it.
+        base = start + lead - origin
         if warm:
             self.measure_start_ns = start + lead
         for k in range(shard, len(warmup), shards):
@@ -202,8 +221,8 @@ class Runner:
             if self.in_flight < cap:
                 self._start(k, t_intended, True)
         stats = self.stats
-        for op_id in range(block.first + (shard - block.first) % shards, block.last, shards):
-            t_intended = base + offsets[op_id]
+        for k in range((shard - first) % shards, len(offsets), shards):
+            t_intended = base + offsets[k]
             delay = t_intended - perf()
             if delay > 0:
                 await asyncio.sleep(delay / 1e9)
@@ -213,7 +232,7 @@ class Runner:
                 stats.shed += 1  # counted and reported, never silent waiting
                 continue
             self._mark_sent(t_intended)
-            self._start(op_id, t_intended, False)
+            self._start(first + k, t_intended, False)
 
     async def _sleep_until(self, t_ns: int) -> None:
         delay = t_ns - time.perf_counter_ns()
@@ -267,7 +286,7 @@ class Runner:
 
     def _grow_by_op(self, op_id: int) -> None:
         latency_by_op = self.stats.latency_by_op
-        if op_id >= len(latency_by_op):
+        if op_id >= len(latency_by_op) and self.profile.soak is None:
             latency_by_op.extend([-1] * max(1024, op_id + 1 - len(latency_by_op)))
         self.stats.planned = max(self.stats.planned, op_id // self.shards + 1)
 
@@ -290,10 +309,11 @@ class Runner:
     def block_figures(self, block: Block) -> dict:
         """The block's plan and what was sent of it (also for a block cut short by a stop)."""
         planned = span = None
-        if self.profile.open_loop and block.last > block.first:
+        if self.profile.open_loop and len(self._plan[2]):
             # The whole block's plan (every shard's operations), so shards merge by adding sends.
-            planned = block.last - block.first
-            span = self.offsets[block.last - 1] - self.offsets[block.first]
+            offsets = self._plan[2]
+            planned = len(offsets)
+            span = offsets[-1] - offsets[0]
         sent_before, shed_before = self._block_before
         return {
             "index": block.index,

@@ -120,6 +120,49 @@ class Block:
     first: int | None
     last: int | None
     duration_ns: int | None = None
+    start_ns: int = 0  # a time window's start in the schedule (streamed open loop)
+
+
+class OffsetStream:
+    """The open-loop schedule produced window by window, for runs of any length.
+
+    A soak cannot hold its whole schedule (8 bytes an operation, for hours): the stream
+    yields the same offsets as `open_loop_offsets` would, in order, and forgets them.
+    """
+
+    def __init__(self, load: ConstantLoad | PoissonLoad, seed: int) -> None:
+        if not isinstance(load, (ConstantLoad, PoissonLoad)):
+            raise ValueError("a streamed schedule needs a constant or poisson load")
+        self.load = load
+        self.rng = random.Random(f"loadgen-schedule:{seed}")
+        self.next_op = 0
+        self._t = 0.0  # the next offset, ns (poisson)
+
+    def until(self, end_ns: int) -> tuple[int, array]:
+        """(first op_id, offsets) of the operations intended before end_ns that are not yet taken."""
+        first = self.next_op
+        offsets = array("q")
+        if isinstance(self.load, ConstantLoad):
+            interval = NS / self.load.rate
+            k = first
+            while (t := round(k * interval)) < end_ns:
+                offsets.append(t)
+                k += 1
+        else:
+            while self._t < end_ns:
+                offsets.append(round(self._t))
+                self._t += self.rng.expovariate(self.load.rate) * NS
+        self.next_op = first + len(offsets)
+        return first, offsets
+
+
+def windows(profile: Profile, window_s: float) -> list[Block]:
+    """Consecutive time windows over the measured phase (a soak's); the last may be shorter."""
+    total_ns = round(profile.duration * NS)
+    window_ns = round(window_s * NS)
+    count = max(1, math.ceil(total_ns / window_ns - 1e-9))
+    return [Block(r, None, None, min(window_ns, total_ns - r * window_ns), start_ns=r * window_ns)
+            for r in range(count)]
 
 
 def blocks(profile: Profile, rounds: int) -> list[Block]:

@@ -23,6 +23,7 @@ from loadgen.profile import Profile
 from loadgen.providers import CallRecord, ProviderSettings, error_class, make_provider
 from loadgen.redact import redact
 from loadgen.runner import Runner
+from loadgen.soak import WindowProbe
 from loadgen.tracers import TracingSettings, make_arm
 
 SAMPLE_INTERVAL_S = 0.5
@@ -88,7 +89,8 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
     )
     tracing = TracingSettings(**spec.tracing) if spec.tracing else None
     arm = make_arm(spec.arm, tracing, spec.provider, settings.model,
-                   calibration=(profile.tracing.calibrate_us, profile.tracing.calibrate_mib))
+                   calibration=(profile.tracing.calibrate_us, profile.tracing.calibrate_mib,
+                                profile.tracing.calibrate_leak_kib))
     provider = make_provider(spec.provider, settings, **(arm.provider_options() if arm is not None else {}))
     runner = Runner(profile, provider, shard=spec.shard, shards=spec.shards, arm=arm)
     sampler = Sampler()
@@ -119,6 +121,8 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
 
     await _prime(runner, provider)
     sampler.sample()  # psutil's first reads are slow; do them before the clock too
+    soak = profile.soak
+    probe = WindowProbe(runner, arm, sampler, soak.tracemalloc, soak.warmup_windows) if soak else None
     runner.on_first_send = mark_block_start
     watcher = asyncio.get_running_loop().create_task(watch())
     started_wall = time.time()
@@ -130,6 +134,8 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
             _, block, start_at_ns = command
             window.pop("cpu", None)
             window["active"] = True
+            if probe is not None:
+                probe.begin()
             figures = await _run_block(runner, block, start_at_ns)
             window["active"] = False
             if "cpu" in window:
@@ -143,7 +149,10 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
                 arm.flush()
             busy["flush_cpu"] += sampler.cpu_seconds() - flush_start
             blocks.append(figures)
-            messages.put(("block_done", (label, spec.shard, block.index)))
+            # A soak's window figures travel with the block's end, so the orchestrator can
+            # write the window before the next one starts.
+            window_figures = probe.end(block.index) if probe is not None else None
+            messages.put(("block_done", (label, spec.shard, block.index, window_figures)))
             if runner.stopping:
                 break
     finally:
@@ -159,6 +168,8 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
     result = _result(spec, profile, runner, sampler, started_wall, cpu_percent, sampler.cpu_seconds())
     result["blocks"] = blocks
     result["spans"] = spans
+    if probe is not None:
+        result["soak"] = probe.finish()
     result["run_id"] = tracing.run_id if tracing else None
     # RSS samples from the first measured send on are the steady state (warm-up is over).
     result["measure_start_s"] = round(window["measure_start_s"], 3) if "measure_start_s" in window else None

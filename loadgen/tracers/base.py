@@ -122,7 +122,7 @@ class RootSpanArm:
 
 
 def make_arm(name: str, settings: TracingSettings | None, provider_name: str, model: str,
-             calibration: tuple[int, int] = (0, 0)) -> Arm | None:
+             calibration: tuple[int, int, float] = (0, 0, 0)) -> Arm | None:
     """The arm's handle in this worker (None for the baseline)."""
     if name == "baseline":
         return None

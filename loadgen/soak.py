@@ -1,0 +1,312 @@
+"""Soak runs: time windows, each appended to a JSONL file as it closes, and a leak verdict.
+
+In a soak every arm runs at once, window by window, for as long as the profile says. In
+each worker a `WindowProbe` gives each window fresh histograms and reads the process's
+figures when it closes (RSS, CPU, open files, threads, GC, the span pipeline); the
+orchestrator side (`SoakLog`) merges a window's shards and appends one line per window and
+arm, flushed and fsynced, so a soak killed at any moment keeps every finished window.
+At the end the RSS slope after warm-up (MiB per hour, 95 % CI over the windows' medians)
+says whether the traced process leaks.
+
+Nothing here keeps per-request state: a soak's memory does not grow with its length.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import statistics
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Callable
+
+from rich.table import Table
+
+from loadgen.histograms import Recorder
+from loadgen.overhead import t975
+from loadgen.redact import redact_data
+
+WINDOW_HISTOGRAMS = ("latency", "ttft", "dispatch_lag")
+TRACEMALLOC_TOP = 10
+
+
+class WindowProbe:
+    """In a worker: per-window histograms and process figures; bounded memory."""
+
+    def __init__(self, runner, arm, sampler, trace_allocations: bool, warmup_windows: int) -> None:
+        self.runner = runner
+        self.arm = arm
+        self.sampler = sampler
+        self.total = runner.stats.h  # cumulative histograms, for the final summary
+        self.errors: dict[str, int] = {}
+        self.counts = (0, 0, 0)
+        self.spans: dict | None = None
+        self.cpu = sampler.cpu_seconds()
+        self.wall = time.monotonic()
+        self.medians: list[tuple[float, int]] = []  # (window end, s since start; median RSS)
+        self.warmup_windows = warmup_windows
+        self.baseline_snapshot = None  # after the warm-up windows, to compare the end with
+        if trace_allocations:
+            tracemalloc.start()
+
+    def begin(self) -> None:
+        stats = self.runner.stats
+        stats.h = {name: Recorder() for name in self.total}
+        self.counts = (stats.sent, stats.completed, stats.ok)
+        self.errors = dict(stats.errors)
+        self.cpu = self.sampler.cpu_seconds()
+        self.wall = time.monotonic()
+        del self.sampler.rss_samples[:]  # the window's own RSS samples
+
+    def end(self, index: int) -> dict:
+        stats = self.runner.stats
+        window_h = stats.h
+        for name, recorder in window_h.items():
+            self.total[name].add_encoded(recorder.encode())
+        stats.h = self.total
+        self.sampler.sample()
+        rss = [value for _, value in self.sampler.rss_samples]
+        median = statistics.median(rss)
+        self.medians.append((round(time.monotonic() - self.sampler.t0, 3), median))
+        process = self.sampler.process
+        sent0, completed0, ok0 = self.counts
+        wall = time.monotonic() - self.wall
+        cpu = self.sampler.cpu_seconds() - self.cpu
+        figures = {
+            "index": index,
+            "wall_s": round(wall, 3),
+            "sent": stats.sent - sent0,
+            "completed": stats.completed - completed0,
+            "ok": stats.ok - ok0,
+            "errors": {name: count - self.errors.get(name, 0) for name, count in stats.errors.items()
+                       if count - self.errors.get(name, 0)},
+            "histograms": {name: window_h[name].encode() for name in WINDOW_HISTOGRAMS},
+            "rss_bytes": rss[-1],
+            "rss_median_bytes": median,
+            "cpu_seconds": round(cpu, 4),
+            "cpu_percent": round(100 * cpu / wall, 2) if wall > 0 else None,
+            "open_fds": process.num_fds() if hasattr(process, "num_fds") else None,
+            "threads": process.num_threads(),
+            "gc_collections": [generation["collections"] for generation in gc.get_stats()],
+            "spans": self._spans(),
+        }
+        if self.baseline_snapshot is None and tracemalloc.is_tracing() and index + 1 >= max(1, self.warmup_windows):
+            self.baseline_snapshot = tracemalloc.take_snapshot()
+        return figures
+
+    def _spans(self) -> dict | None:
+        accounting = getattr(self.arm, "accounting", None)
+        if accounting is None:
+            return None
+        now = accounting.snapshot()
+        before = self.spans or {"ended": 0, "exported": 0, "dropped": dict.fromkeys(now["dropped"], 0)}
+        self.spans = now
+        return {
+            "ended": now["ended"] - before["ended"],
+            "exported": now["exported"] - before["exported"],
+            "dropped": {reason: count - before["dropped"].get(reason, 0) for reason, count in now["dropped"].items()},
+            "queue_depth": now["in_queue"],
+            "live": now["started"] - now["ended"],
+        }
+
+    def finish(self) -> dict:
+        """What the worker's result carries: the windows' RSS medians and the growth sites."""
+        top = None
+        if tracemalloc.is_tracing():
+            current = tracemalloc.take_snapshot()
+            if self.baseline_snapshot is not None:
+                top = [
+                    {"site": f"{stat.traceback[0].filename}:{stat.traceback[0].lineno}",
+                     "size_diff_kib": round(stat.size_diff / 1024, 1), "count_diff": stat.count_diff}
+                    for stat in current.compare_to(self.baseline_snapshot, "lineno")[:TRACEMALLOC_TOP]
+                ]
+            tracemalloc.stop()
+        return {"rss_window_medians": self.medians, "tracemalloc_top": top}
+
+
+def rss_slope(points: list[tuple[float, float]]) -> dict:
+    """Least-squares slope of RSS (MiB) over time (hours), with a 95 % CI; None when too few points."""
+    n = len(points)
+    if n < 3:
+        return {"slope_mib_per_hour": None, "ci95": None, "points": n}
+    xs = [t for t, _ in points]
+    ys = [y for _, y in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx == 0:
+        return {"slope_mib_per_hour": None, "ci95": None, "points": n}
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    residuals = [y - (my + slope * (x - mx)) for x, y in zip(xs, ys)]
+    se = math.sqrt(sum(r * r for r in residuals) / (n - 2) / sxx)
+    half = t975(n - 2) * se
+    return {"slope_mib_per_hour": round(slope, 3), "ci95": [round(slope - half, 3), round(slope + half, 3)],
+            "points": n}
+
+
+def leak_verdict(slope: dict, limit_mib_per_hour: float) -> str:
+    """'leak' when the whole CI is above the limit, 'no leak' when it is below, else 'inconclusive'."""
+    ci = slope["ci95"]
+    if ci is None:
+        return "inconclusive"
+    if ci[0] > limit_mib_per_hour:
+        return "leak"
+    if ci[1] <= limit_mib_per_hour:
+        return "no leak"
+    return "inconclusive"
+
+
+def memory_verdicts(results: list[dict], warmup_windows: int, limit_mib_per_hour: float) -> list[dict]:
+    """Per provider/arm: the RSS slope over the windows after warm-up, and the verdict.
+
+    With several workers per arm the RSS is their sum at each window (a leak in any shows).
+    """
+    verdicts = []
+    for result in results:
+        per_worker = result.get("soak_by_worker") or ([result["soak"]] if result.get("soak") else [])
+        series = [worker["rss_window_medians"][warmup_windows:] for worker in per_worker]
+        length = min((len(s) for s in series), default=0)
+        points = [(series[0][k][0] / 3600, sum(s[k][1] for s in series) / 2**20) for k in range(length)]
+        slope = rss_slope(points)
+        verdicts.append({
+            "provider": result["provider"], "arm": result["arm"], **slope,
+            "limit_mib_per_hour": limit_mib_per_hour, "verdict": leak_verdict(slope, limit_mib_per_hour),
+            "tracemalloc_top": next((w["tracemalloc_top"] for w in per_worker if w.get("tracemalloc_top")), None),
+        })
+    return verdicts
+
+
+class SoakLog:
+    """The orchestrator's side: merge each window's shards, append one JSONL line per window and arm.
+
+    Each line is flushed and fsynced as it is written: a soak killed with SIGKILL keeps
+    every window that closed before it.
+    """
+
+    def __init__(self, path: str | Path, collector_figures: Callable[[str, str], dict | None]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.collector_figures = collector_figures
+        self.pending: dict[tuple[str, str, int], list[dict]] = {}
+        self.received: dict[str, int] = {}  # run_id → spans received so far, for per-window deltas
+        self.lines = 0
+
+    def add(self, provider: str, arm: str, shards: int, figures: dict, tracing: dict | None) -> dict | None:
+        """One worker's window; once every shard of it is in, the merged line is written and returned."""
+        key = (provider, arm, figures["index"])
+        parts = self.pending.setdefault(key, [])
+        parts.append(figures)
+        if len(parts) < shards:
+            return None
+        del self.pending[key]
+        line = merge_window(provider, arm, parts)
+        if line["spans"] is not None and tracing and tracing.get("collector_url"):
+            # Each window ends with its spans flushed and ACKed, so the collector's count
+            # is complete for it.
+            totals = self.collector_figures(tracing["collector_url"], tracing["run_id"])
+            if totals is not None:
+                run_id = tracing["run_id"]
+                line["spans"]["received"] = totals["spans_received"] - self.received.get(run_id, 0)
+                self.received[run_id] = totals["spans_received"]
+        self.write(line)
+        return line
+
+    def write(self, record: dict) -> None:
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(redact_data(record)) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.lines += 1
+
+
+def merge_window(provider: str, arm: str, parts: list[dict]) -> dict:
+    """One line: the window's shards added up (histograms merged, process figures summed)."""
+    histograms = {name: Recorder() for name in WINDOW_HISTOGRAMS}
+    errors: dict[str, int] = {}
+    for part in parts:
+        for name in WINDOW_HISTOGRAMS:
+            histograms[name].add_encoded(part["histograms"][name])
+        for name, count in part["errors"].items():
+            errors[name] = errors.get(name, 0) + count
+    spans = [part["spans"] for part in parts if part["spans"]]
+    line = {
+        "type": "window",
+        "provider": provider,
+        "arm": arm,
+        "window": parts[0]["index"],
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "wall_s": max(part["wall_s"] for part in parts),
+        "sent": sum(part["sent"] for part in parts),
+        "completed": sum(part["completed"] for part in parts),
+        "ok": sum(part["ok"] for part in parts),
+        "errors": errors,
+        "latency_ms": histograms["latency"].summary_ms(),
+        "ttft_ms": histograms["ttft"].summary_ms(),
+        "dispatch_lag_ms": histograms["dispatch_lag"].summary_ms(),
+        "rss_mib": round(sum(part["rss_bytes"] for part in parts) / 2**20, 2),
+        "rss_median_mib": round(sum(part["rss_median_bytes"] for part in parts) / 2**20, 2),
+        "cpu_seconds": round(sum(part["cpu_seconds"] for part in parts), 3),
+        "cpu_percent_by_worker": [part["cpu_percent"] for part in parts],
+        "open_fds": _sum(part["open_fds"] for part in parts),
+        "threads": sum(part["threads"] for part in parts),
+        "gc_collections": [sum(gens) for gens in zip(*(part["gc_collections"] for part in parts))],
+        "spans": None,
+    }
+    if spans:
+        line["spans"] = {
+            "ended": sum(s["ended"] for s in spans),
+            "exported": sum(s["exported"] for s in spans),
+            "dropped": {reason: sum(s["dropped"][reason] for s in spans) for reason in spans[0]["dropped"]},
+            "queue_depth": sum(s["queue_depth"] for s in spans),
+            "live": sum(s["live"] for s in spans),
+            "received": None,  # filled in from the collector when it can tell
+        }
+    return line
+
+
+def _sum(values) -> int | None:
+    values = list(values)
+    return None if any(v is None for v in values) else sum(values)
+
+
+def describe_window(line: dict) -> str:
+    """One line of progress for a closed window."""
+    latency, spans = line["latency_ms"], line["spans"]
+    text = (f"window {line['window']} {line['provider']}/{line['arm']}: sent {line['sent']}, ok {line['ok']}, "
+            f"p50 {_ms(latency['p50'])} p99 {_ms(latency['p99'])} ms, RSS {line['rss_median_mib']:.1f} MiB, "
+            f"CPU {line['cpu_seconds']:.1f} s, fds {line['open_fds']}, threads {line['threads']}")
+    if spans:
+        dropped = sum(spans["dropped"].values())
+        text += (f", spans ended {spans['ended']} received {spans['received']} dropped {dropped} "
+                 f"queue {spans['queue_depth']}")
+    return text
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def finish(log: SoakLog, results: list[dict], soak) -> dict:
+    """The soak's verdicts, appended to the JSONL as its last line and returned for the document."""
+    verdicts = memory_verdicts(results, soak.warmup_windows, soak.leak_mib_per_hour)
+    summary = {"jsonl": str(log.path), "window_s": soak.window, "warmup_windows": soak.warmup_windows,
+               "window_lines": log.lines, "memory": verdicts}
+    log.write({"type": "summary", **summary})
+    return summary
+
+
+def memory_table(summary: dict) -> Table:
+    table = Table(title=f"soak — RSS slope after {summary['warmup_windows']} warm-up window(s), "
+                        f"{summary['window_s']:g} s windows ({summary['jsonl']})")
+    for column in ("Provider/Arm", "RSS slope MiB/h [95% CI]", "Windows", "Limit MiB/h", "Verdict"):
+        table.add_column(column, justify="left" if column in ("Provider/Arm", "Verdict") else "right")
+    colour = {"leak": "bold red", "no leak": "green", "inconclusive": "yellow"}
+    for row in summary["memory"]:
+        slope, ci = row["slope_mib_per_hour"], row["ci95"]
+        table.add_row(f"{row['provider']}/{row['arm']}",
+                      "unmeasured (fewer than 3 windows)" if slope is None else f"{slope:+.1f} [{ci[0]:+.1f}, {ci[1]:+.1f}]",
+                      str(row["points"]), f"{row['limit_mib_per_hour']:g}",
+                      f"[{colour[row['verdict']]}]{row['verdict']}[/]")
+    return table
