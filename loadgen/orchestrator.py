@@ -28,7 +28,7 @@ from loadgen.metrics import merge_shards
 from loadgen.profile import UNTRACED_ARMS, Profile
 from loadgen.providers import provider_base_url
 from loadgen.schedule import Block, blocks, windows
-from loadgen.worker import WorkerSpec, worker_main
+from loadgen.worker import WorkerSpec, exit_with_parent, worker_main
 
 API_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 REAL_API_URL = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
@@ -71,6 +71,7 @@ def _harness_main(kind: str, config: dict, ready_queue, cpu: int | None) -> None
     # the orchestrator terminates them at the end.
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with_parent()
     if cpu is not None:
         try:
             os.sched_setaffinity(0, {cpu})

@@ -13,6 +13,7 @@ import gc
 import os
 import queue
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -251,12 +252,26 @@ def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wa
     }
 
 
+def exit_with_parent(poll_s: float = 1.0) -> None:
+    """End this process when the one that started it is gone (killed with SIGKILL, say),
+    so a killed run leaves no mock, collector or worker behind."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="loadgen-parent-watch", daemon=True).start()
+
+
 def worker_main(spec: WorkerSpec, messages, commands, stop_event) -> None:
     """Process entry point: prime, then run the blocks the orchestrator sends until told
     to finish; put ('result', dict) or ('error', (label, shard, message)) on `messages`."""
     # Ctrl-C reaches the whole process group; the orchestrator decides, and tells us
     # through stop_event, so that results so far are still returned.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with_parent()
     # Some tracers (HoneyHive) log JSON lines to stdout; the report owns the terminal.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
