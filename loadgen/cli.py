@@ -13,9 +13,11 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from loadgen.errors import ExitCode, UserError
-from loadgen.profile import ProfileError, load_profile, parse_duration
+from loadgen.profile import ProfileError, parse_duration
+from loadgen.profile_files import load_profile
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 DEFAULT_PROFILE = PROFILES_DIR / "quickstart.toml"
@@ -26,8 +28,11 @@ err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, widt
 
 
 def _fail(message: str, code: int) -> None:
-    # soft_wrap: a long message stays one line, however narrow the terminal.
-    err.print(f"[bold red]loadgen:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+    # soft_wrap: a long message stays one line, however narrow the terminal. Each line of a
+    # multi-line message (one per bad profile key) is complete on its own; the escape keeps
+    # a user's brackets (`[load]`) from being read as markup.
+    for line in message.splitlines():
+        err.print(f"[bold red]loadgen:[/] {escape(line)}", highlight=False, soft_wrap=True, markup=True)
     sys.exit(int(code))
 
 
@@ -48,6 +53,9 @@ def main() -> None:
 
 @main.command()
 @click.argument("profile_path", metavar="[PROFILE]", required=False, type=click.Path(dir_okay=False))
+@click.option("--set", "sets", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Set any profile key (value read as TOML, else text), e.g. load.rate=50; repeatable; "
+                   "applied after the file, before the other flags.")
 @click.option("--provider", type=click.Choice(["openai", "anthropic", "both"]), help="API family to call.")
 @click.option("--base-url", help="Send calls to this OpenAI/Anthropic-compatible server (openai's includes /v1).")
 @click.option("--target", type=click.Choice(["embedded", "url", "real"]), help="embedded mock, a URL, or the real APIs.")
@@ -79,6 +87,11 @@ def main() -> None:
 @click.option("--max-export-batch-size", type=int, help="Batch span processor batch size.")
 @click.option("--calibrate-us", type=int, help="Calibration arm: CPU µs spent per call, blocking the loop.")
 @click.option("--calibrate-mib", type=int, help="Calibration arm: MiB of memory held for the run.")
+@click.option("--calibrate-leak-kib", type=float, help="Calibration arm: KiB more held after every call (a known leak).")
+@click.option("--soak", is_flag=True, default=None, help="Run as a soak: all arms at once, in time windows, leak verdict.")
+@click.option("--window", callback=_duration, help="Soak window length (default 60s).")
+@click.option("--soak-jsonl", type=click.Path(dir_okay=False), help="Soak: append each window here (JSONL).")
+@click.option("--tracemalloc", is_flag=True, default=None, help="Soak: trace allocations, report the top growth sites.")
 @click.option("--export-json", type=click.Path(dir_okay=False), help="Write the results document here.")
 @click.option("--quiet", is_flag=True, default=False, help="No live progress display.")
 @click.option("--north-star-only", is_flag=True, default=False, help="Print only the north-star table.")
@@ -98,8 +111,8 @@ def run(profile_path: str | None, quiet: bool, export_json: str | None, validate
 
     path = Path(profile_path) if profile_path else (DEFAULT_PROFILE if DEFAULT_PROFILE.exists() else None)
     try:
-        overrides = _overrides(flags)
-        profile = load_profile(path, overrides)
+        sets = flags.pop("sets")
+        profile = load_profile(path, _overrides(flags), sets)
     except (ProfileError, click.UsageError) as exc:
         _fail(str(exc) if isinstance(exc, ProfileError) else exc.format_message(), ExitCode.USAGE)
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -173,11 +186,15 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
     if flags.get("arms"):
         tracing["arms"] = [arm.strip() for arm in flags["arms"].split(",") if arm.strip()]
     for key in ("collector_url", "max_queue_size", "schedule_delay_ms", "max_export_batch_size",
-                "calibrate_us", "calibrate_mib"):
+                "calibrate_us", "calibrate_mib", "calibrate_leak_kib"):
         if flags.get(key) is not None:
             tracing[key] = flags[key]
     if tracing:
         o["tracing"] = tracing
+    soak = {key: flags[flag] for flag, key in (("window", "window"), ("soak_jsonl", "jsonl"),
+                                               ("tracemalloc", "tracemalloc")) if flags.get(flag) is not None}
+    if flags.get("soak") or soak:
+        o["soak"] = soak
     mock = {k: flags[f"mock_{k}"] for k in ("ttft_ms", "itl_ms") if flags.get(f"mock_{k}") is not None}
     if mock:
         o["mock"] = mock
@@ -239,6 +256,34 @@ def prompts(test_determinism: bool, operations: int, seed: int, span_size_mode: 
     if test_determinism:
         sys.exit(check(operations=operations, seed=seed, span_size_mode=span_size_mode, out=out))
     print_sample(operations=min(operations, 10), seed=seed, span_size_mode=span_size_mode, out=out)
+
+
+@main.command()
+@click.argument("paths", metavar="PROFILE...", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def validate(paths: tuple[str, ...]) -> None:
+    """Check profile files without running them: `ok` per good file, one line per error."""
+    failed = False
+    for path in paths:
+        try:
+            profile = load_profile(path)
+        except ProfileError as exc:
+            failed = True
+            for line in str(exc).splitlines():
+                err.print(line, markup=False, highlight=False, soft_wrap=True)
+            continue
+        about = f"{profile.name}: {profile.description}" if profile.description else profile.name
+        out.print(f"ok  {path} ({about})", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(int(ExitCode.USAGE if failed else ExitCode.OK))
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of a profile file (for editors and CI)."""
+    import json
+
+    from loadgen.profile_files import file_schema
+
+    click.echo(json.dumps(file_schema(), indent=2))
 
 
 if __name__ == "__main__":

@@ -64,6 +64,11 @@ class Recorder:
         if value > h.max_value:
             h.max_value = value
 
+    def reset(self) -> None:
+        """Empty, in place: a soak's window histograms are reused, not reallocated."""
+        self.histogram.reset()
+        self.out_of_range = 0
+
     def encode(self) -> dict:
         return {"hdr": self.histogram.encode().decode("ascii"), "out_of_range": self.out_of_range}
 

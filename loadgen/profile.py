@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from loadgen.collector.config import CollectorConfig
 from loadgen.mock_llm.config import MockConfig
@@ -416,74 +415,15 @@ class Profile(_Strict):
         return int(min(1000, max(16, peak * 5)))
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """A copy of base with override laid over it, tables merged key by key."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Flags win over the file; a flag that picks another load kind or length replaces it whole."""
-    data = dict(data)
-    new_load = overrides.get("load")
-    if isinstance(new_load, dict) and isinstance(data.get("load"), dict):
-        if new_load.get("kind", data["load"].get("kind")) != data["load"].get("kind", "constant"):
-            data.pop("load")
-    if "operations" in overrides:
-        data.pop("duration", None)
-    if "duration" in overrides:
-        data.pop("operations", None)
-    return deep_merge(data, overrides)
-
-
-def _format_validation_error(source: str, err: ValidationError) -> str:
-    lines = []
-    for item in err.errors():
-        loc = list(item["loc"])
-        # A discriminated union puts the chosen tag in the path (load.concurrency.users);
-        # the user wrote load.users.
-        if len(loc) > 1 and loc[0] == "load" and loc[1] in LOAD_KINDS:
-            del loc[1]
-        path = ".".join(str(p) for p in loc)
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown key"
-        lines.append(f"{source}: {path or '(top level)'}: {message}")
-    return "\n".join(lines)
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ProfileError(f"{path}: no such profile file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{path}: TOML syntax error: {exc}") from None
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read: {exc.strerror}") from None
-
-
 def build_profile(data: dict[str, Any], source: str = "<profile>") -> Profile:
-    try:
-        return Profile.model_validate(data)
-    except ValidationError as exc:
-        raise ProfileError(_format_validation_error(source, exc)) from None
+    """Validate profile data; each error line names `source` and the key path."""
+    from loadgen.profile_files import validate  # it imports this module's models
+
+    return validate(data, source)
 
 
 def load_profile(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Profile:
-    """Read a TOML profile (or start from defaults), lay CLI overrides over it, validate."""
-    data: dict[str, Any] = {}
-    source = "<defaults>"
-    if path is not None:
-        source = str(path)
-        data = read_toml(Path(path))
-    if overrides:
-        data = _apply_overrides(data, overrides)
-        source = f"{source} (with command-line overrides)"
-    return build_profile(data, source)
+    """Read a TOML profile (or start from defaults), lay CLI overrides over it, validate (profile_files)."""
+    from loadgen.profile_files import load_profile as load
+
+    return load(path, overrides)

@@ -6,13 +6,16 @@ that failed — so nothing measured is lost.
 
 from __future__ import annotations
 
+import time
+
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from loadgen import soak
 from loadgen.budget import over_cap, plan_budget
 from loadgen.errors import ExitCode, UserError
 from loadgen.metrics import add_overheads, summarize
-from loadgen.orchestrator import Orchestrator, RunOutcome
+from loadgen.orchestrator import Orchestrator, RunOutcome, collector_figures
 from loadgen.profile import Profile
 from loadgen.report import build_document, print_summary, write_json
 
@@ -52,6 +55,10 @@ class LiveProgress:
 
 def run_session(profile: Profile, *, export_json: str | None, out: Console, err: Console, live: bool = True,
                 confirmed: bool = False, north_star_only: bool = False) -> int:
+    if profile.sweep is not None:
+        from loadgen.sweep import run_sweep_session  # here: sweep imports this module's LiveProgress
+
+        return run_sweep_session(profile, export_json=export_json, out=out, err=err, live=live, confirmed=confirmed)
     err.print(f"loadgen: {profile.name}: {', '.join(profile.providers)} · "
               f"{', '.join(mode.mode for mode in profile.each_mode())}"
               f"{' · stream' if profile.stream else ''} · target {profile.target.kind}", highlight=False)
@@ -59,12 +66,13 @@ def run_session(profile: Profile, *, export_json: str | None, out: Console, err:
         confirm_real_run(profile, err, confirmed)
     modes = profile.each_mode()
     outcome = RunOutcome()
+    log = _soak_log(profile, err)
     with LiveProgress(err, enabled=live) as progress:
         for mode in modes:
             if outcome.interrupted:
                 break
             progress.prefix = f"{mode.mode} · " if len(modes) > 1 else ""
-            done = Orchestrator(mode, on_progress=progress.update).run()
+            done = Orchestrator(mode, on_progress=progress.update, on_window=_window_printer(log, err)).run()
             outcome.results += done.results
             outcome.errors += done.errors
             outcome.interrupted = done.interrupted
@@ -75,7 +83,12 @@ def run_session(profile: Profile, *, export_json: str | None, out: Console, err:
         profile.model_dump(mode="json"), runs, target=outcome.target,
         interrupted=outcome.interrupted, errors=outcome.errors,
     )
+    if log is not None:
+        document["soak"] = soak.finish(log, outcome.results, profile.soak)
     print_summary(out, document, north_star_only=north_star_only)
+    if log is not None:
+        out.print(soak.memory_table(document["soak"]))
+        _print_growth_sites(out, document["soak"])
     if export_json:
         write_json(document, export_json)
         err.print(f"results written to {export_json}", highlight=False)
@@ -92,6 +105,33 @@ def run_session(profile: Profile, *, export_json: str | None, out: Console, err:
     if not document["valid"]:
         return ExitCode.INVALID_RUN
     return ExitCode.OK
+
+
+def _soak_log(profile: Profile, err: Console) -> soak.SoakLog | None:
+    if profile.soak is None:
+        return None
+    path = profile.soak.jsonl or f"soak-{time.strftime('%Y%m%dT%H%M%S')}.jsonl"
+    err.print(f"soak: {profile.soak.window:g} s windows, each appended to {path} as it closes", highlight=False)
+    return soak.SoakLog(path, collector_figures)
+
+
+def _window_printer(log: soak.SoakLog | None, err: Console):
+    if log is None:
+        return None
+
+    def on_window(provider: str, arm: str, shards: int, figures: dict, tracing: dict | None) -> None:
+        line = log.add(provider, arm, shards, figures, tracing)
+        if line is not None:
+            err.print(soak.describe_window(line), highlight=False, soft_wrap=True)
+
+    return on_window
+
+
+def _print_growth_sites(out: Console, summary: dict) -> None:
+    for row in summary["memory"]:
+        for site in row["tracemalloc_top"] or []:
+            out.print(f"  {row['provider']}/{row['arm']} grew {site['size_diff_kib']:+.1f} KiB "
+                      f"({site['count_diff']:+d} blocks) at {site['site']}", highlight=False)
 
 
 def confirm_real_run(profile: Profile, err: Console, confirmed: bool) -> None:

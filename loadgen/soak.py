@@ -41,6 +41,7 @@ class WindowProbe:
         self.arm = arm
         self.sampler = sampler
         self.total = runner.stats.h  # cumulative histograms, for the final summary
+        self.window = {name: Recorder() for name in self.total}  # reused window after window
         self.errors: dict[str, int] = {}
         self.counts = (0, 0, 0)
         self.spans: dict | None = None
@@ -54,7 +55,9 @@ class WindowProbe:
 
     def begin(self) -> None:
         stats = self.runner.stats
-        stats.h = {name: Recorder() for name in self.total}
+        for recorder in self.window.values():
+            recorder.reset()
+        stats.h = self.window
         self.counts = (stats.sent, stats.completed, stats.ok)
         self.errors = dict(stats.errors)
         self.cpu = self.sampler.cpu_seconds()
@@ -67,6 +70,9 @@ class WindowProbe:
         for name, recorder in window_h.items():
             self.total[name].add_encoded(recorder.encode())
         stats.h = self.total
+        # HdrHistogram objects (the decoded ones merged above too) sit in reference
+        # cycles; collect them now, between windows, or they pile up until a full pass.
+        gc.collect()
         self.sampler.sample()
         rss = [value for _, value in self.sampler.rss_samples]
         median = statistics.median(rss)
@@ -202,6 +208,7 @@ class SoakLog:
             return None
         del self.pending[key]
         line = merge_window(provider, arm, parts)
+        gc.collect()  # the merged histograms' cycles (see WindowProbe.end)
         if line["spans"] is not None and tracing and tracing.get("collector_url"):
             # Each window ends with its spans flushed and ACKed, so the collector's count
             # is complete for it.
