@@ -64,6 +64,12 @@ class Recorder:
         if value > h.max_value:
             h.max_value = value
 
+    def add(self, other: "Recorder") -> None:
+        """Add another recorder's counts in place (no decoded copy is allocated)."""
+        if other.count:
+            self.histogram.add(other.histogram)
+        self.out_of_range += other.out_of_range
+
     def reset(self) -> None:
         """Empty, in place: a soak's window histograms are reused, not reallocated."""
         self.histogram.reset()

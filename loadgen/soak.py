@@ -68,7 +68,7 @@ class WindowProbe:
         stats = self.runner.stats
         window_h = stats.h
         for name, recorder in window_h.items():
-            self.total[name].add_encoded(recorder.encode())
+            self.total[name].add(recorder)
         stats.h = self.total
         # HdrHistogram objects (the decoded ones merged above too) sit in reference
         # cycles; collect them now, between windows, or they pile up until a full pass.

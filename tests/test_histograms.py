@@ -56,3 +56,20 @@ def test_inline_recording_matches_hdrh():
     for pct in (0, 10, 50, 90, 99, 99.9, 100):
         assert ours.histogram.get_value_at_percentile(pct) == theirs.get_value_at_percentile(pct)
     assert Recorder.decode(ours.encode()).histogram.get_value_at_percentile(50) == theirs.get_value_at_percentile(50)
+
+
+def test_add_and_reset_in_place():
+    from loadgen.histograms import Recorder
+
+    a, b = Recorder(), Recorder()
+    for value in (1_000_000, 2_000_000, 3_000_000):
+        a.record_ns(value)
+    b.record_ns(-1)  # out of range
+    b.record_ns(5_000_000)
+    a.add(b)
+    assert a.count == 4 and a.out_of_range == 1 and a.summary_ms()["max"] == pytest.approx(5.0, rel=1e-3)
+    counts = a._counts
+    a.reset()
+    assert a.count == 0 and a.out_of_range == 0 and a._counts is counts
+    a.record_ns(7_000_000)
+    assert a.summary_ms()["p50"] == pytest.approx(7.0, rel=1e-3)
