@@ -1,5 +1,7 @@
 """HDR recording in µs, out-of-range counted, encode/decode across processes."""
 
+import pytest
+
 from loadgen.histograms import Recorder
 
 
