@@ -89,7 +89,6 @@ Load = Annotated[
 
 OPEN_LOOP_KINDS = ("constant", "poisson", "ramp")
 MAX_AUTO_ROUNDS = 12
-LOAD_KINDS = OPEN_LOOP_KINDS + ("concurrency", "sequential")
 
 
 class Models(_Strict):
