@@ -89,9 +89,7 @@ def run_session(profile: Profile, *, export_json: str | None, out: Console, err:
     if log is not None:
         out.print(soak.memory_table(document["soak"]))
         _print_growth_sites(out, document["soak"])
-    if export_json:
-        write_json(document, export_json)
-        err.print(f"results written to {export_json}", highlight=False)
+    export(document, export_json, err)
     if outcome.interrupted:
         return ExitCode.INTERRUPTED
     if outcome.errors:
@@ -105,6 +103,13 @@ def run_session(profile: Profile, *, export_json: str | None, out: Console, err:
     if not document["valid"]:
         return ExitCode.INVALID_RUN
     return ExitCode.OK
+
+
+def export(document: dict, path: str | None, err: Console) -> None:
+    """Write the document (atomically) where asked, and say where."""
+    if path:
+        write_json(document, path)
+        err.print(f"results written to {path}", highlight=False)
 
 
 def _soak_log(profile: Profile, err: Console) -> soak.SoakLog | None:

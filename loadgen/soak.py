@@ -127,7 +127,8 @@ class WindowProbe:
                 top = [
                     {"site": f"{stat.traceback[0].filename}:{stat.traceback[0].lineno}",
                      "size_diff_kib": round(stat.size_diff / 1024, 1), "count_diff": stat.count_diff}
-                    for stat in current.compare_to(self.baseline_snapshot, "lineno")[:TRACEMALLOC_TOP]
+                    for stat in sorted(current.compare_to(self.baseline_snapshot, "lineno"),
+                                       key=lambda stat: stat.size_diff, reverse=True)[:TRACEMALLOC_TOP]
                 ]
             tracemalloc.stop()
         return {"rss_window_medians": self.medians, "tracemalloc_top": top}
