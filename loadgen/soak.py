@@ -13,6 +13,8 @@ Nothing here keeps per-request state: a soak's memory does not grow with its len
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import json
 import math
@@ -31,6 +33,26 @@ from loadgen.redact import redact_data
 
 WINDOW_HISTOGRAMS = ("latency", "ttft", "dispatch_lag")
 TRACEMALLOC_TOP = 10
+
+
+def _malloc_trim():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def release_memory() -> None:
+    """Between blocks: collect cyclic garbage (HdrHistogram objects sit in cycles), then hand
+    glibc's free heap pages back. Without the trim a worker's RSS climbed ~75 bytes per call
+    at a constant malloc in-use size — heap fragmentation, not live memory — which a soak
+    would take for a leak."""
+    gc.collect()
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 class WindowProbe:
@@ -70,9 +92,7 @@ class WindowProbe:
         for name, recorder in window_h.items():
             self.total[name].add(recorder)
         stats.h = self.total
-        # HdrHistogram objects (the decoded ones merged above too) sit in reference
-        # cycles; collect them now, between windows, or they pile up until a full pass.
-        gc.collect()
+        release_memory()
         self.sampler.sample()
         rss = [value for _, value in self.sampler.rss_samples]
         median = statistics.median(rss)

@@ -24,7 +24,7 @@ from loadgen.profile import Profile
 from loadgen.providers import CallRecord, ProviderSettings, error_class, make_provider
 from loadgen.redact import redact
 from loadgen.runner import Runner
-from loadgen.soak import WindowProbe
+from loadgen.soak import WindowProbe, release_memory
 from loadgen.tracers import TracingSettings, make_arm
 
 SAMPLE_INTERVAL_S = 0.5
@@ -152,7 +152,11 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
             blocks.append(figures)
             # A soak's window figures travel with the block's end, so the orchestrator can
             # write the window before the next one starts.
-            window_figures = probe.end(block.index) if probe is not None else None
+            if probe is not None:
+                window_figures = probe.end(block.index)
+            else:
+                window_figures = None
+                release_memory()
             messages.put(("block_done", (label, spec.shard, block.index, window_figures)))
             if runner.stopping:
                 break
