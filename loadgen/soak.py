@@ -5,7 +5,7 @@ each worker a `WindowProbe` gives each window fresh histograms and reads the pro
 figures when it closes (RSS, CPU, open files, threads, GC, the span pipeline); the
 orchestrator side (`SoakLog`) merges a window's shards and appends one line per window and
 arm, flushed and fsynced, so a soak killed at any moment keeps every finished window.
-At the end the RSS slope after warm-up (MiB per hour, 95 % CI over the windows' medians)
+At the end the RSS slope after warm-up (MiB per hour, 95 % CI over the windows' retained RSS)
 says whether the traced process leaks.
 
 Nothing here keeps per-request state: a soak's memory does not grow with its length.
@@ -69,7 +69,9 @@ class WindowProbe:
         self.spans: dict | None = None
         self.cpu = sampler.cpu_seconds()
         self.wall = time.monotonic()
-        self.medians: list[tuple[float, int]] = []  # (window end, s since start; median RSS)
+        # (window end in s since start, RSS then): sampled after the garbage is collected
+        # and free heap pages are returned, so it is memory the process keeps.
+        self.retained: list[tuple[float, int]] = []
         self.warmup_windows = warmup_windows
         self.baseline_snapshot = None  # after the warm-up windows, to compare the end with
         if trace_allocations:
@@ -96,7 +98,7 @@ class WindowProbe:
         self.sampler.sample()
         rss = [value for _, value in self.sampler.rss_samples]
         median = statistics.median(rss)
-        self.medians.append((round(time.monotonic() - self.sampler.t0, 3), median))
+        self.retained.append((round(time.monotonic() - self.sampler.t0, 3), rss[-1]))
         process = self.sampler.process
         sent0, completed0, ok0 = self.counts
         wall = time.monotonic() - self.wall
@@ -139,7 +141,7 @@ class WindowProbe:
         }
 
     def finish(self) -> dict:
-        """What the worker's result carries: the windows' RSS medians and the growth sites."""
+        """What the worker's result carries: each window's retained RSS and the growth sites."""
         top = None
         if tracemalloc.is_tracing():
             current = tracemalloc.take_snapshot()
@@ -151,7 +153,7 @@ class WindowProbe:
                                        key=lambda stat: stat.size_diff, reverse=True)[:TRACEMALLOC_TOP]
                 ]
             tracemalloc.stop()
-        return {"rss_window_medians": self.medians, "tracemalloc_top": top}
+        return {"rss_retained": self.retained, "tracemalloc_top": top}
 
 
 def rss_slope(points: list[tuple[float, float]]) -> dict:
@@ -193,7 +195,7 @@ def memory_verdicts(results: list[dict], warmup_windows: int, limit_mib_per_hour
     verdicts = []
     for result in results:
         per_worker = result.get("soak_by_worker") or ([result["soak"]] if result.get("soak") else [])
-        series = [worker["rss_window_medians"][warmup_windows:] for worker in per_worker]
+        series = [worker["rss_retained"][warmup_windows:] for worker in per_worker]
         length = min((len(s) for s in series), default=0)
         points = [(series[0][k][0] / 3600, sum(s[k][1] for s in series) / 2**20) for k in range(length)]
         slope = rss_slope(points)

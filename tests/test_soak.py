@@ -68,7 +68,7 @@ def test_slope_and_verdict():
 
 def test_memory_verdicts_skip_the_warmup_windows_and_add_up_workers():
     medians = [[(60.0 * k, 100 * 2**20 if k == 0 else 50 * 2**20 + k * 2**20) for k in range(6)]]
-    result = {"provider": "openai", "arm": "calibration", "soak": {"rss_window_medians": medians[0], "tracemalloc_top": None}}
+    result = {"provider": "openai", "arm": "calibration", "soak": {"rss_retained": medians[0], "tracemalloc_top": None}}
     row = memory_verdicts([result], warmup_windows=1, limit_mib_per_hour=5)[0]
     assert row["points"] == 5 and row["slope_mib_per_hour"] == pytest.approx(60.0)  # 1 MiB a minute
     assert row["verdict"] == "leak"
