@@ -424,6 +424,8 @@ class Server:
 def test_real_server_streams_on_schedule_and_stops_on_sigterm():
     async def go(url: str):
         client = openai.AsyncOpenAI(api_key="test", base_url=url + "/v1", max_retries=0)
+        # A first, untimed call builds the SDK's lazy imports and the connection.
+        await client.chat.completions.create(model="m", messages=MESSAGES, max_tokens=1)
         t0 = time.perf_counter()
         arrivals = []
         stream = await client.chat.completions.create(model="m", messages=MESSAGES, max_tokens=5, stream=True)
@@ -437,9 +439,11 @@ def test_real_server_streams_on_schedule_and_stops_on_sigterm():
         code, out = server.stop()
     role_at, role_text = arrivals[0]
     first_token_at = next(t for t, text in arrivals if text)
-    assert role_text == "" and role_at < 0.1  # role-only chunk comes at once, before TTFT
-    assert 0.149 < first_token_at < 0.3
-    assert 0.149 + 4 * 0.02 < arrivals[-1][0] < 0.45
+    # The server holds the first token for the TTFT and each next one for the gap; the
+    # role-only chunk goes at once. Upper bounds are loose: this machine is shared.
+    assert role_text == "" and role_at < first_token_at - 0.1
+    assert 0.149 < first_token_at < 1.0
+    assert 0.149 + 4 * 0.02 < arrivals[-1][0] < first_token_at + 1.0
     assert code == 0 and out.split() == ["stopped"]  # serve() returned after SIGTERM
 
 
