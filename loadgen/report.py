@@ -125,7 +125,7 @@ def write_json(document: dict, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-def _ms(value: float | None) -> str:
+def format_ms(value: float | None) -> str:
     if value is None:
         return "–"
     if value >= 1000:
@@ -145,8 +145,8 @@ def summary_table(runs: list[dict]) -> Table:
         table.add_row(
             f"{run['provider']}/{run['arm']}", run["mode"] + (" stream" if run["stream"] else ""),
             str(run["operations_sent"]), "–" if rate is None else f"{rate:.1f}", "–" if ok is None else f"{ok:.1f}",
-            _ms(lat["p50"]), _ms(lat["p90"]), _ms(lat["p99"]), _ms(lat["p99_9"]), _ms(lat["max"]),
-            _ms(ttft["p50"]), _ms(lag["p99"]), f"{run['cpu_percent']:.0f}",
+            format_ms(lat["p50"]), format_ms(lat["p90"]), format_ms(lat["p99"]), format_ms(lat["p99_9"]), format_ms(lat["max"]),
+            format_ms(ttft["p50"]), format_ms(lag["p99"]), f"{run['cpu_percent']:.0f}",
             "yes" if run["valid"] else "[bold red]NO[/]",
         )
     return table
@@ -170,7 +170,7 @@ def tracing_table(runs: list[dict]) -> Table | None:
         table.add_row(
             f"{run['provider']}/{run['arm']}", str(spans["ended"]), str(spans["exported"]),
             _unmeasured(spans["received"]), dropped, _unmeasured(spans["unaccounted"]), _unmeasured(spans["duplicates"]),
-            _ms(latency["p50"]), _ms(latency["p95"]), _ms(latency["p99"]),
+            format_ms(latency["p50"]), format_ms(latency["p95"]), format_ms(latency["p99"]),
             _unmeasured(run["trace_coverage_percent"], "{:.1f}"), _unmeasured(run["attribute_completeness_percent"], "{:.1f}"),
             _unmeasured(run["export_bytes_per_operation"], "{:.0f}"),
         )
@@ -274,7 +274,7 @@ def print_summary(console: Console, document: dict, north_star_only: bool = Fals
         unc = run["service_time_ms"]
         errors = ", ".join(f"{name} {count}" for name, count in sorted(run["errors"].items())) or "none"
         console.print(
-            f"  {run['provider']}/{run['arm']}: service time p50 {_ms(unc['p50'])} p99 {_ms(unc['p99'])} ms; "
+            f"  {run['provider']}/{run['arm']}: service time p50 {format_ms(unc['p50'])} p99 {format_ms(unc['p99'])} ms; "
             f"errors: {errors}; shed {run['shed']}; peak in flight {run['peak_in_flight']} (pool {run['pool_size']})"
         )
     if runs:

@@ -27,7 +27,7 @@ from loadgen.metrics import add_overheads, summarize
 from loadgen.orchestrator import Orchestrator
 from loadgen.profile import Profile, Sweep
 from loadgen.redact import redact_data
-from loadgen.report import SCHEMA_VERSION, _ms
+from loadgen.report import SCHEMA_VERSION, format_ms
 from loadgen.session import LiveProgress, confirm_real_run, export
 
 Plan = dict[str, list[str]]  # provider → arm labels that run a step
@@ -233,7 +233,7 @@ def _cell(run: dict | None, slo_ms: float | None, complete: bool) -> str:
     latency = run["latency_ms"]
     reason = judge(run, slo_ms) if complete else None
     mark = "" if reason is None else f"\n[{'yellow' if reason['rule'] == 'slo' else 'red'}]✗ {reason['rule']}[/]"
-    return f"{_ms(latency['p50'])} / {_ms(latency['p99'])}{mark}"
+    return f"{format_ms(latency['p50'])} / {format_ms(latency['p99'])}{mark}"
 
 
 def _rate(rate: float | None) -> str:
@@ -267,7 +267,7 @@ def step_line(step: dict, slo_ms: float | None) -> str:
         reason = judge(run, slo_ms) if step["complete"] else None
         verdict = "ok" if reason is None else ("SLO" if reason["rule"] == "slo" else f"INVALID ({reason['rule']})")
         parts.append(f"{run['provider']}/{run['arm']}{f' {verdict}' if step['complete'] else ''} "
-                     f"p99 {_ms(run['latency_ms']['p99'])} ms")
+                     f"p99 {format_ms(run['latency_ms']['p99'])} ms")
     return f"sweep {step['rate']:g}/s{'' if step['complete'] else ' (cut short)'}: " + " · ".join(parts)
 
 
