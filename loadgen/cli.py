@@ -116,6 +116,9 @@ def run(profile_path: str | None, quiet: bool, export_json: str | None, validate
     except (ProfileError, click.UsageError) as exc:
         _fail(str(exc) if isinstance(exc, ProfileError) else exc.format_message(), ExitCode.USAGE)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    # A shell starts background jobs with SIGINT ignored; an interrupt must still stop the
+    # run and write what it has, however loadgen was started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if test_determinism:
         from loadgen.determinism import check_determinism
 
