@@ -313,3 +313,27 @@ def describe_window(line: dict) -> str:
         text += (f", spans ended {spans['ended']} received {spans['received']} dropped {dropped} "
                  f"queue {spans['queue_depth']}")
     return text
+
+
+def finish(log: SoakLog, results: list[dict], soak) -> dict:
+    """The soak's verdicts, appended to the JSONL as its last line and returned for the document."""
+    verdicts = memory_verdicts(results, soak.warmup_windows, soak.leak_mib_per_hour)
+    summary = {"jsonl": str(log.path), "window_s": soak.window, "warmup_windows": soak.warmup_windows,
+               "window_lines": log.lines, "memory": verdicts}
+    log.write({"type": "summary", **summary})
+    return summary
+
+
+def memory_table(summary: dict) -> Table:
+    table = Table(title=f"soak — RSS slope after {summary['warmup_windows']} warm-up window(s), "
+                        f"{summary['window_s']:g} s windows ({summary['jsonl']})")
+    for column in ("Provider/Arm", "RSS slope MiB/h [95% CI]", "Windows", "Limit MiB/h", "Verdict"):
+        table.add_column(column, justify="left" if column in ("Provider/Arm", "Verdict") else "right")
+    colour = {"leak": "bold red", "no leak": "green", "inconclusive": "yellow"}
+    for row in summary["memory"]:
+        slope, ci = row["slope_mib_per_hour"], row["ci95"]
+        table.add_row(f"{row['provider']}/{row['arm']}",
+                      "unmeasured (fewer than 3 windows)" if slope is None else f"{slope:+.1f} [{ci[0]:+.1f}, {ci[1]:+.1f}]",
+                      str(row["points"]), f"{row['limit_mib_per_hour']:g}",
+                      f"[{colour[row['verdict']]}]{row['verdict']}[/]")
+    return table
