@@ -13,6 +13,7 @@ import pytest
 from loadgen import clock
 from loadgen.histograms import Recorder
 from loadgen.profile import load_profile
+from loadgen.report import validate_document
 from loadgen.runner import Runner
 from loadgen.schedule import OffsetStream, open_loop_offsets, windows
 from loadgen.soak import SoakLog, leak_verdict, memory_verdicts, merge_window, rss_slope
@@ -115,7 +116,9 @@ def test_a_soak_flags_the_calibration_leak_and_writes_every_window(tmp_path):
     windows_seen = sorted((line["arm"], line["window"]) for line in lines if line["type"] == "window")
     assert windows_seen == [(arm, k) for arm in ("baseline", "calibration") for k in range(6)]
     assert lines[-1]["type"] == "summary"
-    verdicts = {row["arm"]: row for row in json.loads(out.read_text())["soak"]["memory"]}
+    document = json.loads(out.read_text())
+    assert validate_document(document) == []  # the soak section is in the shipped schema
+    verdicts = {row["arm"]: row for row in document["soak"]["memory"]}
     # 64 KiB × 20 calls/s ≈ 4.4 GiB/h
     assert verdicts["calibration"]["verdict"] == "leak" and verdicts["calibration"]["slope_mib_per_hour"] > 2000
     assert "RSS slope" in done.stdout
