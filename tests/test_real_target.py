@@ -10,7 +10,7 @@ from loadgen.budget import over_cap, plan_budget
 from loadgen.profile import load_profile
 from tests.conftest import get_json, run_cli
 
-KEYS = {"OPENAI_API_KEY": "sk-test-0123456789abcdef", "ANTHROPIC_API_KEY": "sk-ant-test-0123456789abcdef"}
+KEYS = {"OPENAI_API_KEY": "fake-openai-key-for-tests", "ANTHROPIC_API_KEY": "fake-anthropic-key-for-tests"}
 
 
 def real(**data):
@@ -57,7 +57,7 @@ def test_within_the_cap_it_says_what_it_sends_then_sends_exactly_that(mock_serve
     assert done.returncode in (0, 3), done.stderr
     assert "this run plans 26 calls (openai 13, anthropic 13)" in done.stderr
     assert get_json(mock_server + "/_mock/stats")["requests"] == 26
-    assert "sk-test-0123456789abcdef" not in done.stdout + done.stderr
+    assert KEYS["OPENAI_API_KEY"] not in done.stdout + done.stderr
 
 
 @pytest.mark.e2e

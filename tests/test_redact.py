@@ -4,11 +4,11 @@ from loadgen.redact import MASK, redact, redact_data
 
 
 def test_env_keys_and_key_shapes_are_masked(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-1234567890abcdef")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-FAKE-redaction-test-key")
     monkeypatch.setenv("HH_API_KEY", "hh-secret-value-42")
-    text = "auth failed for sk-test-1234567890abcdef and hh-secret-value-42 (Bearer abcdefghijkl)"
+    text = "auth failed for sk-FAKE-redaction-test-key and hh-secret-value-42 (Bearer abcdefghijkl)"
     cleaned = redact(text)
-    assert "1234567890abcdef" not in cleaned and "hh-secret" not in cleaned and "abcdefghijkl" not in cleaned
+    assert "redaction-test-key" not in cleaned and "hh-secret" not in cleaned and "abcdefghijkl" not in cleaned
     assert cleaned.count(MASK) == 3
 
 
