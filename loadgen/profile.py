@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from loadgen.collector.config import CollectorConfig
 from loadgen.mock_llm.config import MockConfig
@@ -45,6 +45,8 @@ def parse_duration(value: Any) -> float:
 
 
 Seconds = Annotated[float, Field(gt=0)]
+# Seconds that may also be written '30s', '2m', '1h', '500ms'.
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 
 
 class ConstantLoad(_Strict):
@@ -216,18 +218,13 @@ class Thresholds(_Strict):
 class Soak(_Strict):
     """A long run cut into time windows; each window's figures are appended to a JSONL file as it closes."""
 
-    window: Seconds = Field(default=60.0, description="window length (e.g. '60s')")
+    window: Duration = Field(default=60.0, description="window length (e.g. '60s')")
     warmup_windows: int = Field(default=1, ge=0, description="windows left out of the RSS slope")
     leak_mib_per_hour: float = Field(
         default=5.0, gt=0, description="an RSS slope whose 95 % CI lies above this is a leak"
     )
     jsonl: str | None = Field(default=None, description="where windows go (default: soak-<time>.jsonl in the cwd)")
     tracemalloc: bool = Field(default=False, description="trace allocations; report the top growth sites")
-
-    @field_validator("window", mode="before")
-    @classmethod
-    def _parse_window(cls, value: Any) -> Any:
-        return parse_duration(value)
 
 
 class Sweep(_Strict):
@@ -236,13 +233,8 @@ class Sweep(_Strict):
     start_rate: float = Field(gt=0, description="first step's calls per second")
     step: float = Field(gt=0, description="added calls per second per step")
     max_rate: float = Field(gt=0, description="no step above this rate")
-    step_duration: Seconds = Field(default=20.0, description="measured length of each step")
+    step_duration: Duration = Field(default=20.0, description="measured length of each step")
     slo_latency_p99_ms: float | None = Field(default=None, gt=0, description="a step with a higher p99 breaks the SLO")
-
-    @field_validator("step_duration", mode="before")
-    @classmethod
-    def _parse_step(cls, value: Any) -> Any:
-        return parse_duration(value)
 
     @model_validator(mode="after")
     def _ordered(self) -> "Sweep":
