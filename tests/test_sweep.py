@@ -3,11 +3,11 @@
 import json
 
 import pytest
+from rich.console import Console
 
 from conftest import run_cli
 from loadgen.profile import Sweep, build_profile
-from rich.console import Console
-
+from loadgen.report import validate_document
 from loadgen.sweep import (ArmTrack, StepOutcome, budget_profile, next_plan, print_sweep, run_sweep, step_profile,
                            step_rates, sweep_document)
 
@@ -221,6 +221,11 @@ def test_tiny_sweep_against_the_embedded_mock(tmp_path):
     assert [(entry["provider"], entry["arm"]) for entry in doc["sweep"]["highest_valid_rate"]] == [
         ("openai", "baseline"), ("openai", "otel")]
     assert "highest valid rate" in done.stdout
+    assert validate_document(doc) == []
+    del doc["sweep"]["steps"][0]["runs"][0]["latency_ms"]
+    doc["sweep"]["highest_valid_rate"][0]["stopped_by"]["rule"] = None
+    assert validate_document(doc) == ["sweep/highest_valid_rate/0/stopped_by/rule: None is not of type 'string'",
+                                      "sweep/steps/0/runs/0: 'latency_ms' is a required property"]
 
 
 @pytest.mark.e2e
