@@ -6,7 +6,9 @@ figures when it closes (RSS, CPU, open files, threads, GC, the span pipeline); t
 orchestrator side (`SoakLog`) merges a window's shards and appends one line per window and
 arm, flushed and fsynced, so a soak killed at any moment keeps every finished window.
 At the end the RSS slope after warm-up (MiB per hour, 95 % CI over the windows' retained RSS)
-says whether the traced process leaks.
+says whether the traced process leaks. A pile-up of calls in flight leaves a process's RSS a
+step higher for good (a high-water mark: the allocator keeps the arenas those calls
+fragmented); such steps are reported on their own and the slope is fitted between them.
 
 Nothing here keeps per-request state: a soak's memory does not grow with its length.
 """
@@ -34,6 +36,8 @@ from loadgen.report import format_ms
 
 WINDOW_HISTOGRAMS = ("latency", "ttft", "dispatch_lag")
 TRACEMALLOC_TOP = 10
+PILE_UP_FACTOR = 1.5  # a pile-up: calls in flight reach 1.5 times their earlier high…
+PILE_UP_MIN_CALLS = 20  # …and at least 20 more
 
 
 def _malloc_trim():
@@ -70,9 +74,10 @@ class WindowProbe:
         self.spans: dict | None = None
         self.cpu = sampler.cpu_seconds()
         self.wall = time.monotonic()
-        # (window end in s since start, RSS then): sampled after the garbage is collected
-        # and free heap pages are returned, so it is memory the process keeps.
-        self.retained: list[tuple[float, int]] = []
+        # (window end in s since start, RSS then, calls in flight at their highest so far):
+        # RSS sampled after the garbage is collected and free heap pages are returned, so it
+        # is memory the process keeps.
+        self.retained: list[tuple[float, int, int]] = []
         self.warmup_windows = warmup_windows
         self.baseline_snapshot = None  # after the warm-up windows, to compare the end with
         if trace_allocations:
@@ -99,7 +104,7 @@ class WindowProbe:
         self.sampler.sample()
         rss = [value for _, value in self.sampler.rss_samples]
         median = statistics.median(rss)
-        self.retained.append((round(time.monotonic() - self.sampler.t0, 3), rss[-1]))
+        self.retained.append((round(time.monotonic() - self.sampler.t0, 3), rss[-1], self.runner.peak_in_flight))
         process = self.sampler.process
         sent0, completed0, ok0 = self.counts
         wall = time.monotonic() - self.wall
@@ -115,6 +120,7 @@ class WindowProbe:
             "histograms": {name: window_h[name].encode() for name in WINDOW_HISTOGRAMS},
             "rss_bytes": rss[-1],
             "rss_median_bytes": median,
+            "in_flight_high_water": self.runner.peak_in_flight,
             "cpu_seconds": round(cpu, 4),
             "cpu_percent": round(100 * cpu / wall, 2) if wall > 0 else None,
             "open_fds": process.num_fds() if hasattr(process, "num_fds") else None,
@@ -157,23 +163,44 @@ class WindowProbe:
         return {"rss_retained": self.retained, "tracemalloc_top": top}
 
 
-def rss_slope(points: list[tuple[float, float]]) -> dict:
-    """Least-squares slope of RSS (MiB) over time (hours), with a 95 % CI; None when too few points."""
+def rss_slope(points: list[tuple[float, float]], steps: list[int] = ()) -> dict:
+    """Least-squares slope of RSS (MiB) over time (hours), with a 95 % CI; None when too few points.
+
+    `steps` are the indices where the level may jump (pile-ups): one common slope is fitted
+    with a level of its own for each segment between them, so a jump is not read as growth.
+    """
     n = len(points)
-    if n < 3:
+    cuts = [0, *sorted(set(steps) - {0}), n]
+    segments = [points[a:b] for a, b in zip(cuts, cuts[1:])]
+    dof = n - len(segments) - 1
+    centred = []  # (x − segment mean, y − segment mean)
+    for segment in segments:
+        mx = statistics.fmean(x for x, _ in segment)
+        my = statistics.fmean(y for _, y in segment)
+        centred += [(x - mx, y - my) for x, y in segment]
+    sxx = sum(dx * dx for dx, _ in centred)
+    if dof < 1 or sxx == 0:
         return {"slope_mib_per_hour": None, "ci95": None, "points": n}
-    xs = [t for t, _ in points]
-    ys = [y for _, y in points]
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    if sxx == 0:
-        return {"slope_mib_per_hour": None, "ci95": None, "points": n}
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
-    residuals = [y - (my + slope * (x - mx)) for x, y in zip(xs, ys)]
-    se = math.sqrt(sum(r * r for r in residuals) / (n - 2) / sxx)
-    half = t975(n - 2) * se
+    slope = sum(dx * dy for dx, dy in centred) / sxx
+    se = math.sqrt(sum((dy - slope * dx) ** 2 for dx, dy in centred) / dof / sxx)
+    half = t975(dof) * se
     return {"slope_mib_per_hour": round(slope, 3), "ci95": [round(slope - half, 3), round(slope + half, 3)],
             "points": n}
+
+
+def pile_ups(high_water: list[int], before: int) -> list[int]:
+    """The windows (indices after the first) whose calls in flight rose to a new high.
+
+    `high_water[k]` is the most calls in flight up to the end of window k, `before` that
+    before the first. A pile-up (the target or the loop stalled) leaves the RSS a step higher
+    for good; these are where the slope allows a step.
+    """
+    found, high = [], before
+    for k, peak in enumerate(high_water):
+        if k and peak >= max(high * PILE_UP_FACTOR, high + PILE_UP_MIN_CALLS):
+            found.append(k)
+        high = max(high, peak)
+    return found
 
 
 def leak_verdict(slope: dict, limit_mib_per_hour: float) -> str:
@@ -191,18 +218,24 @@ def leak_verdict(slope: dict, limit_mib_per_hour: float) -> str:
 def memory_verdicts(results: list[dict], warmup_windows: int, limit_mib_per_hour: float) -> list[dict]:
     """Per provider/arm: the RSS slope over the windows after warm-up, and the verdict.
 
-    With several workers per arm the RSS is their sum at each window (a leak in any shows).
+    With several workers per arm the RSS is their sum at each window (a leak in any shows),
+    and so are their calls in flight. Pile-ups are listed with the RSS step each made.
     """
     verdicts = []
     for result in results:
         per_worker = result.get("soak_by_worker") or ([result["soak"]] if result.get("soak") else [])
-        series = [worker["rss_retained"][warmup_windows:] for worker in per_worker]
+        series = [worker["rss_retained"] for worker in per_worker]
         length = min((len(s) for s in series), default=0)
-        points = [(series[0][k][0] / 3600, sum(s[k][1] for s in series) / 2**20) for k in range(length)]
-        slope = rss_slope(points)
+        points = [(series[0][k][0] / 3600, sum(s[k][1] for s in series) / 2**20) for k in range(warmup_windows, length)]
+        high_water = [sum(s[k][2] for s in series) for k in range(length)]
+        before = high_water[warmup_windows - 1] if 0 < warmup_windows <= length else 0
+        steps = pile_ups(high_water[warmup_windows:], before)
+        slope = rss_slope(points, steps)
         verdicts.append({
             "provider": result["provider"], "arm": result["arm"], **slope,
             "limit_mib_per_hour": limit_mib_per_hour, "verdict": leak_verdict(slope, limit_mib_per_hour),
+            "pile_ups": [{"window": warmup_windows + k, "in_flight_high_water": high_water[warmup_windows + k],
+                          "rss_step_mib": round(points[k][1] - points[k - 1][1], 2)} for k in steps],
             "tracemalloc_top": next((w["tracemalloc_top"] for w in per_worker if w.get("tracemalloc_top")), None),
         })
     return verdicts
@@ -278,6 +311,7 @@ def merge_window(provider: str, arm: str, parts: list[dict]) -> dict:
         "dispatch_lag_ms": histograms["dispatch_lag"].summary_ms(),
         "rss_mib": round(sum(part["rss_bytes"] for part in parts) / 2**20, 2),
         "rss_median_mib": round(sum(part["rss_median_bytes"] for part in parts) / 2**20, 2),
+        "in_flight_high_water": sum(part["in_flight_high_water"] for part in parts),
         "cpu_seconds": round(sum(part["cpu_seconds"] for part in parts), 3),
         "cpu_percent_by_worker": [part["cpu_percent"] for part in parts],
         "open_fds": _sum(part["open_fds"] for part in parts),
@@ -327,13 +361,18 @@ def finish(log: SoakLog, results: list[dict], soak) -> dict:
 def memory_table(summary: dict) -> Table:
     table = Table(title=f"soak — RSS slope after {summary['warmup_windows']} warm-up window(s), "
                         f"{summary['window_s']:g} s windows ({summary['jsonl']})")
-    for column in ("Provider/Arm", "RSS slope MiB/h [95% CI]", "Windows", "Limit MiB/h", "Verdict"):
+    for column in ("Provider/Arm", "RSS slope MiB/h [95% CI]", "Windows", "Pile-ups (RSS step)", "Limit MiB/h",
+                   "Verdict"):
         table.add_column(column, justify="left" if column in ("Provider/Arm", "Verdict") else "right")
     colour = {"leak": "bold red", "no leak": "green", "inconclusive": "yellow"}
     for row in summary["memory"]:
-        slope, ci = row["slope_mib_per_hour"], row["ci95"]
-        table.add_row(f"{row['provider']}/{row['arm']}",
-                      "unmeasured (fewer than 3 windows)" if slope is None else f"{slope:+.1f} [{ci[0]:+.1f}, {ci[1]:+.1f}]",
-                      str(row["points"]), f"{row['limit_mib_per_hour']:g}",
+        slope, ci, steps = row["slope_mib_per_hour"], row["ci95"], row["pile_ups"]
+        if slope is not None:
+            fitted = f"{slope:+.1f} [{ci[0]:+.1f}, {ci[1]:+.1f}]"
+        else:
+            fitted = "unmeasured (" + ("a pile-up in nearly every window" if steps else "fewer than 3 windows") + ")"
+        piled = f"{len(steps)} ({sum(step['rss_step_mib'] for step in steps):+.1f} MiB)" if steps else "0"
+        table.add_row(f"{row['provider']}/{row['arm']}", fitted, str(row["points"]), piled,
+                      f"{row['limit_mib_per_hour']:g}",
                       f"[{colour[row['verdict']]}]{row['verdict']}[/]")
     return table

@@ -16,7 +16,7 @@ from loadgen.profile import load_profile
 from loadgen.report import validate_document
 from loadgen.runner import Runner
 from loadgen.schedule import OffsetStream, open_loop_offsets, windows
-from loadgen.soak import SoakLog, leak_verdict, memory_verdicts, merge_window, rss_slope
+from loadgen.soak import SoakLog, leak_verdict, memory_verdicts, merge_window, pile_ups, rss_slope
 from tests.conftest import ROOT, run_cli
 from tests.test_runner import FakeProvider
 
@@ -68,11 +68,41 @@ def test_slope_and_verdict():
 
 
 def test_memory_verdicts_skip_the_warmup_windows_and_add_up_workers():
-    medians = [[(60.0 * k, 100 * 2**20 if k == 0 else 50 * 2**20 + k * 2**20) for k in range(6)]]
+    medians = [[(60.0 * k, 100 * 2**20 if k == 0 else 50 * 2**20 + k * 2**20, 40) for k in range(6)]]
     result = {"provider": "openai", "arm": "calibration", "soak": {"rss_retained": medians[0], "tracemalloc_top": None}}
     row = memory_verdicts([result], warmup_windows=1, limit_mib_per_hour=5)[0]
     assert row["points"] == 5 and row["slope_mib_per_hour"] == pytest.approx(60.0)  # 1 MiB a minute
-    assert row["verdict"] == "leak"
+    assert row["verdict"] == "leak" and row["pile_ups"] == []
+
+
+def test_a_pile_up_is_a_step_not_a_slope():
+    # Flat at 140 MiB with small noise, except that window 6 piled up 1,200 calls (from a high
+    # of 60) and left the RSS 10 MiB higher for good: the slope is fitted between the steps.
+    retained = [(60.0 * k, (140 + (10 if k >= 6 else 0) + (0.05 if k % 2 else -0.05)) * 2**20, 1200 if k >= 6 else 60)
+                for k in range(12)]
+    result = {"provider": "openai", "arm": "baseline", "soak": {"rss_retained": retained, "tracemalloc_top": None}}
+    row = memory_verdicts([result], warmup_windows=1, limit_mib_per_hour=5)[0]
+    assert row["pile_ups"] == [{"window": 6, "in_flight_high_water": 1200, "rss_step_mib": pytest.approx(10, abs=0.2)}]
+    assert abs(row["slope_mib_per_hour"]) < 1 and row["verdict"] == "no leak"
+    # Read as one line, the same points would have been a leak.
+    one_line = rss_slope([(t / 3600, rss / 2**20) for t, rss, _ in retained[1:]])
+    assert leak_verdict(one_line, 5) == "leak"
+
+
+def test_a_leak_across_pile_ups_is_still_a_leak():
+    # 1 MiB a minute, and two pile-ups that add 5 MiB each: the slope between them is the leak's.
+    points = [(k / 60, 100 + k + 5 * (k >= 4) + 5 * (k >= 8)) for k in range(12)]
+    slope = rss_slope(points, steps=[4, 8])
+    assert slope["slope_mib_per_hour"] == pytest.approx(60) and leak_verdict(slope, 5) == "leak"
+    # A step in every window leaves nothing to fit a slope to.
+    assert rss_slope(points[:4], steps=[1, 2, 3])["slope_mib_per_hour"] is None
+
+
+def test_pile_ups_are_new_highs_of_calls_in_flight():
+    # 1.5 times the earlier high and 20 more calls; the first window is the level, never a step.
+    assert pile_ups([50, 32, 31, 400, 410, 599, 900], before=28) == [3, 6]
+    assert pile_ups([500, 40], before=28) == []
+    assert pile_ups([30, 45, 49], before=28) == []  # 1.5 times, but not 20 more
 
 
 def window(index, shard, sent=10, rss=50 * 2**20, spans=None):
@@ -81,7 +111,7 @@ def window(index, shard, sent=10, rss=50 * 2**20, spans=None):
     empty = Recorder().encode()
     return {"index": index, "wall_s": 1.0, "sent": sent, "completed": sent, "ok": sent, "errors": {"timeout": shard},
             "histograms": {"latency": latency.encode(), "ttft": empty, "dispatch_lag": empty},
-            "rss_bytes": rss, "rss_median_bytes": rss, "cpu_seconds": 0.5, "cpu_percent": 50.0, "open_fds": 20,
+            "rss_bytes": rss, "rss_median_bytes": rss, "in_flight_high_water": 7, "cpu_seconds": 0.5, "cpu_percent": 50.0, "open_fds": 20,
             "threads": 3, "gc_collections": [10, 1, 0], "spans": spans}
 
 
@@ -89,7 +119,7 @@ def test_a_window_line_adds_up_its_shards():
     spans = {"ended": 20, "exported": 18, "dropped": {"queue_full": 2}, "queue_depth": 1, "live": 0}
     line = merge_window("openai", "otel", [window(3, 0, spans=spans), window(3, 1, spans=spans)])
     assert (line["window"], line["sent"], line["errors"], line["open_fds"]) == (3, 20, {"timeout": 1}, 40)
-    assert line["latency_ms"]["count"] == 2 and line["rss_mib"] == 100.0
+    assert line["latency_ms"]["count"] == 2 and line["rss_mib"] == 100.0 and line["in_flight_high_water"] == 14
     assert line["spans"]["dropped"] == {"queue_full": 4} and line["gc_collections"] == [20, 2, 0]
 
 
