@@ -285,9 +285,11 @@ class _Fleet:
     """Every arm's worker processes for one provider, run in interleaved rounds.
 
     All workers start and prime together; then for each block of the schedule each arm in
-    turn runs it (baseline, A, B, baseline, A, B …) from a common start time, alone on the
-    machine, so drift on a shared machine lands on every arm alike. Workers stay alive
-    between blocks, so each arm's process, tracer and connections persist, as in production.
+    turn runs it from a common start time, alone on the machine, so drift on a shared
+    machine lands on every arm alike. The order rotates from block to block (baseline, A, B;
+    A, B, baseline; B, baseline, A; …), so running first or last, after one arm or another,
+    does not fall on one arm either. Workers stay alive between blocks, so each arm's
+    process, tracer and connections persist, as in production.
     """
 
     def __init__(self, groups: dict[str, list[WorkerSpec]], timeout_s: float, on_progress: ProgressSink,
@@ -320,8 +322,8 @@ class _Fleet:
         try:
             self._wait(outcome, lambda: self.ready | self.failed >= set(self.specs))
             turns = [list(self.groups)] if together else [[label] for label in self.groups]
-            for block in plan:
-                for labels in turns:
+            for k, block in enumerate(plan):
+                for labels in turns[k % len(turns):] + turns[:k % len(turns)]:
                     if outcome.interrupted or self.failed:
                         break
                     keys = [key for key in self.specs if key[0] in labels]

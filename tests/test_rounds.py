@@ -1,5 +1,6 @@
 """Interleaved rounds: the schedule cut into blocks, each run on a fresh clock, nothing lost."""
 
+import json
 import time
 
 import pytest
@@ -9,6 +10,7 @@ from loadgen.metrics import _merge_blocks, achieved_rate, schedule_rate
 from loadgen.profile import ProfileError, load_profile
 from loadgen.runner import Runner
 from loadgen.schedule import blocks
+from tests.conftest import run_cli
 from tests.test_runner import FakeProvider
 
 
@@ -106,3 +108,15 @@ def test_rates_are_judged_within_blocks_not_across_the_gaps_between_them():
     assert schedule_rate(merged) == pytest.approx(100.0)
     assert achieved_rate(merged) == pytest.approx(100.0)
 
+
+
+@pytest.mark.e2e
+def test_the_arms_order_rotates_from_block_to_block(tmp_path):
+    out = tmp_path / "r.json"
+    done = run_cli("run", "--provider", "openai", "--arms", "baseline,baseline", "--sequential", "--operations", "6",
+                   "--rounds", "3", "--warmup-operations", "0", "--max-tokens", "8", "--export-json", str(out), "--quiet")
+    assert done.returncode in (0, 3), done.stderr
+    runs = json.loads(out.read_text())["runs"]
+    first_sent = {run["arm"]: [block["first_sent_ns"] for block in run["blocks"]] for run in runs}
+    order = [sorted(first_sent, key=lambda arm: first_sent[arm][k]) for k in range(3)]
+    assert order == [["baseline", "baseline-2"], ["baseline-2", "baseline"], ["baseline", "baseline-2"]]
