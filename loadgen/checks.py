@@ -19,14 +19,8 @@ from dataclasses import dataclass
 from rich.console import Console
 
 from loadgen.errors import ExitCode, UserError
-from loadgen.orchestrator import (
-    Orchestrator,
-    check_reachable,
-    embedded_collector,
-    embedded_mock,
-    real_api_url,
-    resolve_api_key,
-)
+from loadgen.harness import check_reachable, embedded_collector, embedded_mock
+from loadgen.orchestrator import Orchestrator, real_api_url, resolve_api_key
 from loadgen.profile import Profile, build_profile
 
 ARM_MODULES = {

@@ -1,0 +1,166 @@
+"""The fleet: one provider's worker processes, every arm's, driven block by block.
+
+The orchestrator builds the workers' specs; the fleet starts the processes, sends each its
+blocks in turn (or, in a soak, every arm's windows at once), gathers their messages
+(ready, progress, block done, result, error), notices a dead or stuck worker, and merges
+each arm's shards into one result.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from loadgen.harness import spawn_context
+from loadgen.metrics import merge_shards
+from loadgen.schedule import Block
+from loadgen.worker import WorkerSpec, worker_main
+
+BLOCK_MARGIN_NS = 150_000_000  # from a block's command to its common start
+
+ProgressSink = Callable[[dict], None]
+Key = tuple[str, int]  # (arm label, shard)
+
+
+@dataclass
+class RunOutcome:
+    results: list[dict] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    target: str = ""
+    collector: str | None = None
+
+
+class Fleet:
+    """Every arm's worker processes for one provider, run in interleaved rounds.
+
+    All workers start and prime together; then for each block of the schedule each arm in
+    turn runs it from a common start time, alone on the machine, so drift on a shared
+    machine lands on every arm alike. The order rotates from block to block (baseline, A, B;
+    A, B, baseline; B, baseline, A; …), so running first or last, after one arm or another,
+    does not fall on one arm either. Workers stay alive between blocks, so each arm's
+    process, tracer and connections persist, as in production.
+    """
+
+    def __init__(self, groups: dict[str, list[WorkerSpec]], timeout_s: float, on_progress: ProgressSink,
+                 on_window: Callable[[str, int, dict], None] | None = None) -> None:
+        self.groups = groups
+        self.on_window = on_window
+        self.timeout_s = timeout_s
+        self.on_progress = on_progress
+        ctx = spawn_context()
+        self.messages = ctx.Queue()
+        self.stop = ctx.Event()
+        self.specs: dict[Key, WorkerSpec] = {(label, spec.shard): spec for label, specs in groups.items() for spec in specs}
+        self.commands = {key: ctx.Queue() for key in self.specs}
+        self.procs = {
+            key: ctx.Process(target=worker_main, args=(spec, self.messages, self.commands[key], self.stop),
+                             name=f"loadgen-{spec.provider}-{key[0]}-{key[1]}", daemon=True)
+            for key, spec in self.specs.items()
+        }
+        self.ready: set[Key] = set()
+        self.blocks_done: set[tuple[str, int, int]] = set()
+        self.results: dict[Key, dict] = {}
+        self.failed: set[Key] = set()
+        self.progress: dict[str, dict[int, dict]] = {label: {} for label in groups}
+        self.stop_deadline: float | None = None
+
+    def run(self, plan: list[Block], outcome: RunOutcome, together: bool = False) -> dict[str, dict]:
+        """Run the plan's blocks: each arm in turn, or (a soak's windows) every arm at once."""
+        for proc in self.procs.values():
+            proc.start()
+        try:
+            self._wait(outcome, lambda: self.ready | self.failed >= set(self.specs))
+            turns = [list(self.groups)] if together else [[label] for label in self.groups]
+            for k, block in enumerate(plan):
+                for labels in turns[k % len(turns):] + turns[:k % len(turns)]:
+                    if outcome.interrupted or self.failed:
+                        break
+                    keys = [key for key in self.specs if key[0] in labels]
+                    start_at = time.perf_counter_ns() + BLOCK_MARGIN_NS
+                    for key in keys:
+                        self.commands[key].put(("block", block, start_at))
+                    self._wait(outcome, lambda: all((*key, block.index) in self.blocks_done or key in self.failed
+                                                    for key in keys))
+            for command in self.commands.values():
+                command.put(("finish",))
+            self._wait(outcome, lambda: set(self.results) | self.failed >= set(self.specs))
+        finally:
+            for proc in self.procs.values():
+                proc.join(timeout=10)
+                if proc.is_alive():
+                    proc.kill()
+        merged: dict[str, dict] = {}
+        for label in self.groups:
+            shards = [self.results[key] for key in self.specs if key[0] == label and key in self.results]
+            if not shards:
+                continue
+            result = merge_shards(shards)
+            if outcome.interrupted or any(key[0] == label for key in self.failed):
+                result["interrupted"] = True  # stopped early, or a shard's operations are missing
+            merged[label] = result
+        return merged
+
+    def _wait(self, outcome: RunOutcome, done: Callable[[], bool]) -> None:
+        while not done():
+            try:
+                self._pump(outcome)
+            except KeyboardInterrupt:
+                # First Ctrl-C: ask the workers to stop and keep collecting, so the
+                # results so far are still written.
+                if not outcome.interrupted:
+                    outcome.interrupted = True
+                    self._stop()
+
+    def _stop(self) -> None:
+        if self.stop_deadline is None:
+            self.stop.set()
+            self.stop_deadline = time.monotonic() + self.timeout_s + 15
+
+    def _fail(self, key: Key, message: str, outcome: RunOutcome) -> None:
+        if key not in self.failed:
+            self.failed.add(key)
+            outcome.errors.append(message)
+            self._stop()
+
+    def _pump(self, outcome: RunOutcome) -> None:
+        """Handle one message, or notice a dead or stuck worker after a quiet quarter second."""
+        try:
+            kind, payload = self.messages.get(timeout=0.25)
+        except queue.Empty:
+            for key, proc in self.procs.items():
+                if key not in self.results and not proc.is_alive():
+                    spec = self.specs[key]
+                    self._fail(key, f"{spec.provider}/{key[0]} worker {key[1]} exited with code {proc.exitcode} "
+                                    f"before reporting", outcome)
+            if self.stop_deadline is not None and time.monotonic() > self.stop_deadline:
+                for key in set(self.specs) - set(self.results) - self.failed:
+                    self._fail(key, f"{self.specs[key].provider}/{key[0]} worker {key[1]} did not stop in time; "
+                                    f"its results are lost", outcome)
+            return
+        if kind == "ready":
+            self.ready.add(tuple(payload))
+        elif kind == "block_done":
+            label, shard, index, window = payload
+            self.blocks_done.add((label, shard, index))
+            if window is not None and self.on_window is not None:
+                self.on_window(label, shard, window)
+        elif kind == "progress":
+            shards = self.progress[payload["arm"]]
+            shards[payload["shard"]] = payload
+            self.on_progress(_sum_progress(list(shards.values())))
+        elif kind == "result":
+            self.results[(payload["arm"], payload["shard"])] = payload
+        else:
+            label, shard, message = payload
+            self._fail((label, shard), message, outcome)
+
+
+def _sum_progress(messages: list[dict]) -> dict:
+    total = dict(messages[0])
+    for key in ("planned", "sent", "completed", "errors", "shed", "in_flight", "warmup_done"):
+        total[key] = sum(m[key] for m in messages)
+    total["elapsed_s"] = max(m["elapsed_s"] for m in messages)
+    return total

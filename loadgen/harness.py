@@ -1,0 +1,122 @@
+"""The harness: the embedded mock LLM and collector, each in a process of its own.
+
+The client under test never shares an event loop with the server it measures. With two or
+more cores the harness is pinned to the last core and the workers take the others in turn,
+so they do not steal each other's time.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import queue
+import signal
+import socket
+import urllib.request
+from contextlib import contextmanager
+from typing import Iterator
+from urllib.parse import urlencode, urlsplit
+
+from loadgen.errors import ExitCode, UserError
+from loadgen.profile import Profile
+from loadgen.worker import exit_with_parent
+
+HARNESS_START_TIMEOUT_S = 20.0
+
+
+def spawn_context():
+    # spawn, not fork: a worker must start clean, with no SDK patched by anyone else.
+    return mp.get_context("spawn")
+
+
+def core_plan() -> tuple[list[int] | None, int | None]:
+    """(worker cores, harness core): workers take the cores in turn, the harness the last.
+
+    With one worker per provider that keeps the worker and the embedded mock apart.
+    """
+    try:
+        cores = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return None, None
+    if len(cores) < 2 or os.environ.get("LOADGEN_NO_PIN"):
+        return None, None
+    return cores, cores[-1]
+
+
+def _harness_main(kind: str, config: dict, ready_queue, cpu: int | None) -> None:
+    # A process group of its own: the terminal's Ctrl-C must not stop the mock or the
+    # collector while the workers drain their last calls and flush their last spans;
+    # the orchestrator terminates them at the end.
+    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with_parent()
+    if cpu is not None:
+        try:
+            os.sched_setaffinity(0, {cpu})
+        except OSError:
+            pass
+    if kind == "mock":
+        from loadgen.mock_llm import MockConfig, serve
+
+        serve(MockConfig.model_validate(config), host="127.0.0.1", port=0, on_ready=ready_queue.put)
+    else:
+        from loadgen.collector import CollectorConfig, serve
+
+        serve(CollectorConfig.model_validate(config), host="127.0.0.1", port=0, on_ready=ready_queue.put)
+
+
+@contextmanager
+def _harness(kind: str, config: dict, cpu: int | None) -> Iterator[str]:
+    """Start the embedded mock LLM or collector in its own process; yield http://127.0.0.1:PORT."""
+    ctx = spawn_context()
+    ready = ctx.Queue()
+    proc = ctx.Process(target=_harness_main, args=(kind, config, ready, cpu), name=f"loadgen-{kind}", daemon=True)
+    proc.start()
+    try:
+        try:
+            port = ready.get(timeout=HARNESS_START_TIMEOUT_S)
+        except queue.Empty:
+            raise UserError(f"the embedded {kind} did not start within 20 s", ExitCode.FAILURE) from None
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+
+
+def embedded_mock(profile: Profile, cpu: int | None = None):
+    return _harness("mock", profile.mock.model_dump(mode="json"), cpu)
+
+
+def embedded_collector(profile: Profile, cpu: int | None = None):
+    return _harness("collector", profile.collector.model_dump(mode="json"), cpu)
+
+
+def collector_figures(collector_url: str, run_id: str) -> dict | None:
+    """The collector's figures for one run, or None when it cannot tell (an external receiver)."""
+    try:
+        request = urllib.request.Request(
+            f"{collector_url.rstrip('/')}/_collector/stats?{urlencode({'run_id': run_id})}", method="GET"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            data = json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+    return data.get("runs", {}).get(run_id, data if data.get("run_id") == run_id else None)
+
+
+def check_reachable(url: str, timeout_s: float = 3.0, what: str = "target") -> None:
+    """Raise UserError(UNREACHABLE) naming the URL when nothing accepts a TCP connection."""
+    parts = urlsplit(url)
+    host = parts.hostname
+    if not host:
+        raise UserError(f"{url}: not a URL with a host", ExitCode.USAGE)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UserError(f"{what} unreachable: {url} ({reason})", ExitCode.UNREACHABLE) from None
