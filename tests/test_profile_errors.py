@@ -5,7 +5,8 @@ import json
 import pytest
 
 from loadgen.profile import ProfileError
-from loadgen.profile_files import key_lines, load_profile
+from loadgen.profile_files import load_profile
+from loadgen.toml_lines import key_lines
 from tests.conftest import run_cli
 
 # (id, file text, line or None, key path or None, a fragment of the message)
