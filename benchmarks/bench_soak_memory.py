@@ -31,6 +31,13 @@ def rss_mib(process: psutil.Process) -> float | None:
         return None
 
 
+def listens(process: psutil.Process) -> bool:
+    try:
+        return any(conn.status == psutil.CONN_LISTEN for conn in process.net_connections(kind="tcp"))
+    except psutil.Error:
+        return False
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=60)
@@ -46,12 +53,14 @@ def main() -> int:
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         main_process = psutil.Process(proc.pid)
         samples: list[dict] = []
+        servers: set[int] = set()  # the embedded mock (the target, not the generator): it listens
         while proc.poll() is None:
             time.sleep(10)
-            workers = [c for c in main_process.children(recursive=True)
-                       if "spawn_main" in " ".join(c.cmdline() or []) and c.name().startswith("python")]
+            children = [c for c in main_process.children(recursive=True)
+                        if "spawn_main" in " ".join(c.cmdline() or []) and c.name().startswith("python")]
+            servers |= {c.pid for c in children if listens(c)}
             samples.append({"t": time.monotonic(), "main": rss_mib(main_process),
-                            "procs": {c.pid: rss_mib(c) for c in workers}})
+                            "procs": {c.pid: rss_mib(c) for c in children}})
         stderr = proc.stderr.read()
         lines = [json.loads(text) for text in jsonl.read_text().splitlines()] if jsonl.exists() else []
     windows = [line for line in lines if line["type"] == "window"]
@@ -65,11 +74,16 @@ def main() -> int:
           f"window {last['window']} {last['rss_mib']:.1f} MiB: {last['rss_mib'] - first['rss_mib']:+.1f} MiB")
     start = next(s for s in samples if s["t"] >= samples[0]["t"] + args.window) if len(samples) > 1 else samples[0]
     end = samples[-2] if len(samples) > 1 else samples[-1]  # the last sample may catch the exit
-    print(f"orchestrator RSS: {start['main']:.1f} → {end['main']:.1f} MiB ({end['main'] - start['main']:+.1f})")
+    print("sampled from outside, from the end of window 0 to the last sample:")
+    print(f"  orchestrator: {start['main']:.1f} → {end['main']:.1f} MiB ({end['main'] - start['main']:+.1f})")
+    growth = end["main"] - start["main"]
     for pid in start["procs"]:
         if pid in end["procs"] and start["procs"][pid] and end["procs"][pid]:
-            print(f"  process {pid}: {start['procs'][pid]:.1f} → {end['procs'][pid]:.1f} MiB "
-                  f"({end['procs'][pid] - start['procs'][pid]:+.1f})")
+            change = end["procs"][pid] - start["procs"][pid]
+            role = "embedded mock (the target, not the generator)" if pid in servers else "worker"
+            print(f"  {role} {pid}: {start['procs'][pid]:.1f} → {end['procs'][pid]:.1f} MiB ({change:+.1f})")
+            growth += 0 if pid in servers else change
+    print(f"  the generator (orchestrator + workers): {growth:+.1f} MiB (target: < 20)")
     if summary:
         for row in summary["memory"]:
             print(f"slope {row['provider']}/{row['arm']}: {row['slope_mib_per_hour']} MiB/h {row['ci95']} → {row['verdict']}")

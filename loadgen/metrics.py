@@ -276,6 +276,7 @@ def summarize(result: dict) -> dict:
         "pool_size": result["pool_size"],
         "workers": result.get("shards", 1),
         "rounds": len(result.get("blocks") or []) or None,
+        "blocks": result.get("blocks") or [],  # each block's plan and send window (perf_counter ns)
         "target_rate_rps": _round(schedule_rate(result)),
         "achieved_rate_rps": _round(achieved_rate(result)),
         "output_tokens": result["output_tokens"],
