@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from loadgen.harness import spawn_context
+from loadgen.harness import one_hash_seed, spawn_context
 from loadgen.metrics import merge_shards
 from loadgen.schedule import Block
 from loadgen.worker import WorkerSpec, worker_main
@@ -69,8 +69,9 @@ class Fleet:
 
     def run(self, plan: list[Block], outcome: RunOutcome, together: bool = False) -> dict[str, dict]:
         """Run the plan's blocks: each arm in turn, or (a soak's windows) every arm at once."""
-        for proc in self.procs.values():
-            proc.start()
+        with one_hash_seed():  # the arms' processes alike, but for the arm
+            for proc in self.procs.values():
+                proc.start()
         try:
             self._wait(outcome, lambda: self.ready | self.failed >= set(self.specs))
             turns = [list(self.groups)] if together else [[label] for label in self.groups]
