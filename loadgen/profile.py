@@ -266,7 +266,7 @@ class Profile(_Strict):
         default_factory=list,
         description="further load models, run one after another after `load`, each with rows of its own",
     )
-    duration: Seconds | None = Field(default=None, description="how long the measured phase lasts (e.g. '30s')")
+    duration: Duration | None = Field(default=None, description="how long the measured phase lasts (e.g. '30s')")
     operations: int | None = Field(default=None, ge=1, description="how many measured operations")
     warmup_operations: int = Field(default=0, ge=0, description="operations run before counting starts")
     stream: bool = False
@@ -313,11 +313,6 @@ class Profile(_Strict):
         if isinstance(value, int) and not 1 <= value <= 1000:
             raise ValueError("rounds is 'auto' or a number from 1 to 1000")
         return value
-
-    @field_validator("duration", mode="before")
-    @classmethod
-    def _parse_duration(cls, value: Any) -> Any:
-        return None if value is None else parse_duration(value)
 
     @model_validator(mode="after")
     def _something_to_run(self) -> "Profile":
