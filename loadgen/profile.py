@@ -45,8 +45,10 @@ def parse_duration(value: Any) -> float:
 
 
 Seconds = Annotated[float, Field(gt=0)]
-# Seconds that may also be written '30s', '2m', '1h', '500ms'.
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+# Seconds that may also be written '30s', '2m', '1h', '500ms'. The parser goes after the
+# bound: the other way round, pydantic writes the bound into the JSON Schema as "gt",
+# which is no JSON Schema keyword, instead of "exclusiveMinimum".
+Duration = Annotated[Seconds, BeforeValidator(parse_duration)]
 
 
 class ConstantLoad(_Strict):

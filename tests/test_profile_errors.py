@@ -278,3 +278,6 @@ def test_schema_prints_the_profile_json_schema():
     schema = json.loads(done.stdout)
     assert done.returncode == 0
     assert {"load", "tracing", "thresholds", "extends"} <= set(schema["properties"])
+    # Durations ('30s') keep their bound as JSON Schema states it, not pydantic's "gt".
+    assert '"gt"' not in done.stdout
+    assert schema["$defs"]["Soak"]["properties"]["window"]["exclusiveMinimum"] == 0
