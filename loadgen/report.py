@@ -91,6 +91,15 @@ def assessment_summary(profile_data: dict, runs: list[dict], target: str) -> dic
     }
 
 
+def document_header() -> dict:
+    """What every results document starts with, a run's or a sweep's."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "loadgen", "version": __version__},
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
 def build_document(profile_data: dict, runs: list[dict], *, target: str, interrupted: bool, errors: list[str]) -> dict:
     invalid = [
         {"provider": run["provider"], "arm": run["arm"], "mode": run["mode"], **reason}
@@ -98,9 +107,7 @@ def build_document(profile_data: dict, runs: list[dict], *, target: str, interru
         for reason in run["invalid_reasons"]
     ]
     document = {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "loadgen", "version": __version__},
-        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **document_header(),
         "target": target,
         "valid": not invalid and not errors and not interrupted and bool(runs),
         "invalid_reasons": invalid,

@@ -14,20 +14,18 @@ separate from running a step (`orchestrated_step`), so it is tested with a fake 
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from rich.console import Console
 from rich.table import Table
 
-from loadgen import __version__
 from loadgen.errors import ExitCode, UserError
 from loadgen.metrics import add_overheads, summarize
 from loadgen.orchestrator import Orchestrator
 from loadgen.profile import Profile, Sweep
 from loadgen.redact import redact_data
-from loadgen.report import SCHEMA_VERSION, format_ms
+from loadgen.report import document_header, format_ms
 from loadgen.session import LiveProgress, confirm_real_run, export
 
 Plan = dict[str, list[str]]  # provider → arm labels that run a step
@@ -213,9 +211,7 @@ def orchestrated_step(profile: Profile, progress: LiveProgress) -> StepRunner:
 
 def sweep_document(profile_data: dict, result: SweepResult) -> dict:
     document = {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "loadgen", "version": __version__},
-        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **document_header(),
         "kind": "sweep",
         "target": result.target,
         "profile": profile_data,
