@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from loadgen.histograms import Recorder
 from loadgen.overhead import latencies, memory_figures, memory_overhead, merge_latencies, paired_overhead
+from loadgen.runner import BY_OP
 
 NS = 1_000_000_000
 MIN_RATE_RATIO = 0.99
@@ -25,6 +26,11 @@ SUMMARY_HISTOGRAMS = {
     "ttft_ms": "ttft",
     "ttft_service_ms": "ttft_service",
     "itl_ms": "itl",
+    # One timeline per call: latency = dispatch lag + these three, exactly. Empty (count 0,
+    # figures None) where the transport could not stamp the wire (http_transport = "httpx").
+    "before_wire_ms": "before_wire",
+    "wire_ms": "wire",
+    "after_response_ms": "after_response",
 }
 
 
@@ -77,7 +83,8 @@ def merge_shards(shards: list[dict]) -> dict:
     merged["spans"] = _merge_spans([r.get("spans") for r in shards])
     merged["soak_by_worker"] = [r["soak"] for r in shards if r.get("soak")]
     merged["blocks"] = _merge_blocks([r.get("blocks") or [] for r in shards])
-    merged["latency_by_op"] = merge_latencies([latencies(r.get("latency_by_op")) for r in shards]).tobytes().hex()
+    for name in BY_OP:
+        merged[name] = merge_latencies([latencies(r.get(name)) for r in shards]).tobytes().hex()
     return merged
 
 

@@ -4,7 +4,11 @@ Open loop: the dispatcher sleeps until each operation's intended time and starts
 call as a task; it never waits for a completion before the next send. Latency is
 t_done − t_intended, so when the generator (or a stalled server, or a full connection
 pool) makes a call late, that lateness is in the figure — coordinated omission cannot
-hide it. The uncorrected view, t_done − t_sent (service time), is kept beside it.
+hide it. The uncorrected view, t_done − t_start (service time), is kept beside it.
+
+One timeline per call (providers/base.py): t_intended → t_start (the call's task starts
+running) → t_wire → t_response_end (stamped by loadgen's transport) → t_done. So per call,
+exactly: latency = dispatch lag + before the wire + wire and server + after the response.
 
 Closed loop: N virtual users; each call is intended the moment the user's previous call
 ended, so its latency equals its service time plus the generator's own delay.
@@ -26,7 +30,10 @@ from loadgen.prompts import Prompt, make_prompt
 from loadgen.providers.base import CURRENT_CALL, CallRecord, Provider, error_class
 from loadgen.schedule import Block, OffsetStream, blocks, closed_loop_plan, profile_offsets, warmup_offsets
 
-HISTOGRAMS = ("latency", "service_time", "dispatch_lag", "ttft", "ttft_service", "itl")
+HISTOGRAMS = ("latency", "service_time", "dispatch_lag", "ttft", "ttft_service", "itl",
+              "before_wire", "wire", "after_response")
+# The per-op arrays of Stats (ns, −1 = none), by their names in the worker's result.
+BY_OP = ("latency_by_op", "lag_by_op", "before_wire_by_op", "after_response_by_op")
 START_DELAY_NS = 100_000_000  # time to get the loop going before the first intended start
 MAX_ERROR_EXAMPLES = 8
 
@@ -50,8 +57,14 @@ class Stats:
         self.last_done_ns = 0
         # Per-op latency (ns, −1 = not done or failed): 8 bytes per operation, so
         # later stages can pair the same op_id across arms. Indexed by the global op_id
-        # (total = every shard's operations), so shards merge.
+        # (total = every shard's operations), so shards merge. Beside it, in the same
+        # format, three of its parts (the wire part is the rest): dispatch lag, client time
+        # before the wire and after the response (−1 also where the transport could not
+        # stamp the wire times).
         self.latency_by_op = array("q", [-1]) * total
+        self.lag_by_op = array("q", [-1]) * total
+        self.before_wire_by_op = array("q", [-1]) * total
+        self.after_response_by_op = array("q", [-1]) * total
 
 
 class Runner:
@@ -120,14 +133,17 @@ class Runner:
 
     # -- one call ------------------------------------------------------------------
     async def _call(self, op_id: int, t_intended: int, warmup: bool) -> None:
+        # The task runs: dispatch lag ends here, and building the prompt is client time
+        # before the wire.
+        t_start = time.perf_counter_ns()
         stats = self.stats
         # Warm-up calls carry negative op_ids (−2, −3, …; the priming call is −1) so their
         # root spans are never taken for a measured operation's.
         rec = CallRecord(-(op_id + 2) if warmup else op_id, t_intended, None if warmup else stats.h["itl"])
+        rec.t_start = t_start
         prompt = self.prompt(op_id, warmup)
         CURRENT_CALL.set(rec)
         arm = self.arm
-        rec.t_sent = time.perf_counter_ns()
         try:
             async with asyncio.timeout(self.profile.timeout):
                 if arm is None:
@@ -155,19 +171,39 @@ class Runner:
         stats.attempts += rec.attempts
         if rec.t_done > stats.last_done_ns:
             stats.last_done_ns = rec.t_done
+        # Dispatch lag: how late the call's task started against the plan. Every sent call
+        # counts, failed or not: the generator was late either way.
+        lag = rec.t_start - rec.t_intended
+        h["dispatch_lag"].record_ns(lag)
         if rec.error is not None:
             stats.errors[rec.error] = stats.errors.get(rec.error, 0) + 1
             return
         stats.ok += 1
         stats.output_tokens += rec.output_tokens
-        latency = rec.t_done - rec.t_intended
+        t_done = rec.t_done
+        latency = t_done - rec.t_intended
         h["latency"].record_ns(latency)
-        h["service_time"].record_ns(rec.t_done - rec.t_sent)
+        h["service_time"].record_ns(t_done - rec.t_start)
         if rec.t_first_token:
             h["ttft"].record_ns(rec.t_first_token - rec.t_intended)
-            h["ttft_service"].record_ns(rec.t_first_token - rec.t_sent)
-        if rec.op_id < len(stats.latency_by_op):
-            stats.latency_by_op[rec.op_id] = latency
+            h["ttft_service"].record_ns(rec.t_first_token - rec.t_start)
+        # The wire stamps are 0 on httpx2's own pool: then the split is unmeasured (empty
+        # histograms, −1 per op), never guessed.
+        t_wire, t_end = rec.t_wire, rec.t_response_end
+        split = t_wire and t_end
+        if split:
+            before_wire = t_wire - rec.t_start
+            after_response = t_done - t_end
+            h["before_wire"].record_ns(before_wire)
+            h["wire"].record_ns(t_end - t_wire)
+            h["after_response"].record_ns(after_response)
+        op_id = rec.op_id
+        if op_id < len(stats.latency_by_op):
+            stats.latency_by_op[op_id] = latency
+            stats.lag_by_op[op_id] = lag
+            if split:
+                stats.before_wire_by_op[op_id] = before_wire
+                stats.after_response_by_op[op_id] = after_response
 
     def _start(self, op_id: int, t_intended: int, warmup: bool) -> None:
         self.in_flight += 1
@@ -177,12 +213,11 @@ class Runner:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _mark_sent(self, t_intended: int) -> None:
-        # Dispatch lag is measured here, where the generator hands the call over: how
-        # late it is against the plan. Every sent call counts, failed or not.
+    def _mark_sent(self) -> None:
+        # The send window (achieved rate, CPU windows) is when the generator hands the
+        # call over. The dispatch lag is the call's own, from t_start (see _record).
         stats = self.stats
         now = time.perf_counter_ns()
-        stats.h["dispatch_lag"].record_ns(now - t_intended)
         stats.sent += 1
         if self._block_first_sent_ns == 0:
             self._block_first_sent_ns = now
@@ -231,7 +266,7 @@ class Runner:
             if self.in_flight >= cap:
                 stats.shed += 1  # counted and reported, never silent waiting
                 continue
-            self._mark_sent(t_intended)
+            self._mark_sent()
             self._start(first + k, t_intended, False)
 
     async def _sleep_until(self, t_ns: int) -> None:
@@ -274,7 +309,7 @@ class Runner:
                 self.in_flight += 1
                 self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
                 if not warmup:
-                    self._mark_sent(now)
+                    self._mark_sent()
                 await self._call(op_id, now, warmup)
 
         await asyncio.gather(*(user() for _ in range(self.plan.users)))
@@ -285,9 +320,11 @@ class Runner:
         deadline[0] = now + block.duration_ns if block.duration_ns is not None else 0
 
     def _grow_by_op(self, op_id: int) -> None:
-        latency_by_op = self.stats.latency_by_op
-        if op_id >= len(latency_by_op) and self.profile.soak is None:
-            latency_by_op.extend([-1] * max(1024, op_id + 1 - len(latency_by_op)))
+        size = len(self.stats.latency_by_op)
+        if op_id >= size and self.profile.soak is None:
+            grow = array("q", [-1]) * max(1024, op_id + 1 - size)
+            for name in BY_OP:
+                getattr(self.stats, name).extend(grow)
         self.stats.planned = max(self.stats.planned, op_id // self.shards + 1)
 
     # -- a block, and the whole run ------------------------------------------------

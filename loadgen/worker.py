@@ -23,7 +23,7 @@ from loadgen import clock
 from loadgen.profile import Profile
 from loadgen.providers import CallRecord, ProviderSettings, error_class, make_provider
 from loadgen.redact import redact
-from loadgen.runner import Runner
+from loadgen.runner import BY_OP, Runner
 from loadgen.soak import WindowProbe, release_memory
 from loadgen.tracers import TracingSettings, make_arm
 
@@ -251,8 +251,9 @@ def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wa
         "cpu_percent": round(cpu_percent, 2),
         "cpu_seconds_total": round(cpu_total, 3),
         "rss_samples": sampler.rss_samples,
-        # 8 bytes per operation, for pairing op_ids across arms (loadgen.overhead).
-        "latency_by_op": stats.latency_by_op.tobytes().hex(),
+        # 8 bytes per operation each, for pairing op_ids across arms (loadgen.overhead):
+        # latency_by_op, lag_by_op, before_wire_by_op, after_response_by_op.
+        **{name: getattr(stats, name).tobytes().hex() for name in BY_OP},
     }
 
 

@@ -68,6 +68,11 @@ def test_embedded_run_both_providers(tmp_path, stream):
         for key in ("latency_ms", "service_time_ms", "dispatch_lag_ms", "ttft_ms", "itl_ms"):
             assert PCT_KEYS <= set(run[key])
         assert run["latency_ms"]["count"] == 40
+        # One timeline per call: each part measured on every call, and their means add up
+        # to the latency's (to HDR's 3 significant digits).
+        parts = ("dispatch_lag_ms", "before_wire_ms", "wire_ms", "after_response_ms")
+        assert [run[key]["count"] for key in parts] == [40] * 4
+        assert sum(run[key]["mean"] for key in parts) == pytest.approx(run["latency_ms"]["mean"], rel=0.005)
         if stream == "--stream":
             # The mock's TTFT is 50 ms: the first text delta, not the role-only frame.
             assert run["ttft_ms"]["count"] == 40 and run["ttft_ms"]["p50"] >= 45

@@ -1,9 +1,12 @@
 """Validity rules and summaries, on synthetic worker results."""
 
+from array import array
+
 import pytest
 
 from loadgen.histograms import Recorder
 from loadgen.metrics import achieved_rate, check_validity, schedule_rate, summarize
+from loadgen.runner import BY_OP, HISTOGRAMS
 
 NS = 1_000_000_000
 
@@ -20,7 +23,7 @@ def result(**changes):
         "pool_size": 16, "output_tokens": 0, "warmup_errors": 0, "cpu_percent": 40.0, "errors": {}, "error_examples": {},
         "offsets_first_ns": 0, "offsets_last_ns": 999 * NS // 100,
         "first_sent_ns": 5 * NS, "last_sent_ns": 5 * NS + 999 * NS // 100,
-        "histograms": {name: Recorder().encode() for name in ("latency", "service_time", "ttft", "ttft_service", "itl")},
+        "histograms": {name: Recorder().encode() for name in HISTOGRAMS},
     }
     base["histograms"]["dispatch_lag"] = lag.encode()
     base.update(changes)
@@ -98,6 +101,39 @@ def test_merge_shards_adds_counters_and_histograms_and_keeps_the_busiest_cpu():
     summary = summarize(merged)
     assert summary["dispatch_lag_ms"]["count"] == 2000 and summary["workers"] == 2
     assert summary["achieved_rate_rps"] == pytest.approx(100, rel=0.001)
+
+
+def test_merge_shards_merges_every_per_op_array_by_op_id():
+    # Two shards took alternate op_ids of 6: each per-op array merges like latency_by_op.
+    from loadgen.metrics import merge_shards
+    from loadgen.overhead import latencies
+
+    def shard(k):
+        values = {name: array("q", [-1] * 6) for name in BY_OP}
+        for op_id in range(k, 6, 2):
+            for n, name in enumerate(BY_OP):
+                values[name][op_id] = 1000 * (n + 1) + op_id
+        return result(shard=k, cpu_percent=40.0, rss_samples=[], cpu_seconds_total=1.0, last_done_ns=1,
+                      **{name: v.tobytes().hex() for name, v in values.items()})
+
+    merged = merge_shards([shard(1), shard(0)])
+    for n, name in enumerate(BY_OP):
+        assert list(latencies(merged[name])) == [1000 * (n + 1) + op_id for op_id in range(6)]
+
+
+def test_the_timeline_split_is_summarised_or_unmeasured():
+    # A worker with the split recorded reports its parts in ms; one on httpx2's own pool
+    # (nothing recorded) reports count 0 and None, not zeros.
+    parts = {name: Recorder() for name in ("before_wire", "wire", "after_response")}
+    for name, ms in (("before_wire", 2), ("wire", 20), ("after_response", 1)):
+        for _ in range(10):
+            parts[name].record_ns(ms * 1_000_000)
+    measured = summarize(result(histograms=result()["histograms"] | {k: v.encode() for k, v in parts.items()}))
+    assert [measured[k]["p50"] for k in ("before_wire_ms", "wire_ms", "after_response_ms")] == pytest.approx(
+        [2.0, 20.0, 1.0], rel=0.001)  # HDR's 3 significant digits
+    unmeasured = summarize(result())
+    for key in ("before_wire_ms", "wire_ms", "after_response_ms"):
+        assert unmeasured[key]["count"] == 0 and unmeasured[key]["mean"] is None
 
 
 def test_span_figures_reconcile_with_the_collector_or_say_unmeasured():

@@ -148,3 +148,146 @@ def test_closed_loop_shards_split_users_and_operations():
     a, b = Runner(profile, FakeProvider(), 0, 2), Runner(profile, FakeProvider(), 1, 2)
     assert (a.plan.users, b.plan.users) == (2, 1)
     assert (a.plan.operations, b.plan.operations) == (5, 5)
+
+
+# --- one timeline per call: lag + before the wire + wire + after the response = latency ---------
+
+
+class WireProvider:
+    """Stamps the wire times as loadgen's transport would: the request "written" exactly
+    `before_ns` after the call's start, the response's last byte "read" `wire_ns` later."""
+
+    name = "wire"
+
+    def __init__(self, before_ns=3_000_000, wire_ns=5_000_000):
+        self.before_ns, self.wire_ns = before_ns, wire_ns
+        self.wire_by_op = {}
+
+    async def call(self, prompt, rec):
+        rec.t_wire = rec.t_start + self.before_ns
+        rec.t_response_end = rec.t_wire + self.wire_ns
+        while time.perf_counter_ns() < rec.t_response_end:
+            await asyncio.sleep((rec.t_response_end - time.perf_counter_ns()) / 1e9)
+        self.wire_by_op[rec.op_id] = rec.t_response_end - rec.t_wire
+
+    async def aclose(self):
+        pass
+
+
+def test_the_four_parts_add_up_to_each_calls_latency_exactly():
+    # 20 calls at 100/s: every part is stored per op_id, the wire part is what the provider
+    # stamped, and before-the-wire is exactly the 3 ms the provider put before its "write".
+    profile = load_profile(None, {"load": {"kind": "constant", "rate": 100}, "operations": 20, "provider": "openai"})
+    provider = WireProvider()
+    stats = run(profile, provider).stats
+    assert stats.ok == 20
+    for op_id in range(20):
+        lag, before = stats.lag_by_op[op_id], stats.before_wire_by_op[op_id]
+        after = stats.after_response_by_op[op_id]
+        assert lag >= 0 and before == 3_000_000 and after >= 0
+        assert lag + before + provider.wire_by_op[op_id] + after == stats.latency_by_op[op_id]
+    for name in ("before_wire", "wire", "after_response", "dispatch_lag"):
+        assert stats.h[name].count == 20
+    assert stats.h["wire"].summary_ms()["p50"] == pytest.approx(5.0, abs=0.01)
+
+
+def test_without_wire_stamps_the_split_is_unmeasured_not_guessed():
+    # httpx2's own pool stamps nothing: the split histograms stay empty and the per-op
+    # parts −1, while latency and lag are still recorded.
+    profile = load_profile(None, {"load": {"kind": "constant", "rate": 100}, "operations": 10, "provider": "openai"})
+    stats = run(profile, FakeProvider()).stats
+    assert [stats.h[name].count for name in ("before_wire", "wire", "after_response")] == [0, 0, 0]
+    assert set(stats.before_wire_by_op) == set(stats.after_response_by_op) == {-1}
+    assert min(stats.latency_by_op) >= 0 and min(stats.lag_by_op) >= 0
+
+
+def test_failed_calls_count_in_the_dispatch_lag_but_have_no_per_op_figures():
+    # 20 calls, every 4th fails: the lag histogram has all 20 (the generator was late or
+    # not either way); the per-op arrays, paired across arms, only the 15 that succeeded.
+    profile = load_profile(None, {"load": {"kind": "constant", "rate": 100}, "operations": 20, "provider": "openai"})
+    stats = run(profile, FakeProvider(fail_every=4)).stats
+    assert stats.h["dispatch_lag"].count == 20 and stats.h["latency"].count == 15
+    assert sum(lag >= 0 for lag in stats.lag_by_op) == sum(lat >= 0 for lat in stats.latency_by_op) == 15
+
+
+def test_closed_loop_by_time_grows_every_per_op_array_together():
+    profile = load_profile(None, {"load": {"kind": "concurrency", "users": 2}, "duration": 0.2, "provider": "openai"})
+    stats = run(profile, WireProvider(before_ns=0, wire_ns=1_000_000)).stats
+    sizes = {len(stats.latency_by_op), len(stats.lag_by_op), len(stats.before_wire_by_op),
+             len(stats.after_response_by_op)}
+    assert len(sizes) == 1 and sizes.pop() >= stats.ok > 0
+    assert sum(v >= 0 for v in stats.before_wire_by_op) == stats.ok
+
+
+class Hook:
+    """An arm that blocks the loop 2 ms (time.sleep, as a slow tracer hook would) before or
+    after the SDK call, or not at all; it keeps every record it saw through."""
+
+    def __init__(self, where=None):
+        self.where = where
+        self.records = []
+
+    async def call(self, provider, prompt, rec):
+        if self.where == "before":
+            time.sleep(0.002)
+        await provider.call(prompt, rec)
+        if self.where == "after":
+            time.sleep(0.002)
+        if rec.op_id >= 0:
+            self.records.append(rec)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_real_calls_timeline_adds_up_and_puts_a_hooks_time_where_it_ran(mock_server, provider, stream):
+    from statistics import median
+
+    from loadgen.providers import ProviderSettings, make_provider
+    from loadgen.providers.factory import provider_base_url
+
+    profile = load_profile(None, {"load": {"kind": "sequential"}, "operations": 20, "warmup_operations": 2,
+                                  "provider": provider, "stream": stream, "max_tokens": 8})
+    settings = ProviderSettings(base_url=provider_base_url(provider, mock_server + "/v1"), api_key="k",
+                                model=getattr(profile.models, provider), stream=stream, timeout_s=10,
+                                max_retries=0, pool_size=4)
+    parts = {}
+    for where in (None, "before", "after"):
+        hook = Hook(where)
+
+        async def go():
+            runner = Runner(profile, make_provider(provider, settings), arm=hook)
+            try:
+                await runner.run()
+            finally:
+                await runner.provider.aclose()
+            return runner.stats
+
+        stats = clock.run(go())
+        assert stats.ok == len(hook.records) == 20, stats.errors
+        rows = []
+        for rec in hook.records:
+            op = rec.op_id
+            row = (stats.lag_by_op[op], stats.before_wire_by_op[op], rec.t_response_end - rec.t_wire,
+                   stats.after_response_by_op[op])
+            # Every call, exactly: lag + before the wire + wire and server + after the response = latency.
+            assert rec.t_wire and rec.t_response_end and min(row) >= 0, row
+            assert sum(row) == stats.latency_by_op[op] == rec.t_done - rec.t_intended
+            rows.append(row)
+        parts[where] = [median(column) for column in zip(*rows)]
+        assert stats.h["wire"].count == stats.h["before_wire"].count == stats.h["after_response"].count == 20
+        if where == "before":
+            assert min(row[1] for row in rows) >= 2_000_000
+        if where == "after":
+            assert min(row[3] for row in rows) >= 2_000_000
+
+    plain, before, after = parts[None], parts["before"], parts["after"]
+    ms = 1_000_000
+    # The 2 ms before the call lands before the wire (each call's part is ≥ 2 ms, above; the
+    # medians of two 20-call runs of the SDK's own ~1 ms move a little), not on it or after
+    # the response …
+    assert before[1] - plain[1] >= 1.5 * ms
+    assert abs(before[2] - plain[2]) < ms and abs(before[3] - plain[3]) < ms
+    # … and the 2 ms after it, after the response.
+    assert after[3] - plain[3] >= 1.5 * ms
+    assert abs(after[2] - plain[2]) < ms and abs(after[1] - plain[1]) < ms

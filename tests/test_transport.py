@@ -22,6 +22,7 @@ import uvicorn
 
 from loadgen.mock_llm import MockConfig, create_app
 from loadgen.mock_llm.server import bind_socket
+from loadgen.providers.base import CURRENT_CALL, CallRecord
 from loadgen.providers.transport import LeanTransport
 
 MESSAGES = [{"role": "user", "content": "count these five words"}]
@@ -541,6 +542,66 @@ def test_aclose_closes_open_connections():
 
     opened, closed, active = run(go())
     assert opened == 3 and closed == 3 and active == 0
+
+
+# --- the call's wire stamps ------------------------------------------------------------------------
+
+
+def test_wire_stamps_bracket_what_the_server_saw_and_end_at_the_last_byte_not_its_reading():
+    # A stream whose last chunk leaves 0.1 s after the first, read by a client that dawdles
+    # 0.3 s after the first chunk: t_wire is before the server had the request, and
+    # t_response_end when the last byte came in, not when the client got round to it.
+    seen: dict[str, int] = {}
+
+    async def sse(n, head, body, writer):
+        seen["request_read"] = time.perf_counter_ns()
+        writer.write(CHUNKED_HEAD + chunk(b"data: 0\n\n"))
+        await asyncio.sleep(0.1)
+        seen["last_written"] = time.perf_counter_ns()
+        writer.write(chunk(b"data: 1\n\n") + b"0\r\n\r\n")
+        return True
+
+    async def go():
+        rec = CallRecord(0, time.perf_counter_ns(), None)
+        CURRENT_CALL.set(rec)
+        async with Server(sse) as server, client() as http:
+            async with http.stream("POST", server.url, json={"stream": True}) as response:
+                async for _ in response.aiter_bytes():
+                    await asyncio.sleep(0.3)
+            return rec, time.perf_counter_ns()
+
+    rec, read = run(go())
+    assert 0 < rec.t_wire <= seen["request_read"]
+    assert seen["last_written"] <= rec.t_response_end <= read - 200_000_000
+
+
+def test_with_retries_wire_runs_from_the_first_write_to_the_last_responses_end():
+    # Two attempts of one call (as an SDK retry makes them, in the call's task): a 503, then
+    # a 200 that leaves 50 ms after its request. The wire time spans both attempts.
+    seen: list[int] = []
+
+    async def retry(n, head, body, writer):
+        seen.append(time.perf_counter_ns())
+        if n == 0:
+            writer.write(reply(b"busy", status="503 Service Unavailable"))
+            return True
+        await asyncio.sleep(0.05)
+        seen.append(time.perf_counter_ns())
+        writer.write(reply(b"ok"))
+        return True
+
+    async def go():
+        rec = CallRecord(0, time.perf_counter_ns(), None)
+        CURRENT_CALL.set(rec)
+        async with Server(retry) as server, client() as http:
+            statuses = [(await http.get(server.url)).status_code for _ in range(2)]
+            return rec, statuses
+
+    rec, statuses = run(go())
+    assert statuses == [503, 200]
+    first_read, second_read, last_written = seen
+    assert 0 < rec.t_wire <= first_read
+    assert rec.t_response_end >= last_written > second_read
 
 
 # --- through the SDKs ---------------------------------------------------------------------------

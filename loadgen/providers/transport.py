@@ -14,6 +14,12 @@ handed out. A request cancelled or timed out at any step gives its pool slot bac
 Responses are parsed by httptools (C) and streamed, so SSE works. Errors and timeouts
 are raised as httpx2's exception types, which the SDKs map to APIConnectionError and
 APITimeoutError as usual.
+
+It also stamps the call's wire times on its record (found through CURRENT_CALL):
+t_wire right before the request's bytes are written, t_response_end when the parser
+has read the response's last byte. Time before t_wire is the client's (prompt, SDK,
+tracer, waiting for a pooled connection or connecting); time after t_response_end is
+the client's too (parsing, tracer work after the response).
 """
 
 from __future__ import annotations
@@ -22,10 +28,13 @@ import asyncio
 import collections
 import select
 import ssl
+import time
 from typing import AsyncIterator
 
 import httptools
 import httpx2
+
+from loadgen.providers.base import CURRENT_CALL, CallRecord
 
 _EOF = object()
 
@@ -45,6 +54,7 @@ class _Connection(asyncio.Protocol):
         self.complete = self.keep_alive = False
         self.until_close = False  # the body ends when the server closes
         self.error: Exception | None = None
+        self.rec: CallRecord | None = None  # the call whose response this is, for t_response_end
 
     # -- asyncio.Protocol ---------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -85,6 +95,10 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
+        # The last byte is read now, inside data_received, however late the SDK consumes
+        # it: anything after this is the client's own time (the stream's backlog included).
+        if self.rec is not None:
+            self.rec.t_response_end = time.perf_counter_ns()
         self.complete = True
         self.chunks.append(_EOF)
         self._wake()
@@ -100,13 +114,22 @@ class _Connection(asyncio.Protocol):
             self.head.set_exception(exc)
         self._wake()
 
-    def start(self, data: bytes) -> asyncio.Future:
+    def start(self, data: bytes, rec: CallRecord | None) -> asyncio.Future:
         self.headers = []
         self.chunks.clear()
         self.complete = self.keep_alive = self.until_close = False
         self.error = None
         self.parser = httptools.HttpResponseParser(self)
         self.head = asyncio.get_running_loop().create_future()
+        self.rec = rec
+        if rec is not None:
+            # With SDK retries each attempt comes through here: t_wire stays the FIRST
+            # attempt's write and t_response_end becomes the LAST attempt's end (reset
+            # now, set when this response completes), so the wire time includes every
+            # retry and the SDK's backoff between them.
+            if not rec.t_wire:
+                rec.t_wire = time.perf_counter_ns()
+            rec.t_response_end = 0
         self.transport.write(data)
         return self.head
 
@@ -163,6 +186,7 @@ class _ResponseStream(httpx2.AsyncByteStream):
         if self.done:
             return
         self.done = True
+        self.conn.rec = None  # a response ended by this close can no longer stamp the call
         if self.conn.reusable():
             self.conn.pool.release(self.conn)
         else:
@@ -308,7 +332,7 @@ class LeanTransport(httpx2.AsyncBaseTransport):
         conn = await pool.acquire(timeouts)
         try:
             async with asyncio.timeout(timeouts.get("read")):
-                status = await conn.start(data)
+                status = await conn.start(data, CURRENT_CALL.get())
         except BaseException as exc:  # cancelled too: the slot must not stay taken
             pool.drop(conn)
             if isinstance(exc, TimeoutError):
