@@ -15,7 +15,7 @@ baseline worker, then +0.03 MiB per 1,000 calls, measured here).
 
 The arm's cost is taken against the baseline, like the latency overhead: every process of
 this SDK grows for its first thousand or two calls as caches and allocator pools fill
-(0.1–0.3 MiB per 1,000 calls over a 1,000-call run, then flat), and that is not the tracer's.
+(0.18–0.34 MiB per 1,000 calls over a 1,000-call run here, then ~0.03), and that is not the tracer's.
 
 | key | meaning |
 | --- | --- |
