@@ -13,9 +13,10 @@ its first block carries one-time costs — connections opened, the first spans e
 imports of the warm-up — that are not per-call growth (+1.1 MiB over the first 385 calls of a
 baseline worker, then +0.03 MiB per 1,000 calls, measured here).
 
-The arm's cost is taken against the baseline, like the latency overhead: every process of
-this SDK grows for its first thousand or two calls as caches and allocator pools fill
-(0.18–0.34 MiB per 1,000 calls over a 1,000-call run here, then ~0.03), and that is not the tracer's.
+The arm's cost is taken against the baseline, like the latency overhead: a baseline process
+itself keeps growing for its first thousand or two calls (0.18–0.34 MiB per 1,000 calls over a
+1,000-call run here, then ~0.03; caches or allocator pools filling, not pinned down), and
+that is not the tracer's.
 
 | key | meaning |
 | --- | --- |
