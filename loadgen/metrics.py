@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loadgen.histograms import Recorder
-from loadgen.overhead import latencies, memory_figures, memory_overhead, merge_latencies, paired_overhead
+from loadgen.memory import memory_cost
+from loadgen.overhead import latencies, memory_figures, merge_latencies, paired_overhead
 from loadgen.runner import BY_OP
 
 NS = 1_000_000_000
@@ -74,6 +75,7 @@ def merge_shards(shards: list[dict]) -> dict:
     merged["cpu_seconds_measured"] = round(sum(r.get("cpu_seconds_measured", 0.0) for r in shards), 4)
     merged["rss_samples_by_worker"] = [r["rss_samples"] for r in shards]
     merged["measure_start_s_by_worker"] = [r.get("measure_start_s") for r in shards]
+    merged["rss_retained_by_worker"] = [r.get("rss_retained") or [] for r in shards]
     histos = {name: Recorder.decode(data) for name, data in shards[0]["histograms"].items()}
     for r in shards[1:]:
         for name, data in r["histograms"].items():
@@ -179,11 +181,11 @@ def add_overheads(results: list[dict], summaries: list[dict]) -> None:
         baseline = baselines.get((result["provider"], result["mode"]))
         if result["arm"] == "baseline" or baseline is None:
             summary.update(dict.fromkeys(("overhead_latency_ms", "overhead_latency_ci95_ms", "overhead_latency_percent",
-                                          "overhead_pairs", "memory_overhead_mib", "memory_overhead_percent",
-                                          "cpu_per_operation_delta_us")))
+                                          "overhead_pairs", "cpu_per_operation_delta_us")))
+            summary.update(memory_cost(None, result))
             continue
         summary.update(paired_overhead(latencies(baseline.get("latency_by_op")), latencies(result.get("latency_by_op"))))
-        summary.update(memory_overhead(baseline, result))
+        summary.update(memory_cost(baseline, result))
         base_summary = next(s for r, s in zip(results, summaries) if r is baseline)
         mine, base = summary["cpu_per_operation_us"], base_summary["cpu_per_operation_us"]
         summary["cpu_per_operation_delta_us"] = None if mine is None or base is None else round(mine - base, 1)

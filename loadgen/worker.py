@@ -122,6 +122,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
 
     await _prime(runner, provider)
     sampler.sample()  # psutil's first reads are slow; do them before the clock too
+    retained = [_retained_point(runner, sampler)]  # loadgen.memory fits fixed cost and growth to these
     soak = profile.soak
     probe = WindowProbe(runner, arm, sampler, soak.tracemalloc, soak.warmup_windows) if soak else None
     runner.on_first_send = mark_block_start
@@ -156,7 +157,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
                 window_figures = probe.end(block.index)
             else:
                 window_figures = None
-                release_memory()
+                retained.append(_retained_point(runner, sampler))  # releases memory first
             messages.put(("block_done", (label, spec.shard, block.index, window_figures)))
             if runner.stopping:
                 break
@@ -173,6 +174,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
     result = _result(spec, profile, runner, sampler, started_wall, cpu_percent, sampler.cpu_seconds())
     result["blocks"] = blocks
     result["spans"] = spans
+    result["rss_retained"] = retained
     if probe is not None:
         result["soak"] = probe.finish()
     result["run_id"] = tracing.run_id if tracing else None
@@ -181,6 +183,18 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
     # CPU per operation counts every flush too: exporting the spans is tracing work.
     result["cpu_seconds_measured"] = round(busy["cpu"] + busy["flush_cpu"], 4)
     return result
+
+
+def _retained_point(runner: Runner, sampler: Sampler) -> tuple[int, int]:
+    """(calls made so far — the priming call, warm-up and measured — , retained RSS bytes).
+
+    Called after the garbage is collected and free heap pages are returned to the system
+    (loadgen.soak.release_memory), so the RSS is memory the process keeps. Every call through
+    the arm counts, warm-up included, since a tracer that keeps something per call keeps it
+    for those calls too.
+    """
+    release_memory()
+    return 1 + runner.warmup_done + runner.stats.completed, sampler.process.memory_info().rss
 
 
 async def _run_block(runner: Runner, block, start_at_ns: int) -> dict:
