@@ -34,6 +34,9 @@ _BASELINE_CHECKS = ("success_rate_percent", "latency_p95_ms")
 _SPAN_CHECKS = ("trace_coverage_percent", "attribute_completeness_percent", "dropped_span_rate_percent",
                 "export_latency_p95_ms")
 _SEVERITY = ("pass", "warn", "fail")
+# The overhead's parts along one call's timeline: (run key, words); each key has a `_ci95_ms` twin.
+OVERHEAD_SPLIT = (("overhead_before_wire_ms", "before wire"), ("overhead_after_response_ms", "after response"),
+                  ("overhead_loop_delay_ms", "loop delay"))
 # Validity rules that say the generator, not the target, shaped the numbers (metrics.check_validity).
 _SATURATION_RULES = ("send_rate", "dispatch_lag", "worker_cpu", "unsent_operations")
 _EXPORT_DROPS = {
@@ -196,7 +199,9 @@ def _loop_delay(run: dict, limits: Limits) -> Iterator[tuple[str, str]]:
     if not _beyond_pass(delta, limits):
         return
     p99 = run.get("loop_delay_p99_ms")
-    figure = f"{delta:+.2f} ms" if p99 is None else f"{p99:.2f} ms, {delta:+.2f} ms vs the baseline's {p99 - delta:.2f} ms"
+    figure = f"{delta:+.2f} ms"
+    if p99 is not None:
+        figure = f"{p99:.2f} ms, {figure} vs the baseline's {p99 - delta:.2f} ms"
     cpu = run.get("cpu_per_operation_delta_us")
     cpu_text = "" if cpu is None else f"; the tracer adds {cpu:+.0f} µs of CPU per operation"
     yield "loop_delay", (
@@ -206,14 +211,9 @@ def _loop_delay(run: dict, limits: Limits) -> Iterator[tuple[str, str]]:
 
 
 def _split(run: dict) -> str:
-    """Where the overhead lands, when the run measured it: '; of the overhead, +0.41 ms lands before the wire, …'."""
-    parts = [(key, label) for key, label in (("overhead_before_wire_ms", "before the wire"),
-                                             ("overhead_after_response_ms", "after the response"),
-                                             ("overhead_loop_delay_ms", "in loop delay"))
-             if run.get(key) is not None]
-    if not parts:
-        return ""
-    return "; of the overhead, " + ", ".join(f"{run[key]:+.3f} ms lands {label}" for key, label in parts)
+    """Where the overhead lands, when the run measured it: '; of the overhead: before wire +0.410 ms, …'."""
+    parts = [f"{words} {run[key]:+.3f} ms" for key, words in OVERHEAD_SPLIT if run.get(key) is not None]
+    return "; of the overhead: " + ", ".join(parts) if parts else ""
 
 
 def _saturated(run: dict) -> Iterator[tuple[str, str]]:

@@ -247,7 +247,8 @@ def collector(host: str, port: int) -> None:
 
 
 @main.command()
-@click.option("--test-determinism", is_flag=True, default=False, help="Hash the default profile's prompts and schedule with these settings in two fresh processes.")
+@click.option("--test-determinism", is_flag=True, default=False,
+              help="Hash the default profile's prompts and schedule, with these settings, in two fresh processes.")
 @click.option("--operations", type=int, default=2000, show_default=True, help="Operations to hash or show.")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--span-size-mode", type=click.Choice(["small", "medium", "large", "mixed"]), default="mixed", show_default=True)

@@ -17,7 +17,14 @@ from rich.console import Console
 from rich.table import Table
 
 from loadgen import __version__
-from loadgen.assessment import configuration_summary, format_overhead, overall, recommendations, verdicts
+from loadgen.assessment import (
+    OVERHEAD_SPLIT,
+    configuration_summary,
+    format_overhead,
+    overall,
+    recommendations,
+    verdicts,
+)
 from loadgen.profile import Thresholds
 from loadgen.redact import redact_data
 
@@ -244,7 +251,8 @@ def assessment_table(summary: dict) -> Table:
     for row in summary["verdicts"]:
         cells.setdefault((row["provider"], row["arm"], row["mode"]), {})[row["check"]] = row
     for (provider, arm, mode), checks in cells.items():
-        table.add_row(f"{provider}/{arm}\n[dim]{mode}[/]", *(_verdict_cell(checks.get(check)) for check in _CHECK_COLUMNS))
+        table.add_row(f"{provider}/{arm}\n[dim]{mode}[/]",
+                      *(_verdict_cell(checks.get(check)) for check in _CHECK_COLUMNS))
     table.caption = ("Under each check: its pass / warn limits (\\[thresholds] in the profile). pass: within the pass "
                      "limit (inclusive); warn: within the warn limit; fail: beyond it; n/m: unmeasured, no figure to "
                      "grade (span checks of an arm that exports no spans); —: not graded (a baseline is graded on "
@@ -289,26 +297,22 @@ def configuration_line(config: dict) -> str:
     return "configuration: " + " · ".join(part for part in parts if part)
 
 
-# The overhead's split along one call's timeline: (key, words), each key with its `_ci95_ms`.
-_SPLIT = (("overhead_before_wire_ms", "before wire"), ("overhead_after_response_ms", "after response"),
-          ("overhead_loop_delay_ms", "loop delay"))
-
-
 def versus_baseline(run: dict) -> str:
-    """An arm's lines against its baseline: the overhead with its CI method and memory; then where the overhead lands."""
+    """An arm's lines vs its baseline: the overhead with its CI method, memory; then where the overhead lands."""
     method, df = run.get("overhead_ci_method"), run.get("overhead_ci_df")
     ci = "" if method is None else f"; CI: {method}" + ("" if df is None else f", df {df}")
     text = (f"  {run['provider']}/{run['arm']} vs baseline: latency {format_overhead(run)} "
             f"(paired by op_id, {run['overhead_pairs']} pairs{ci})")
     memory = run.get("memory_overhead_mib")
-    text += "; memory " + ("unmeasured" if memory is None else f"{memory:+.1f} MiB ({run['memory_overhead_percent']:+.1f}%)")
+    percent = run.get("memory_overhead_percent")
+    text += "; memory " + ("unmeasured" if memory is None else f"{memory:+.1f} MiB ({percent:+.1f}%)")
     if run.get("memory_fixed_mib") is not None:
         text += f", fixed {run['memory_fixed_mib']:+.1f} MiB"
     growth, growth_ci = run.get("memory_growth_mib_per_1k_ops"), run.get("memory_growth_ci95_mib_per_1k_ops")
     if growth is not None:
         text += f", growth {growth:+.3f}" + ("" if not growth_ci else f" [{growth_ci[0]:+.3f}, {growth_ci[1]:+.3f}]")
         text += " MiB per 1,000 ops"
-    split = [f"{words} {_mean_ci(run, key)}" for key, words in _SPLIT if run.get(key) is not None]
+    split = [f"{words} {_mean_ci(run, key)}" for key, words in OVERHEAD_SPLIT if run.get(key) is not None]
     return text + ("\n    of which " + ", ".join(split) if split else "")
 
 

@@ -131,7 +131,7 @@ def test_a_run_within_every_limit_calls_for_no_advice():
     ("loop_delay", {"loop_delay_p99_ms": 5.21, "loop_delay_delta_p99_ms": 4.6, "cpu_per_operation_delta_us": 3400.0,
                     "overhead_before_wire_ms": 0.41, "overhead_after_response_ms": 0.02, "overhead_loop_delay_ms": 1.2},
      ["loop delay p99 5.21 ms, +4.60 ms vs the baseline's 0.61 ms", "pass limit 1 ms", "+3400 µs of CPU",
-      "+0.410 ms lands before the wire", "+0.020 ms lands after the response", "+1.200 ms lands in loop delay",
+      "of the overhead: before wire +0.410 ms, after response +0.020 ms, loop delay +1.200 ms",
       "not an invalid run"]),
     ("saturated", {"saturated": True, "workers": 2,
                    "saturation_detail": "worker CPU 96% with the tracer vs 41% for the baseline"},
@@ -277,3 +277,22 @@ def test_the_loop_delay_limits_are_settable_from_a_profile():
     assert (graded["loop_delay_p99_ms"]["verdict"], graded["loop_delay_p99_ms"]["pass_limit"]) == ("pass", 5.0)
     assert recommendations([slow], profile.thresholds, PROFILE) == []
     assert [item["kind"] for item in recommendations([slow], DEFAULTS, PROFILE)] == ["loop_delay"]
+
+
+@pytest.mark.parametrize("arm, tracing, env, expected", [
+    ("baseline", None, {}, None),  # no tracer, no spans
+    ("otel", {"collector_url": "http://127.0.0.1:4318/"}, {}, "http://127.0.0.1:4318/v1/traces"),
+    # HoneyHive posts to its own path on any server
+    ("honeyhive", {"collector_url": "http://otel:4318"}, {}, "http://otel:4318/opentelemetry/v1/traces"),
+    # --target real with HH_API_KEY: HoneyHive's server, its default or HH_API_URL
+    ("honeyhive", {"collector_url": None}, {}, "HoneyHive's server (https://api.dp1.us.honeyhive.ai/opentelemetry/v1/traces)"),
+    ("honeyhive", {"collector_url": None}, {"HH_API_URL": "https://hh.example/"},
+     "HoneyHive's server (https://hh.example/opentelemetry/v1/traces)"),
+])
+def test_export_endpoint_names_where_the_arm_sends_its_spans(monkeypatch, arm, tracing, env, expected):
+    from loadgen.orchestrator import export_endpoint
+
+    monkeypatch.delenv("HH_API_URL", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert export_endpoint(arm, tracing) == expected
