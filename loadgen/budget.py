@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 from loadgen.profile import Profile
-from loadgen.prompts import make_prompt
+from loadgen.prompts import profile_prompt
 from loadgen.schedule import profile_offsets
 
 CHARS_PER_TOKEN = 4
@@ -67,9 +67,7 @@ def _mode_budget(profile: Profile, cores: int | None) -> Budget:
     per_arm_ops += [(op_id, True) for op_id in range(profile.warmup_operations)]
     input_chars = output_tokens = 0
     for op_id, warmup in per_arm_ops + [(0, True)] * workers:  # the priming call repeats warm-up op 0
-        prompt = make_prompt(profile.seed, op_id, span_size_mode=profile.span_size_mode,
-                             conversation_share=profile.conversation_share, max_turns=profile.max_turns,
-                             max_tokens_cap=profile.max_tokens, stream="warmup" if warmup else "measured")
+        prompt = profile_prompt(profile, op_id, warmup=warmup)
         input_chars += len(prompt.system) + sum(len(text) for _, text in prompt.turns)
         output_tokens += prompt.max_tokens
     calls_per_arm = len(per_arm_ops) + workers

@@ -101,7 +101,7 @@ def main() -> None:
 @click.option("--validate-only", is_flag=True, default=False,
               help="Check keys, target, collector and arms without sending load.")
 @click.option("--test-determinism", is_flag=True, default=False,
-              help="Hash the profile's prompts and schedule in two fresh processes; no load.")
+              help="Hash the profile's schedule and prompts (every load model) in two fresh processes; no load.")
 @click.option("--test-connections", is_flag=True, default=False,
               help="One call per provider and target, one export per arm; no load.")
 def run(profile_path: str | None, quiet: bool, export_json: str | None, validate_only: bool,
@@ -122,8 +122,7 @@ def run(profile_path: str | None, quiet: bool, export_json: str | None, validate
     if test_determinism:
         from loadgen.determinism import check_determinism
 
-        sys.exit(check_determinism(operations=profile.operations or 2000, seed=profile.seed,
-                                   span_size_mode=profile.span_size_mode, out=out))
+        sys.exit(check_determinism(profile, out=out))
     if validate_only or test_connections:
         from loadgen import checks
 
@@ -248,17 +247,20 @@ def collector(host: str, port: int) -> None:
 
 
 @main.command()
-@click.option("--test-determinism", is_flag=True, default=False, help="Hash the prompt stream in two fresh processes.")
+@click.option("--test-determinism", is_flag=True, default=False,
+              help="Hash the default profile's prompts and schedule, with these settings, in two fresh processes.")
 @click.option("--operations", type=int, default=2000, show_default=True, help="Operations to hash or show.")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--span-size-mode", type=click.Choice(["small", "medium", "large", "mixed"]), default="mixed", show_default=True)
 def prompts(test_determinism: bool, operations: int, seed: int, span_size_mode: str) -> None:
     """Show prompts, or prove they are deterministic across processes and providers."""
     from loadgen.determinism import check_determinism as check, print_sample
+    from loadgen.profile import Profile
 
+    profile = Profile(seed=seed, span_size_mode=span_size_mode, operations=operations)
     if test_determinism:
-        sys.exit(check(operations=operations, seed=seed, span_size_mode=span_size_mode, out=out))
-    print_sample(operations=min(operations, 10), seed=seed, span_size_mode=span_size_mode, out=out)
+        sys.exit(check(profile, out=out, limit=operations))
+    print_sample(profile, operations=min(operations, 10), out=out)
 
 
 @main.command()

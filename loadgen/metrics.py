@@ -295,6 +295,7 @@ def summarize(result: dict) -> dict:
                                  if completed and result.get("cpu_seconds_measured") is not None else None),
         "errors": result["errors"],
         "error_examples": result["error_examples"],
+        "export_endpoint": result.get("export_endpoint"),  # where the spans went; None: untraced
     }
     for key, name in SUMMARY_HISTOGRAMS.items():
         summary[key] = hist[name].summary_ms()

@@ -137,6 +137,7 @@ class Orchestrator:
             results = Fleet(groups, profile.timeout, self.on_progress, on_window).run(plan, outcome, together=soak)
             for label, result in results.items():
                 tracing = groups[label][0].tracing
+                result["export_endpoint"] = export_endpoint(groups[label][0].arm, tracing)
                 if tracing is not None and tracing["collector_url"]:
                     # After the workers' final flush every exported span has been ACKed,
                     # so the collector's count is complete.
@@ -158,3 +159,17 @@ class Orchestrator:
             "max_export_batch_size": t.max_export_batch_size,
             "export_timeout_ms": t.export_timeout_ms,
         }
+
+
+HONEYHIVE_DEFAULT_URL = "https://api.dp1.us.honeyhive.ai"  # honeyhive 1.7's default; HH_API_URL overrides it
+
+
+def export_endpoint(arm: str, tracing: dict | None) -> str | None:
+    """Where an arm's exporter sends its spans (as `_tracing` decided), for the report; None: no spans."""
+    if tracing is None:
+        return None
+    if tracing["collector_url"] is None:  # the HoneyHive arm reporting to HoneyHive itself
+        url = os.environ.get("HH_API_URL") or HONEYHIVE_DEFAULT_URL
+        return f"HoneyHive's server ({url.rstrip('/')}/opentelemetry/v1/traces)"
+    path = "/opentelemetry/v1/traces" if arm == "honeyhive" else "/v1/traces"
+    return tracing["collector_url"].rstrip("/") + path

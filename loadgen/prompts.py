@@ -13,7 +13,10 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from loadgen.profile import Profile
 
 DOMAINS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     # domain: (system prompt, question templates, topics)
@@ -156,6 +159,23 @@ def make_prompt(
         max_tokens=max_tokens,
         system=DOMAINS[domain][0],
         turns=tuple(turns),
+    )
+
+
+def profile_prompt(profile: "Profile", op_id: int, *, warmup: bool = False) -> Prompt:
+    """op_id's prompt under every prompt setting of a profile.
+
+    The one place a profile becomes prompts: the runner sends what this returns, the
+    budget counts it and `--test-determinism` hashes it, so none can leave a setting out.
+    """
+    return make_prompt(
+        profile.seed,
+        op_id,
+        span_size_mode=profile.span_size_mode,
+        conversation_share=profile.conversation_share,
+        max_turns=profile.max_turns,
+        max_tokens_cap=profile.max_tokens,
+        stream="warmup" if warmup else "measured",
     )
 
 

@@ -17,7 +17,14 @@ from rich.console import Console
 from rich.table import Table
 
 from loadgen import __version__
-from loadgen.assessment import configuration_summary, format_overhead, overall, recommendations, verdicts
+from loadgen.assessment import (
+    OVERHEAD_SPLIT,
+    configuration_summary,
+    format_overhead,
+    overall,
+    recommendations,
+    verdicts,
+)
 from loadgen.profile import Thresholds
 from loadgen.redact import redact_data
 
@@ -41,15 +48,22 @@ def north_star_metrics(runs: list[dict]) -> list[dict]:
             "trace_coverage_percent": run.get("trace_coverage_percent"),
             "attribute_completeness_percent": run.get("attribute_completeness_percent"),
             "memory_overhead_percent": run.get("memory_overhead_percent"),
+            "memory_fixed_mib": run.get("memory_fixed_mib"),
+            "memory_growth_mib_per_1k_ops": run.get("memory_growth_mib_per_1k_ops"),
+            "loop_delay_p99_ms": run.get("loop_delay_p99_ms"),
+            "loop_delay_delta_p99_ms": run.get("loop_delay_delta_p99_ms"),
+            "saturated": run.get("saturated"),
+            "overhead_before_wire_ms": run.get("overhead_before_wire_ms"),
+            "overhead_after_response_ms": run.get("overhead_after_response_ms"),
             "cpu_per_operation_us": run.get("cpu_per_operation_us"),
         })
     return rows
 
 
 # (group, column): the three assessments a tracer is judged on, then the CPU each arm spent.
-_NORTH_STAR_COLUMNS = (("cost", "Overhead (ms ± CI, %)"), ("cost", "Memory"), ("fidelity", "Coverage"),
-                       ("fidelity", "Complete"), ("reliability", "Drops"), ("reliability", "Export p95"),
-                       ("", "CPU/op"))
+_NORTH_STAR_COLUMNS = (("cost", "Overhead (ms ± CI, %)"), ("cost", "Loop delay p99 (Δ)"), ("cost", "Memory"),
+                       ("fidelity", "Coverage"), ("fidelity", "Complete"), ("reliability", "Drops"),
+                       ("reliability", "Export p95"), ("", "CPU/op"))
 
 
 def north_star_table(rows: list[dict]) -> Table:
@@ -63,7 +77,8 @@ def north_star_table(rows: list[dict]) -> Table:
         table.add_row(
             row["provider"], row["arm"], row["mode"],
             "—" if baseline else format_overhead(row, plus_minus=True),
-            "—" if baseline else _unmeasured(row["memory_overhead_percent"], "{:+.1f}%"),
+            _loop_delay_cell(row),
+            "—" if baseline else _memory_cell(row),
             "—" if baseline else _unmeasured(row["trace_coverage_percent"], "{:.1f}%"),
             "—" if baseline else _unmeasured(row["attribute_completeness_percent"], "{:.1f}%"),
             "—" if baseline else _unmeasured(row["dropped_span_rate_percent"], "{:.2f}%"),
@@ -71,11 +86,31 @@ def north_star_table(rows: list[dict]) -> Table:
             _unmeasured(row["cpu_per_operation_us"], "{:.0f} µs"),
         )
     table.caption = ("Cost of tracing: Overhead (latency vs the baseline, paired by op_id: mean ± 95% CI, and % of "
-                     "the baseline mean), Memory (steady-state RSS vs baseline). Fidelity of data: Coverage "
+                     "the baseline mean), Loop delay (dispatch-lag p99, ms, and its Δ vs the baseline: the delay the "
+                     "tracer's work on the event loop adds to every call; 'saturated': its worker passed 90% CPU "
+                     "while the baseline's did not), Memory (fixed cost vs the baseline, MiB, and growth per 1,000 "
+                     "operations; or steady-state RSS vs the baseline, %). Fidelity of data: Coverage "
                      "(operations with root + LLM span in one trace), Complete (LLM spans with every required "
                      "attribute). Reliability of pipeline: Drops (dropped ÷ exported + dropped), Export p95 (span "
                      "end → collector ACK). CPU/op: the worker's CPU per operation. 'unmeasured': not measurable here.")
     return table
+
+
+def _loop_delay_cell(row: dict) -> str:
+    """'5.21 ms (+4.60)': the arm's dispatch-lag p99 and its Δ vs the baseline; a baseline's p99 alone."""
+    p99, delta = row["loop_delay_p99_ms"], row["loop_delay_delta_p99_ms"]
+    if p99 is None:
+        return "unmeasured"
+    text = f"{p99:.2f} ms" + ("" if delta is None else f" ({delta:+.2f})")
+    return text + (" [bold red]saturated[/]" if row["saturated"] else "")
+
+
+def _memory_cell(row: dict) -> str:
+    """The fixed cost in MiB (and the growth) when measured, else the steady-state RSS difference in %."""
+    fixed, growth = row["memory_fixed_mib"], row["memory_growth_mib_per_1k_ops"]
+    if fixed is None:
+        return _unmeasured(row["memory_overhead_percent"], "{:+.1f}%")
+    return f"{fixed:+.1f} MiB" + ("" if growth is None else f", {growth:+.3f}/1k ops")
 
 
 def assessment_summary(profile_data: dict, runs: list[dict], target: str) -> dict:
@@ -184,12 +219,19 @@ def tracing_table(runs: list[dict]) -> Table | None:
     return table
 
 
-# check → (column header, value format) in the assessment table.
+# check → (column header, value format) in the assessment table: every check, headers kept short.
 _CHECK_COLUMNS = {
     "success_rate_percent": ("Success %", "{:.1f}"),
     "latency_p95_ms": ("Latency p95 ms", "{:.1f}"),
-    "memory_overhead_percent": ("Memory overhead %", "{:+.1f}"),
-    "tracer_overhead_percent": ("Tracer overhead %", "{:+.2f}"),
+    "tracer_overhead_percent": ("Overhead %", "{:+.2f}"),
+    "loop_delay_p99_ms": ("Loop Δp99 ms", "{:+.2f}"),
+    "saturated": ("Saturated", "{}"),
+    "memory_overhead_percent": ("Memory %", "{:+.1f}"),
+    "memory_overhead_mib": ("Memory MiB", "{:+.1f}"),
+    "trace_coverage_percent": ("Coverage %", "{:.1f}"),
+    "attribute_completeness_percent": ("Complete %", "{:.1f}"),
+    "dropped_span_rate_percent": ("Drops %", "{:.2f}"),
+    "export_latency_p95_ms": ("Export p95 ms", "{:.0f}"),
 }
 _VERDICT_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "unmeasured": "dim"}
 
@@ -198,19 +240,24 @@ def assessment_table(summary: dict) -> Table:
     """Run × check, each cell the verdict and the value it was graded on."""
     verdict = summary["overall"]
     table = Table(title=f"assessment against the thresholds — overall: [{_VERDICT_STYLE[verdict]}]{verdict}[/]")
-    table.add_column("Provider/Arm")
-    table.add_column("Mode")
+    # One column for the run, its mode under it: every check column gets the width.
+    table.add_column("Provider/Arm\n[dim]mode[/]", no_wrap=True)
     for check, (header, _) in _CHECK_COLUMNS.items():
-        limits = summary["thresholds"][check]
-        table.add_column(f"{header}\n[dim]pass {limits['pass']:g} · warn {limits['warn']:g}[/]", justify="right")
+        limits = summary["thresholds"].get(check)
+        bounds = "fail if so" if limits is None else f"{limits['pass']:g} / {limits['warn']:g}"
+        # min_width: each header's longest word stays whole however narrow the terminal.
+        table.add_column(f"{header}\n[dim]{bounds}[/]", justify="right", min_width=max(map(len, header.split())))
     cells: dict[tuple, dict] = {}
     for row in summary["verdicts"]:
         cells.setdefault((row["provider"], row["arm"], row["mode"]), {})[row["check"]] = row
     for (provider, arm, mode), checks in cells.items():
-        table.add_row(f"{provider}/{arm}", mode, *(_verdict_cell(checks.get(check)) for check in _CHECK_COLUMNS))
-    table.caption = ("pass: within the pass limit (inclusive); warn: within the warn limit; fail: beyond it; "
-                     "unmeasured: no figure to grade; —: not graded (a baseline has no overhead). "
-                     "Limits: \\[thresholds] in the profile.")
+        table.add_row(f"{provider}/{arm}\n[dim]{mode}[/]",
+                      *(_verdict_cell(checks.get(check)) for check in _CHECK_COLUMNS))
+    table.caption = ("Under each check: its pass / warn limits (\\[thresholds] in the profile). pass: within the pass "
+                     "limit (inclusive); warn: within the warn limit; fail: beyond it; n/m: unmeasured, no figure to "
+                     "grade (span checks of an arm that exports no spans); —: not graded (a baseline is graded on "
+                     "success and latency only). Loop Δp99: the arm's dispatch-lag p99 minus the baseline's. "
+                     "Memory MiB: the fixed cost when measured.")
     return table
 
 
@@ -218,8 +265,12 @@ def _verdict_cell(row: dict | None) -> str:
     if row is None:
         return "—"
     verdict = row["verdict"]
-    value = "" if row["value"] is None else " " + _CHECK_COLUMNS[row["check"]][1].format(row["value"])
-    return f"[{_VERDICT_STYLE[verdict]}]{verdict}[/]{value}"
+    value = row["value"]
+    if isinstance(value, bool):  # saturated: the verdict says it all
+        value = None
+    value = "" if value is None else " " + _CHECK_COLUMNS[row["check"]][1].format(value)
+    # "n/m": a narrow column keeps the word whole; the caption spells it out.
+    return f"[{_VERDICT_STYLE[verdict]}]{'n/m' if verdict == 'unmeasured' else verdict}[/]{value}"
 
 
 def configuration_line(config: dict) -> str:
@@ -246,6 +297,31 @@ def configuration_line(config: dict) -> str:
     return "configuration: " + " · ".join(part for part in parts if part)
 
 
+def versus_baseline(run: dict) -> str:
+    """An arm's lines vs its baseline: the overhead with its CI method, memory; then where the overhead lands."""
+    method, df = run.get("overhead_ci_method"), run.get("overhead_ci_df")
+    ci = "" if method is None else f"; CI: {method}" + ("" if df is None else f", df {df}")
+    text = (f"  {run['provider']}/{run['arm']} vs baseline: latency {format_overhead(run)} "
+            f"(paired by op_id, {run['overhead_pairs']} pairs{ci})")
+    memory = run.get("memory_overhead_mib")
+    percent = run.get("memory_overhead_percent")
+    text += "; memory " + ("unmeasured" if memory is None else f"{memory:+.1f} MiB ({percent:+.1f}%)")
+    if run.get("memory_fixed_mib") is not None:
+        text += f", fixed {run['memory_fixed_mib']:+.1f} MiB"
+    growth, growth_ci = run.get("memory_growth_mib_per_1k_ops"), run.get("memory_growth_ci95_mib_per_1k_ops")
+    if growth is not None:
+        text += f", growth {growth:+.3f}" + ("" if not growth_ci else f" [{growth_ci[0]:+.3f}, {growth_ci[1]:+.3f}]")
+        text += " MiB per 1,000 ops"
+    split = [f"{words} {_mean_ci(run, key)}" for key, words in OVERHEAD_SPLIT if run.get(key) is not None]
+    return text + ("\n    of which " + ", ".join(split) if split else "")
+
+
+def _mean_ci(run: dict, key: str) -> str:
+    """'+0.412 ms [+0.301, +0.523]' for a mean Δ and its `_ci95_ms`."""
+    ci = run.get(key.removesuffix("_ms") + "_ci95_ms")
+    return f"{run[key]:+.3f} ms" + ("" if not ci else f" [{ci[0]:+.3f}, {ci[1]:+.3f}]")
+
+
 def print_summary(console: Console, document: dict, north_star_only: bool = False) -> None:
     """The comprehensive report, or with north_star_only the north-star table alone; the status lines always."""
     runs = document["runs"]
@@ -261,10 +337,7 @@ def print_summary(console: Console, document: dict, north_star_only: bool = Fals
             console.print(north_star_table(document["north_star_metrics"]))
         for run in runs:
             if run.get("overhead_pairs"):
-                memory = run.get("memory_overhead_mib")
-                memory_text = "unmeasured" if memory is None else f"{memory:+.1f} MiB ({run['memory_overhead_percent']:+.1f}%)"
-                console.print(f"  {run['provider']}/{run['arm']} vs baseline: latency {format_overhead(run)} "
-                              f"(paired by op_id, {run['overhead_pairs']} pairs); memory {memory_text}", highlight=False)
+                console.print(versus_baseline(run), highlight=False)
         tracing = tracing_table(runs)
         if tracing is not None:
             console.print(tracing)

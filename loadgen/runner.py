@@ -26,7 +26,7 @@ from typing import Callable
 
 from loadgen.histograms import Recorder
 from loadgen.profile import Profile
-from loadgen.prompts import Prompt, make_prompt
+from loadgen.prompts import Prompt, profile_prompt
 from loadgen.providers.base import CURRENT_CALL, CallRecord, Provider, error_class
 from loadgen.schedule import Block, OffsetStream, blocks, closed_loop_plan, profile_offsets, warmup_offsets
 
@@ -120,16 +120,7 @@ class Runner:
 
     # -- prompts -------------------------------------------------------------------
     def prompt(self, op_id: int, warmup: bool) -> Prompt:
-        p = self.profile
-        return make_prompt(
-            p.seed,
-            op_id,
-            span_size_mode=p.span_size_mode,
-            conversation_share=p.conversation_share,
-            max_turns=p.max_turns,
-            max_tokens_cap=p.max_tokens,
-            stream="warmup" if warmup else "measured",
-        )
+        return profile_prompt(self.profile, op_id, warmup=warmup)
 
     # -- one call ------------------------------------------------------------------
     async def _call(self, op_id: int, t_intended: int, warmup: bool) -> None:

@@ -158,12 +158,6 @@ def test_connections_one_call_per_provider_and_one_export_per_arm():
     assert "spans received by the collector" in done.stdout
 
 
-def test_run_test_determinism_uses_the_profile_and_sends_nothing():
-    done = run_cli("run", "--test-determinism", "--operations", "50", "--seed", "7", "--span-size-mode", "large")
-    assert done.returncode == 0, done.stderr
-    assert "50 operations, seed 7, span sizes large: deterministic across processes" in done.stdout
-
-
 @pytest.mark.e2e
 def test_modes_combine_into_rows_of_their_own(tmp_path):
     out = tmp_path / "r.json"
