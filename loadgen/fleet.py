@@ -21,7 +21,20 @@ from loadgen.worker import WorkerSpec, worker_main
 BLOCK_MARGIN_NS = 150_000_000  # from a block's command to its common start
 
 ProgressSink = Callable[[dict], None]
-Key = tuple[str, int]  # (arm label, shard)
+Key = tuple[str, int]  # (arm label, worker: replica × shards + shard)
+
+
+def replica_for(label: str, block_index: int, replicas: int) -> int:
+    """Which of an arm's replica processes runs this block.
+
+    Tracer arms take replicas in turn (0 1 0 1 …); the baseline changes replica every R
+    blocks (0 0 1 1 …), so over R² blocks each arm process meets each baseline process
+    equally often: the blocks sample every pair of processes, and the overhead CI can
+    tell a difference between processes from one between blocks (loadgen.overhead).
+    """
+    if label == "baseline":
+        return (block_index // replicas) % replicas
+    return block_index % replicas
 
 
 @dataclass
@@ -53,7 +66,8 @@ class Fleet:
         ctx = spawn_context()
         self.messages = ctx.Queue()
         self.stop = ctx.Event()
-        self.specs: dict[Key, WorkerSpec] = {(label, spec.shard): spec for label, specs in groups.items() for spec in specs}
+        self.specs: dict[Key, WorkerSpec] = {(label, spec.worker): spec for label, specs in groups.items() for spec in specs}
+        self.replicas = {label: max(spec.replica for spec in specs) + 1 for label, specs in groups.items()}
         self.commands = {key: ctx.Queue() for key in self.specs}
         self.procs = {
             key: ctx.Process(target=worker_main, args=(spec, self.messages, self.commands[key], self.stop),
@@ -79,7 +93,8 @@ class Fleet:
                 for labels in turns[k % len(turns):] + turns[:k % len(turns)]:
                     if outcome.interrupted or self.failed:
                         break
-                    keys = [key for key in self.specs if key[0] in labels]
+                    keys = [key for key, spec in self.specs.items() if key[0] in labels
+                            and spec.replica == replica_for(key[0], block.index, self.replicas[key[0]])]
                     start_at = time.perf_counter_ns() + BLOCK_MARGIN_NS
                     for key in keys:
                         self.commands[key].put(("block", block, start_at))
@@ -150,10 +165,10 @@ class Fleet:
                 self.on_window(label, shard, window)
         elif kind == "progress":
             shards = self.progress[payload["arm"]]
-            shards[payload["shard"]] = payload
+            shards[payload["worker"]] = payload
             self.on_progress(_sum_progress(list(shards.values())))
         elif kind == "result":
-            self.results[(payload["arm"], payload["shard"])] = payload
+            self.results[(payload["arm"], payload["worker"])] = payload
         else:
             label, shard, message = payload
             self._fail((label, shard), message, outcome)
@@ -161,7 +176,9 @@ class Fleet:
 
 def _sum_progress(messages: list[dict]) -> dict:
     total = dict(messages[0])
-    for key in ("planned", "sent", "completed", "errors", "shed", "in_flight", "warmup_done"):
+    for key in ("sent", "completed", "errors", "shed", "in_flight", "warmup_done"):
         total[key] = sum(m[key] for m in messages)
+    # Each replica of a shard plans the same share of the schedule: count it once.
+    total["planned"] = sum({m.get("shard", 0): m["planned"] for m in messages}.values())
     total["elapsed_s"] = max(m["elapsed_s"] for m in messages)
     return total

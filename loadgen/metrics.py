@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from loadgen.histograms import Recorder
 from loadgen.memory import memory_cost
-from loadgen.overhead import latencies, memory_figures, merge_latencies, paired_overhead
+from loadgen.overhead import Unit, latencies, memory_figures, merge_latencies, paired_overhead, paired_part
 from loadgen.runner import BY_OP
 
 NS = 1_000_000_000
@@ -46,17 +46,21 @@ _SUMMED = ("operations_planned", "operations_sent", "operations_completed", "ope
 
 
 def merge_shards(shards: list[dict]) -> dict:
-    """One result from the K workers that ran one provider/arm's schedule together.
+    """One result from the workers that ran one provider/arm's schedule.
 
-    Counters add up, histograms merge, the send window spans all workers, and the CPU
-    figure is the busiest worker's, since the validity rule is about any one worker.
+    The workers are K shards (each runs every K-th op_id of a block) times R replicas (each
+    runs some of the blocks). Counters add up, histograms merge, the send window spans all
+    workers, and the CPU figure is the busiest worker's, since the validity rule is about any
+    one worker. Every replica of a shard plans the same share of the schedule, so the plan
+    is counted once per shard.
     """
     if len(shards) == 1:
         return shards[0]
-    shards = sorted(shards, key=lambda r: r["shard"])
+    shards = sorted(shards, key=lambda r: (r.get("replica", 0), r["shard"]))
     merged = dict(shards[0])
     for key in _SUMMED:
         merged[key] = sum(r[key] for r in shards)
+    merged["operations_planned"] = sum({r["shard"]: r["operations_planned"] for r in shards}.values())
     merged["errors"] = {}
     merged["error_examples"] = {}
     for r in shards:
@@ -103,6 +107,9 @@ def _merge_blocks(per_shard: list[list[dict]]) -> list[dict]:
                 into["first_sent_ns"] = min(into["first_sent_ns"] or block["first_sent_ns"], block["first_sent_ns"])
                 into["last_sent_ns"] = max(into["last_sent_ns"], block["last_sent_ns"])
             into["stopped"] = into.get("stopped", False) or block.get("stopped", False)
+            if block.get("first_op") is not None:
+                into["first_op"] = min(into["first_op"], block["first_op"])
+                into["last_op"] = max(into["last_op"], block["last_op"])
     return [merged[index] for index in sorted(merged)]
 
 
@@ -174,21 +181,63 @@ def _percent(part: float, whole: float) -> float | None:
     return round(100.0 * part / whole, 3) if whole else None
 
 
-def add_overheads(results: list[dict], summaries: list[dict]) -> None:
-    """Each traced run's overhead against the baseline run of the same provider and mode."""
-    baselines = {(r["provider"], r["mode"]): r for r in results if r["arm"] == "baseline"}
+BASELINE_LABELS = ("baseline", "baseline-2")
+# The parts of the timeline whose Δ is paired like the latency's (key suffix → per-op array).
+_PARTS = {"before_wire": "before_wire_by_op", "after_response": "after_response_by_op", "loop_delay": "lag_by_op"}
+_NO_OVERHEAD = ("overhead_latency_ms", "overhead_latency_ci95_ms", "overhead_latency_percent", "overhead_pairs",
+                "overhead_ci_method", "overhead_ci_df", "cpu_per_operation_delta_us", "loop_delay_delta_p99_ms",
+                "saturated", "saturation_detail",
+                *(f"overhead_{part}_{suffix}" for part in _PARTS for suffix in ("ms", "ci95_ms")))
+
+
+def add_overheads(results: list[dict], summaries: list[dict], cpu_limit: float = MAX_WORKER_CPU_PERCENT) -> None:
+    """Each arm's cost against the baseline run of the same provider and mode.
+
+    Latency and each part of its timeline are paired by op_id, with the CI over blocks
+    (overhead.paired_overhead). Loop delay is the arm's dispatch lag: what its synchronous
+    work does to the calls around it, a cost, never a reason to call the run invalid.
+    """
+    baselines = {(r["provider"], r["mode"]): (r, s) for r, s in zip(results, summaries) if r["arm"] == "baseline"}
     for result, summary in zip(results, summaries):
-        baseline = baselines.get((result["provider"], result["mode"]))
+        lag = summary.get("dispatch_lag_ms") or {}
+        summary["loop_delay_p50_ms"], summary["loop_delay_p99_ms"] = lag.get("p50"), lag.get("p99")
+        baseline, base_summary = baselines.get((result["provider"], result["mode"]), (None, None))
         if result["arm"] == "baseline" or baseline is None:
-            summary.update(dict.fromkeys(("overhead_latency_ms", "overhead_latency_ci95_ms", "overhead_latency_percent",
-                                          "overhead_pairs", "cpu_per_operation_delta_us")))
+            summary.update(dict.fromkeys(_NO_OVERHEAD))
             summary.update(memory_cost(None, result))
             continue
-        summary.update(paired_overhead(latencies(baseline.get("latency_by_op")), latencies(result.get("latency_by_op"))))
+        units = pairing_units(baseline, result)
+        summary.update(paired_overhead(latencies(baseline.get("latency_by_op")), latencies(result.get("latency_by_op")),
+                                       units))
+        for part, by_op in _PARTS.items():
+            summary.update(paired_part(part, latencies(baseline.get(by_op)), latencies(result.get(by_op)), units))
         summary.update(memory_cost(baseline, result))
-        base_summary = next(s for r, s in zip(results, summaries) if r is baseline)
         mine, base = summary["cpu_per_operation_us"], base_summary["cpu_per_operation_us"]
         summary["cpu_per_operation_delta_us"] = None if mine is None or base is None else round(mine - base, 1)
+        untraced = result["arm"] in BASELINE_LABELS
+        p99, base_p99 = summary["loop_delay_p99_ms"], base_summary["loop_delay_p99_ms"]
+        summary["loop_delay_delta_p99_ms"] = (None if untraced or p99 is None or base_p99 is None
+                                              else round(p99 - base_p99, 4))
+        summary.update(saturation(summary, base_summary, cpu_limit) if not untraced else
+                       {"saturated": None, "saturation_detail": None})
+
+
+def saturation(summary: dict, base_summary: dict, cpu_limit: float) -> dict:
+    """A tracer arm whose worker passed the CPU limit while its baseline's did not: the tracer
+    saturated the generator. A cost of the tracer (graded), not an invalid run."""
+    mine, base = summary["cpu_percent"], base_summary["cpu_percent"]
+    saturated = mine > cpu_limit >= base
+    detail = (f"worker CPU {mine:.1f}% over {cpu_limit:g}% while the baseline's was {base:.1f}%"
+              if saturated else None)
+    return {"saturated": saturated, "saturation_detail": detail}
+
+
+def pairing_units(baseline: dict, arm: dict) -> list[Unit] | None:
+    """The arm's blocks as the overhead CI's units, each with the pair of processes that ran it."""
+    base_replica = {block["index"]: block.get("replica", 0) for block in baseline.get("blocks") or []}
+    units = [Unit(block["first_op"], block["last_op"], (block.get("replica", 0), base_replica.get(block["index"], 0)))
+             for block in arm.get("blocks") or [] if block.get("first_op") is not None]
+    return units if len(units) >= 2 else None
 
 
 def histograms(result: dict) -> dict[str, Recorder]:

@@ -101,6 +101,7 @@ class Orchestrator:
         """Per provider, every arm's workers at once, taking the schedule's blocks in turn."""
         profile = self.profile
         shards = profile.worker_count(len(cpus) if cpus else (os.cpu_count() or 1))
+        replicas = profile.replica_count()
         soak = profile.soak is not None
         plan = windows(profile, profile.soak.window) if soak else blocks(profile, profile.round_count())
         for provider in profile.providers:
@@ -125,9 +126,12 @@ class Orchestrator:
                         cpu=cpus[(first_core + shard) % len(cpus)] if cpus else None,
                         shard=shard,
                         shards=shards,
+                        replica=replica,
+                        worker=replica * shards + shard,
                         tracing=tracing,
                         extra=self.extra,
                     )
+                    for replica in range(replicas)
                     for shard in range(shards)
                 ]
             on_window = None

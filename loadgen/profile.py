@@ -92,7 +92,12 @@ Load = Annotated[
 ]
 
 OPEN_LOOP_KINDS = ("constant", "poisson", "ramp")
-MAX_AUTO_ROUNDS = 12
+# Blocks are the overhead CI's unit (loadgen/overhead.py): enough of them for its degrees of
+# freedom, each long enough (~2.5 s) that the switch between arms (~0.4 s) costs little.
+MIN_AUTO_ROUNDS = 8
+MAX_AUTO_ROUNDS = 24
+AUTO_BLOCK_S = 2.5
+AUTO_BLOCK_OPERATIONS = 25
 
 
 class Models(_Strict):
@@ -325,8 +330,15 @@ class Profile(_Strict):
     )
     rounds: int | Literal["auto"] = Field(
         default="auto",
-        description="blocks of the schedule the arms take in turn (A B A B …); 'auto': one per ~5 s of "
-                    "schedule (or 25 closed-loop operations), 1 to 12, and 1 when only one arm runs",
+        description="blocks of the schedule the arms take in turn (A B A B …); the overhead CI is taken over "
+                    "blocks. 'auto': one per ~2.5 s of schedule (or 25 closed-loop operations), 8 to 24 (fewer "
+                    "only when there are fewer operations), and 1 when only one arm runs",
+    )
+    replicas: int = Field(
+        default=2, ge=1, le=8,
+        description="worker processes per arm that take its blocks in rotation, so the overhead CI carries the "
+                    "difference between processes; 1 when only one arm runs, in a soak, and in a closed loop "
+                    "bounded by time (its op_ids are not planned per block)",
     )
     http_transport: Literal["lean", "httpx"] = Field(
         default="lean", description="'lean': loadgen's O(1) keep-alive pool; 'httpx': httpx2's default pool"
@@ -420,12 +432,23 @@ class Profile(_Strict):
             return 1
         load = self.load
         if self.duration is not None:
-            seconds = self.duration
+            wanted = math.ceil(self.duration / AUTO_BLOCK_S)
         elif load.kind in OPEN_LOOP_KINDS:
-            seconds = self.operations / max(load.rate, getattr(load, "rate_end", 0.0))
+            wanted = math.ceil(self.operations / max(load.rate, getattr(load, "rate_end", 0.0)) / AUTO_BLOCK_S)
         else:
-            return max(1, min(MAX_AUTO_ROUNDS, math.ceil(self.operations / 25)))
-        return max(1, min(MAX_AUTO_ROUNDS, math.ceil(seconds / 5)))
+            wanted = math.ceil(self.operations / AUTO_BLOCK_OPERATIONS)
+        rounds = max(MIN_AUTO_ROUNDS, min(MAX_AUTO_ROUNDS, wanted))
+        if self.operations is not None:
+            rounds = min(rounds, self.operations // 2)  # at least two operations a block
+        return max(1, rounds)
+
+    def replica_count(self) -> int:
+        """Worker processes per arm taking its blocks in rotation (see `replicas`)."""
+        if len(self.tracing.arms) < 2 or self.soak is not None:
+            return 1
+        if not self.open_loop and self.operations is None:
+            return 1
+        return self.replicas
 
     def pool_size(self) -> int:
         """Connections for the load: what is in flight at 5 s per call, within [16, 1000]."""

@@ -93,6 +93,7 @@ class Runner:
         self._block_first_sent_ns = 0
         self._blocks_run = 0
         self._next_closed_op = shard  # closed loop by time: op_ids continue across blocks
+        self._block_ops = (shard, shard)  # a time slice's op_ids, [first, last) of this shard
         self._block_before = (0, 0)
         self._tasks: set[asyncio.Task] = set()
         self._plan: tuple[int, int, array] = (0, 0, array("q"))
@@ -123,10 +124,9 @@ class Runner:
         return profile_prompt(self.profile, op_id, warmup=warmup)
 
     # -- one call ------------------------------------------------------------------
-    async def _call(self, op_id: int, t_intended: int, warmup: bool) -> None:
-        # The task runs: dispatch lag ends here, and building the prompt is client time
-        # before the wire.
-        t_start = time.perf_counter_ns()
+    async def _call(self, op_id: int, t_intended: int, warmup: bool, t_start: int) -> None:
+        # t_start is when the dispatcher handed the call over: dispatch lag ends there. The
+        # wait for the task to run and building the prompt are client time before the wire.
         stats = self.stats
         # Warm-up calls carry negative op_ids (−2, −3, …; the priming call is −1) so their
         # root spans are never taken for a measured operation's.
@@ -162,8 +162,8 @@ class Runner:
         stats.attempts += rec.attempts
         if rec.t_done > stats.last_done_ns:
             stats.last_done_ns = rec.t_done
-        # Dispatch lag: how late the call's task started against the plan. Every sent call
-        # counts, failed or not: the generator was late either way.
+        # Dispatch lag: how late the dispatcher handed the call over against the plan. Every
+        # call counts, failed or not: the generator was late either way.
         lag = rec.t_start - rec.t_intended
         h["dispatch_lag"].record_ns(lag)
         if rec.error is not None:
@@ -196,17 +196,20 @@ class Runner:
                 stats.before_wire_by_op[op_id] = before_wire
                 stats.after_response_by_op[op_id] = after_response
 
-    def _start(self, op_id: int, t_intended: int, warmup: bool) -> None:
+    def _start(self, op_id: int, t_intended: int, warmup: bool, t_start: int) -> None:
         self.in_flight += 1
         if self.in_flight > self.peak_in_flight:
             self.peak_in_flight = self.in_flight
-        task = asyncio.get_running_loop().create_task(self._call(op_id, t_intended, warmup))
+        task = asyncio.get_running_loop().create_task(self._call(op_id, t_intended, warmup, t_start))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _mark_sent(self) -> None:
-        # The send window (achieved rate, CPU windows) is when the generator hands the
-        # call over. The dispatch lag is the call's own, from t_start (see _record).
+    def _mark_sent(self) -> int:
+        """Count a measured send and return its time, t_start: when the generator hands the
+        call over. It ends the dispatch lag and opens the send window (achieved rate, CPU)."""
+        # One stamp for both: the lag is judged where the generator's own lateness ends;
+        # the wait for the new task to run (behind callbacks already due) is the call's
+        # client time before the wire, like the SDK's work — it is in the latency either way.
         stats = self.stats
         now = time.perf_counter_ns()
         stats.sent += 1
@@ -217,6 +220,7 @@ class Runner:
             if self.on_first_send is not None:
                 self.on_first_send()
         stats.last_sent_ns = now
+        return now
 
     # -- open loop -----------------------------------------------------------------
     def _open_plan(self, block: Block) -> tuple[int, int, array]:
@@ -245,7 +249,7 @@ class Runner:
             if self.stopping:
                 return
             if self.in_flight < cap:
-                self._start(k, t_intended, True)
+                self._start(k, t_intended, True, time.perf_counter_ns())
         stats = self.stats
         for k in range((shard - first) % shards, len(offsets), shards):
             t_intended = base + offsets[k]
@@ -257,8 +261,7 @@ class Runner:
             if self.in_flight >= cap:
                 stats.shed += 1  # counted and reported, never silent waiting
                 continue
-            self._mark_sent()
-            self._start(first + k, t_intended, False)
+            self._start(first + k, t_intended, False, self._mark_sent())
 
     async def _sleep_until(self, t_ns: int) -> None:
         delay = t_ns - time.perf_counter_ns()
@@ -300,10 +303,14 @@ class Runner:
                 self.in_flight += 1
                 self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
                 if not warmup:
-                    self._mark_sent()
-                await self._call(op_id, now, warmup)
+                    t_start = self._mark_sent()
+                else:
+                    t_start = time.perf_counter_ns()
+                await self._call(op_id, now, warmup, t_start)
 
         await asyncio.gather(*(user() for _ in range(self.plan.users)))
+        if block.first is None:
+            self._block_ops = (self._block_ops[0], self._next_closed_op)
 
     def _open_deadline(self, block: Block, deadline: list, now: int) -> None:
         if not self.measure_start_ns:
@@ -326,6 +333,7 @@ class Runner:
         self._blocks_run += 1
         start = start_at_ns if start_at_ns is not None else time.perf_counter_ns() + START_DELAY_NS
         self._block_before = (self.stats.sent, self.stats.shed)
+        self._block_ops = (self._next_closed_op, self._next_closed_op)
         self._block_first_sent_ns = 0
         if self.profile.open_loop:
             await self._open_block(block, start, warm)
@@ -343,8 +351,12 @@ class Runner:
             planned = len(offsets)
             span = offsets[-1] - offsets[0]
         sent_before, shed_before = self._block_before
+        first_op, last_op = (block.first, block.last) if block.first is not None else self._block_ops
         return {
             "index": block.index,
+            # The block's op_ids [first_op, last_op): the unit the overhead CI is taken over.
+            "first_op": first_op,
+            "last_op": last_op,
             "planned": planned,
             "plan_span_ns": span,
             "sent": self.stats.sent - sent_before,

@@ -44,6 +44,8 @@ class WorkerSpec:
     cpu: int | None = None  # pin to this core when given
     shard: int = 0  # this worker runs op_ids with op_id % shards == shard
     shards: int = 1
+    replica: int = 0  # which of the arm's replica processes this is (they take blocks in rotation)
+    worker: int = 0  # this worker's index among the arm's processes: replica × shards + shard
     tracing: dict | None = None  # TracingSettings as a dict, for tracing arms
     extra: dict = field(default_factory=dict)
 
@@ -100,7 +102,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
 
     def report_progress() -> None:
         message = runner.progress()
-        message.update(provider=spec.provider, arm=label, shard=spec.shard)
+        message.update(provider=spec.provider, arm=label, shard=spec.shard, worker=spec.worker)
         messages.put(("progress", message))
 
     async def watch() -> None:
@@ -130,7 +132,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
     started_wall = time.time()
     blocks: list[dict] = []
     busy = {"cpu": 0.0, "wall": 0.0, "flush_cpu": 0.0}
-    messages.put(("ready", (label, spec.shard)))
+    messages.put(("ready", (label, spec.worker)))
     try:
         while (command := await _next_command(commands, stop_event)) is not None and command[0] == "block":
             _, block, start_at_ns = command
@@ -150,7 +152,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
             if arm is not None:
                 arm.flush()
             busy["flush_cpu"] += sampler.cpu_seconds() - flush_start
-            blocks.append(figures)
+            blocks.append({**figures, "replica": spec.replica})
             # A soak's window figures travel with the block's end, so the orchestrator can
             # write the window before the next one starts.
             if probe is not None:
@@ -158,7 +160,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
             else:
                 window_figures = None
                 retained.append(_retained_point(runner, sampler))  # releases memory first
-            messages.put(("block_done", (label, spec.shard, block.index, window_figures)))
+            messages.put(("block_done", (label, spec.worker, block.index, window_figures)))
             if runner.stopping:
                 break
     finally:
@@ -234,6 +236,8 @@ def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wa
         "arm": spec.label or spec.arm,
         "shard": spec.shard,
         "shards": spec.shards,
+        "replica": spec.replica,
+        "worker": spec.worker,
         "mode": profile.mode,
         "load_kind": profile.load.kind,
         "stream": profile.stream,
@@ -304,5 +308,5 @@ def worker_main(spec: WorkerSpec, messages, commands, stop_event) -> None:
         result = clock.run(_run(spec, messages, commands, stop_event))
         messages.put(("result", result))
     except Exception as exc:  # reported by the orchestrator as one clear line
-        messages.put(("error", (label, spec.shard,
+        messages.put(("error", (label, spec.worker,
                                 redact(f"{spec.provider}/{label} worker failed: {type(exc).__name__}: {exc}"))))

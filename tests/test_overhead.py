@@ -4,7 +4,7 @@ from array import array
 
 import pytest
 
-from loadgen.overhead import latencies, merge_latencies, paired_overhead, t975
+from loadgen.overhead import Unit, block_interval, latencies, merge_latencies, paired_overhead, t975
 
 
 def test_a_known_shift_is_recovered_exactly():
@@ -40,7 +40,94 @@ def test_too_few_pairs_is_unmeasured():
 
 
 def test_t_quantiles():
-    assert t975(1) == 12.706 and t975(30) == 2.042 and t975(1000) == 1.96
+    assert t975(1) == 12.706 and t975(30) == 2.042
+    assert t975(1000) == pytest.approx(1.9623, abs=1e-4)  # R: qt(0.975, 1000)
+    assert t975(60) == pytest.approx(2.0003, abs=1e-3)  # qt(0.975, 60)
+    assert 3.182 < t975(2.5) < 4.303 and t975(2.2) > t975(2.5)  # a Satterthwaite df between 2 and 3
+
+
+# -- the CI over blocks -----------------------------------------------------------------
+def _op_array(values_ms):
+    return array("q", [int(v * 1e6) for v in values_ms])
+
+
+def test_blocks_are_the_unit_not_the_pairs():
+    # 4 blocks of 100 pairs; inside a block every pair is the same, so a CI over pairs would
+    # have width ~0; the block means 1, 2, 3, 4 say the mean is 2.5 ± t(3)·sd/√4.
+    baseline = _op_array([100.0] * 400)
+    arm = _op_array([100.0 + 1 + k // 100 for k in range(400)])
+    units = [Unit(100 * b, 100 * (b + 1), ("p", b % 2)) for b in range(4)]
+    result = paired_overhead(baseline, arm, units)
+    half = 3.182 * (1.2909944 / 2)  # sd of 1,2,3,4 = 1.291
+    assert result["overhead_latency_ms"] == pytest.approx(2.5)
+    assert result["overhead_latency_ci95_ms"] == pytest.approx([2.5 - half, 2.5 + half], abs=1e-3)
+    assert result["overhead_ci_df"] == 3 and "4 blocks" in result["overhead_ci_method"]
+    assert result["overhead_pairs"] == 400
+
+
+def test_process_pairs_that_differ_widen_the_interval_and_cut_its_df():
+    # Blocks of process pair A read 0.9, 1.0, 1.1; of pair B 1.9, 2.0, 2.1: the pairs differ far
+    # more than the blocks within them, so the interval is over the two pairs (df → 1).
+    means = [0.9, 1.0, 1.1, 1.9, 2.0, 2.1]
+    interval = block_interval(means, ["A", "A", "A", "B", "B", "B"])
+    assert interval.mean == pytest.approx(1.5)
+    assert interval.df == pytest.approx(1.0, abs=0.1)
+    assert "random effects" in interval.method
+    plain = block_interval(means, ["A"] * 6)
+    assert interval.high - interval.low > 5 * (plain.high - plain.low)
+
+
+def test_no_process_effect_reduces_to_batch_means():
+    means = [1.0, 1.2, 0.8, 1.1, 0.9, 1.0, 1.3, 0.7]
+    groups = [(0, 0), (1, 0), (0, 1), (1, 1)] * 2
+    interval = block_interval([1.0, 1.2, 0.8, 1.1, 1.2, 1.0, 1.4, 1.1], groups)  # every pair's mean 1.1
+    assert interval.df == 7 and "no process effect" in interval.method
+    assert block_interval(means, [None] * 8).df == 7
+
+
+def _coverage(interval_of, runs: int = 400) -> float:
+    """Share of simulated A/A runs whose interval contains 0, with a block effect and a
+    process effect as measured here (block sd 0.25 ms, process sd 0.1 ms, pair sd 0.7 ms)."""
+    import random
+
+    rng = random.Random(11)
+    hits = 0
+    for _ in range(runs):
+        process = {(a, b): rng.gauss(0, 0.1) - rng.gauss(0, 0.1) for a in (0, 1) for b in (0, 1)}
+        base, arm, units = [], [], []
+        for block in range(8):
+            pair = (block % 2, (block // 2) % 2)
+            shift = process[pair] + rng.gauss(0, 0.25)
+            for _ in range(50):
+                b = 175 + rng.gauss(0, 30)
+                base.append(b)
+                arm.append(b + shift + rng.gauss(0, 0.7))
+            units.append(Unit(50 * block, 50 * (block + 1), pair))
+        low, high = interval_of(_op_array(base), _op_array(arm), units)
+        hits += low <= 0 <= high
+    return hits / runs
+
+
+def test_the_interval_over_blocks_covers_zero_as_promised():
+    coverage = _coverage(lambda b, a, units: paired_overhead(b, a, units)["overhead_latency_ci95_ms"])
+    assert 0.92 <= coverage <= 0.995
+
+
+def test_an_interval_over_pairs_would_not():
+    # The check above can fail: treating pairs as independent (the old CI) covers far less.
+    def over_pairs(b, a, units):
+        return paired_overhead(b, a, [Unit(0, len(b), None)] * 1)["overhead_latency_ci95_ms"]
+
+    import math
+    import statistics
+
+    def naive(b, a, units):
+        deltas = [(x - y) / 1e6 for x, y in zip(a, b)]
+        half = 1.96 * statistics.stdev(deltas) / math.sqrt(len(deltas))
+        mean = statistics.fmean(deltas)
+        return mean - half, mean + half
+
+    assert _coverage(naive, runs=200) < 0.7
 
 
 def test_shards_merge_by_op_id_and_survive_hex():

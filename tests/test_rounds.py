@@ -37,14 +37,42 @@ def test_more_rounds_than_operations_gives_one_operation_per_block():
 
 
 @pytest.mark.parametrize("data, rounds", [
-    ({"duration": "60s", "tracing": {"arms": ["baseline", "calibration"]}}, 12),
-    ({"duration": "12s", "tracing": {"arms": ["baseline", "calibration"]}}, 3),
+    # one block per 2.5 s of schedule: 60 s → 24
+    ({"duration": "60s", "tracing": {"arms": ["baseline", "calibration"]}}, 24),
+    # never under 8, so the overhead CI has its degrees of freedom
+    ({"duration": "12s", "tracing": {"arms": ["baseline", "calibration"]}}, 8),
+    # never over 24
+    ({"duration": "10m", "tracing": {"arms": ["baseline", "calibration"]}}, 24),
     ({"duration": "60s"}, 1),  # one arm: nothing to interleave
-    ({"operations": 100, "load": {"kind": "sequential"}, "tracing": {"arms": ["baseline", "calibration"]}}, 4),
+    # closed loop by count: one block per 25 operations, at least 8
+    ({"operations": 100, "load": {"kind": "sequential"}, "tracing": {"arms": ["baseline", "calibration"]}}, 8),
+    ({"operations": 400, "load": {"kind": "sequential"}, "tracing": {"arms": ["baseline", "calibration"]}}, 16),
+    # but at least two operations a block
+    ({"operations": 10, "load": {"kind": "sequential"}, "tracing": {"arms": ["baseline", "calibration"]}}, 5),
     ({"operations": 100, "rounds": 7, "tracing": {"arms": ["baseline", "calibration"]}}, 7),
 ])
 def test_auto_rounds(data, rounds):
     assert profile(**data).round_count() == rounds
+
+
+@pytest.mark.parametrize("data, replicas", [
+    ({"duration": "20s", "tracing": {"arms": ["baseline", "calibration"]}}, 2),  # the default
+    ({"duration": "20s", "replicas": 3, "tracing": {"arms": ["baseline", "otel"]}}, 3),
+    ({"duration": "20s"}, 1),  # one arm: no pairing
+    # a closed loop bounded by time plans no op_ids per block
+    ({"duration": "20s", "load": {"kind": "sequential"}, "tracing": {"arms": ["baseline", "calibration"]}}, 1),
+    ({"operations": 50, "load": {"kind": "sequential"}, "tracing": {"arms": ["baseline", "calibration"]}}, 2),
+])
+def test_replicas(data, replicas):
+    assert profile(**data).replica_count() == replicas
+
+
+def test_replicas_take_blocks_so_that_every_pair_of_processes_meets():
+    from loadgen.fleet import replica_for
+
+    pairs = [(replica_for("otel", b, 2), replica_for("baseline", b, 2)) for b in range(8)]
+    assert pairs == [(0, 0), (1, 0), (0, 1), (1, 1)] * 2
+    assert [replica_for("baseline-2", b, 1) for b in range(3)] == [0, 0, 0]
 
 
 def test_baseline_may_run_twice_with_its_own_label():
