@@ -270,10 +270,10 @@ class Validity(_Strict):
         default=0.99, gt=0, le=1, description="an achieved send rate under this share of the schedule's rate is invalid"
     )
     max_worker_cpu_percent: float = Field(
-        default=90, gt=0, le=100, description="a worker busier than this (% of one core) is saturated"
+        default=90.0, gt=0, le=100, description="a worker busier than this (% of one core) is saturated"
     )
     max_lag_floor_ms: float = Field(
-        default=2, gt=0, description="dispatch-lag p99 limit, ms: this, or the share of the interval below if larger"
+        default=2.0, gt=0, description="dispatch-lag p99 limit, ms: this, or the share of the interval below if larger"
     )
     max_lag_share_of_interval: float = Field(
         default=0.25, gt=0, description="dispatch-lag p99 limit as a share of the schedule's mean interval"
