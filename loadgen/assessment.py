@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from loadgen.profile import Limits, Thresholds
+from loadgen.profile import BASELINE_LABELS, Limits, Thresholds
 
 # check → its value in a run summary, in the order the assessment shows them: the two every
 # run gets, then what a tracer costs, how faithful its data is, how reliable its pipeline is.
@@ -28,7 +28,7 @@ _VALUES = {
     "export_latency_p95_ms": lambda run: (run.get("export_latency_ms") or {}).get("p95"),
 }
 CHECKS = tuple(_VALUES)
-BASELINE_ARMS = ("baseline", "baseline-2")
+BASELINE_ARMS = BASELINE_LABELS
 _BASELINE_CHECKS = ("success_rate_percent", "latency_p95_ms")
 # Checks of the spans an arm exported: unmeasured for an arm that exports none (calibration).
 _SPAN_CHECKS = ("trace_coverage_percent", "attribute_completeness_percent", "dropped_span_rate_percent",

@@ -1,8 +1,9 @@
 """Worker results → figures: percentile summaries, achieved rate, and run validity.
 
 Computed once, after the run (vegeta's `Close()`): nothing here reaches back into the
-engine. A run is invalid when the generator, not the target, shaped the numbers — the
-rules are DESIGN.md's, and each failing rule is named with its measured value.
+engine. A run is invalid when the generator did not deliver the load asked for — the
+rules are DESIGN.md's, their limits the profile's [validity], and each failing rule is
+named with its measured value.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from dataclasses import dataclass
 from loadgen.histograms import Recorder
 from loadgen.memory import memory_cost
 from loadgen.overhead import Unit, latencies, memory_figures, merge_latencies, paired_overhead, paired_part
+from loadgen.profile import BASELINE_LABELS, OPEN_LOOP_KINDS, Validity
 from loadgen.runner import BY_OP
 
 NS = 1_000_000_000
-MIN_RATE_RATIO = 0.99
-MAX_LAG_FLOOR_MS = 1.0
-MAX_LAG_SHARE_OF_INTERVAL = 0.10
-MAX_WORKER_CPU_PERCENT = 90.0
+# The generator's rules, in the order they are reported. The schedule rules judge every
+# arm; the saturation rules only the arms without a tracer (summarize_all says which).
+SCHEDULE_RULES = ("send_rate", "unsent_operations")
+SATURATION_RULES = ("worker_cpu", "dispatch_lag")
 
 SUMMARY_HISTOGRAMS = {
     "latency_ms": "latency",
@@ -181,7 +183,6 @@ def _percent(part: float, whole: float) -> float | None:
     return round(100.0 * part / whole, 3) if whole else None
 
 
-BASELINE_LABELS = ("baseline", "baseline-2")
 # The parts of the timeline whose Δ is paired like the latency's (key suffix → per-op array).
 _PARTS = {"before_wire": "before_wire_by_op", "after_response": "after_response_by_op", "loop_delay": "lag_by_op"}
 _NO_OVERHEAD = ("overhead_latency_ms", "overhead_latency_ci95_ms", "overhead_latency_percent", "overhead_pairs",
@@ -190,7 +191,7 @@ _NO_OVERHEAD = ("overhead_latency_ms", "overhead_latency_ci95_ms", "overhead_lat
                 *(f"overhead_{part}_{suffix}" for part in _PARTS for suffix in ("ms", "ci95_ms")))
 
 
-def add_overheads(results: list[dict], summaries: list[dict], cpu_limit: float = MAX_WORKER_CPU_PERCENT) -> None:
+def add_overheads(results: list[dict], summaries: list[dict]) -> None:
     """Each arm's cost against the baseline run of the same provider and mode.
 
     Latency and each part of its timeline are paired by op_id, with the CI over blocks
@@ -218,13 +219,14 @@ def add_overheads(results: list[dict], summaries: list[dict], cpu_limit: float =
         p99, base_p99 = summary["loop_delay_p99_ms"], base_summary["loop_delay_p99_ms"]
         summary["loop_delay_delta_p99_ms"] = (None if untraced or p99 is None or base_p99 is None
                                               else round(p99 - base_p99, 4))
-        summary.update(saturation(summary, base_summary, cpu_limit) if not untraced else
+        summary.update(saturation(summary, base_summary) if not untraced else
                        {"saturated": None, "saturation_detail": None})
 
 
-def saturation(summary: dict, base_summary: dict, cpu_limit: float) -> dict:
+def saturation(summary: dict, base_summary: dict) -> dict:
     """A tracer arm whose worker passed the CPU limit while its baseline's did not: the tracer
     saturated the generator. A cost of the tracer (graded), not an invalid run."""
+    cpu_limit = summary["validity_limits"]["max_worker_cpu_percent"]
     mine, base = summary["cpu_percent"], base_summary["cpu_percent"]
     saturated = mine > cpu_limit >= base
     detail = (f"worker CPU {mine:.1f}% over {cpu_limit:g}% while the baseline's was {base:.1f}%"
@@ -270,48 +272,70 @@ def achieved_rate(result: dict) -> float | None:
     return (sent - 1) * NS / span
 
 
-def check_validity(result: dict, hist: dict[str, Recorder]) -> list[Violation]:
-    """DESIGN.md's validity rules, each failure named with the measured value."""
+def validity_limits(run: dict, validity: Validity) -> dict:
+    """Each [validity] limit as it applies to one run: the rate floor and the lag ceiling follow its schedule's rate.
+
+    A closed-loop run has no schedule rate, so neither rate nor lag is judged (None).
+    """
+    target = run["target_rate_rps"] if run["load_kind"] in OPEN_LOOP_KINDS else None
+    lag_ms = None if not target else max(validity.max_lag_floor_ms,
+                                         validity.max_lag_share_of_interval * 1000.0 / target)
+    return {
+        "min_rate_rps": None if not target else _round(validity.min_rate_ratio * target),
+        "max_worker_cpu_percent": validity.max_worker_cpu_percent,
+        "max_dispatch_lag_p99_ms": _round(lag_ms),
+    }
+
+
+def check_validity(run: dict, validity: Validity, rules: tuple[str, ...] = SCHEDULE_RULES + SATURATION_RULES
+                   ) -> list[Violation]:
+    """DESIGN.md's validity rules named in `rules`, on a run's summary figures; each failure with its measured value."""
     violations: list[Violation] = []
-    open_loop = result["load_kind"] in ("constant", "poisson", "ramp")
-    planned, sent, shed = result["operations_planned"], result["operations_sent"], result["shed"]
-    if open_loop:
-        target = schedule_rate(result)
-        achieved = achieved_rate(result)
-        if target and achieved is not None and achieved < MIN_RATE_RATIO * target:
-            violations.append(Violation(
-                "send_rate",
-                f"achieved send rate {achieved:.1f}/s is under 99% of the schedule's {target:.1f}/s",
-            ))
-        if target:
-            mean_interval_ms = 1000.0 / target
-            limit_ms = max(MAX_LAG_FLOOR_MS, MAX_LAG_SHARE_OF_INTERVAL * mean_interval_ms)
-            lag = hist["dispatch_lag"]
-            if lag.count:
-                p99 = lag.histogram.get_value_at_percentile(99.0) / 1000
-                if p99 > limit_ms:
-                    violations.append(Violation(
-                        "dispatch_lag",
-                        f"dispatch-lag p99 {p99:.3f} ms exceeds {limit_ms:.3f} ms "
-                        f"(max of 1 ms and 10% of the {mean_interval_ms:.3f} ms mean interval)",
-                    ))
-    if result["cpu_percent"] > MAX_WORKER_CPU_PERCENT:
+    limits = validity_limits(run, validity)
+    target, achieved = run["target_rate_rps"], run["achieved_rate_rps"]
+    if "send_rate" in rules and limits["min_rate_rps"] is not None and achieved is not None \
+            and achieved < limits["min_rate_rps"]:
+        violations.append(Violation("send_rate", f"achieved send rate {achieved:.1f}/s is under "
+                                    f"{validity.min_rate_ratio * 100:g}% of the schedule's {target:.1f}/s"))
+    if "unsent_operations" in rules:
+        if run["shed"]:
+            violations.append(Violation("unsent_operations", f"{run['shed']} operations shed at the in-flight cap"))
+        elif run["operations_unsent"] > 0:
+            violations.append(Violation("unsent_operations", f"{run['operations_unsent']} of "
+                                        f"{run['operations_planned']} scheduled operations were never sent"))
+    if "worker_cpu" in rules and run["cpu_percent"] > validity.max_worker_cpu_percent:
+        violations.append(Violation("worker_cpu", f"worker CPU {run['cpu_percent']:.1f}% exceeds "
+                                                  f"{validity.max_worker_cpu_percent:g}%"))
+    p99, limit_ms = run["dispatch_lag_ms"]["p99"], limits["max_dispatch_lag_p99_ms"]
+    if "dispatch_lag" in rules and limit_ms is not None and p99 is not None and p99 > limit_ms:
         violations.append(Violation(
-            "worker_cpu", f"worker CPU {result['cpu_percent']:.1f}% exceeds {MAX_WORKER_CPU_PERCENT:.0f}%"
+            "dispatch_lag",
+            f"dispatch-lag p99 {p99:.3f} ms exceeds {limit_ms:.3f} ms (max of {validity.max_lag_floor_ms:g} ms and "
+            f"{validity.max_lag_share_of_interval * 100:g}% of the {1000.0 / target:.3f} ms mean interval)",
         ))
-    unsent = (planned - sent) if (open_loop or result.get("operations_fixed")) else 0
-    if shed:
-        violations.append(Violation("unsent_operations", f"{shed} operations shed at the in-flight cap"))
-    elif unsent > 0:
-        violations.append(Violation("unsent_operations", f"{unsent} of {planned} scheduled operations were never sent"))
     return violations
 
 
-def summarize(result: dict) -> dict:
-    """One entry of the exported `runs` list."""
+def summarize_all(results: list[dict], validity: Validity) -> list[dict]:
+    """Every run's summary, the saturation rules judged on the arms without a tracer.
+
+    Whether the generator kept up is read off the baseline arms of the same provider and
+    mode: a tracer's CPU and loop delay are its cost, measured and graded, not the
+    generator failing. A mode with no baseline arm has nothing else to read, so there the
+    rules judge every arm.
+    """
+    with_baseline = {(r["provider"], r["mode"]) for r in results if r["arm"] in BASELINE_LABELS}
+    return [summarize(r, validity, saturation_judged=r["arm"] in BASELINE_LABELS
+                      or (r["provider"], r["mode"]) not in with_baseline) for r in results]
+
+
+def summarize(result: dict, validity: Validity = Validity(), saturation_judged: bool = True) -> dict:
+    """One entry of the exported `runs` list; `saturation_judged`: whether worker CPU and dispatch lag can
+    make it invalid (summarize_all decides, per arm)."""
     hist = histograms(result)
-    violations = check_validity(result, hist)
     completed = result["operations_completed"]
+    # Scheduled operations never sent: every open-loop plan, and a closed loop given a count, is fixed up front.
+    fixed = result["load_kind"] in OPEN_LOOP_KINDS or result.get("operations_fixed")
     summary = {
         "provider": result["provider"],
         "arm": result["arm"],
@@ -319,11 +343,13 @@ def summarize(result: dict) -> dict:
         "load_kind": result["load_kind"],
         "stream": result["stream"],
         "model": result["model"],
-        "valid": not violations,
-        "invalid_reasons": [{"rule": v.rule, "detail": v.detail} for v in violations],
+        "valid": None,  # set below, from the figures (check_validity)
+        "invalid_reasons": [],
+        "validity_limits": None,
         "interrupted": result["interrupted"],
         "operations_planned": result["operations_planned"],
         "operations_sent": result["operations_sent"],
+        "operations_unsent": max(0, result["operations_planned"] - result["operations_sent"]) if fixed else 0,
         "operations_completed": completed,
         "operations_ok": result["operations_ok"],
         "success_rate_percent": round(100.0 * result["operations_ok"] / completed, 3) if completed else None,
@@ -348,6 +374,10 @@ def summarize(result: dict) -> dict:
     }
     for key, name in SUMMARY_HISTOGRAMS.items():
         summary[key] = hist[name].summary_ms()
+    violations = check_validity(summary, validity, SCHEDULE_RULES + (SATURATION_RULES if saturation_judged else ()))
+    summary["valid"] = not violations
+    summary["invalid_reasons"] = [{"rule": v.rule, "detail": v.detail} for v in violations]
+    summary["validity_limits"] = {"saturation_judged": saturation_judged, **validity_limits(summary, validity)}
     summary.update(span_figures(result))
     summary.update(memory_figures(result))
     summary["histograms"] = {name: data for name, data in result["histograms"].items()}

@@ -135,6 +135,9 @@ ArmName = Literal["baseline", "otel", "openinference", "openllmetry", "honeyhive
 
 # Arms that export no spans, so need no collector and have no span figures.
 UNTRACED_ARMS = ("baseline", "calibration")
+# The row labels of the arms without a tracer (Tracing.arm_labels): what the generator does
+# alone. The calibration arm exports nothing but stands in for a tracer, so it is not one.
+BASELINE_LABELS = ("baseline", "baseline-2")
 
 
 class Tracing(_Strict):
@@ -259,6 +262,29 @@ class Thresholds(_Strict):
     )
 
 
+class Validity(_Strict):
+    """When a run is invalid (exit 3): the generator did not deliver the load asked for (loadgen/metrics.py).
+
+    The send-rate and unsent rules judge every arm. The saturation limits (worker CPU,
+    dispatch lag) judge the arms without a tracer — baseline and baseline-2, or every arm
+    of a mode that runs no baseline: what a tracer does to its own worker is its cost,
+    measured and graded by [thresholds], never an invalid run.
+    """
+
+    min_rate_ratio: float = Field(
+        default=0.99, gt=0, le=1, description="an achieved send rate under this share of the schedule's rate is invalid"
+    )
+    max_worker_cpu_percent: float = Field(
+        default=90.0, gt=0, le=100, description="a worker busier than this (% of one core) is saturated"
+    )
+    max_lag_floor_ms: float = Field(
+        default=2.0, gt=0, description="dispatch-lag p99 limit, ms: this, or the share of the interval below if larger"
+    )
+    max_lag_share_of_interval: float = Field(
+        default=0.25, gt=0, description="dispatch-lag p99 limit as a share of the schedule's mean interval"
+    )
+
+
 class Soak(_Strict):
     """A long run cut into time windows; each window's figures are appended to a JSONL file as it closes."""
 
@@ -350,6 +376,7 @@ class Profile(_Strict):
     sweep: Sweep | None = Field(default=None, description="run as a rate sweep per arm")
     outputs: Outputs = Outputs()
     thresholds: Thresholds = Thresholds()
+    validity: Validity = Validity()
 
     @field_validator("workers")
     @classmethod

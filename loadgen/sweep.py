@@ -1,11 +1,15 @@
-"""The rate sweep: each arm's highest valid open-loop rate — the throughput cost of tracing.
+"""The rate sweep: each arm's highest sustainable open-loop rate — the throughput cost of tracing.
 
 Steps climb from `sweep.start_rate` by `sweep.step` up to `sweep.max_rate`. At each step
 the arms still climbing run together (interleaved rounds, as in any run) at that rate for
-`sweep.step_duration`; an arm stops at its first step that is invalid or whose latency p99
-breaks `sweep.slo_latency_p99_ms`, and its highest valid rate is the step before. The
-baseline keeps running while any other arm climbs, because their overheads are paired
-with it, but its own highest valid rate is fixed at its first failure like any arm's.
+`sweep.step_duration`. An arm stops at its first step where its run did not keep the
+schedule — `rate` (achieved under [validity] min_rate_ratio of the plan), `unsent`
+(operations unsent or shed), `cpu` (its worker over max_worker_cpu_percent: for every arm,
+since a tracer whose worker is saturated cannot sustain the rate) — or broke the latency
+SLO (`slo`); its highest sustainable rate is the step before. Dispatch lag (a tracer's
+loop delay) is shown at every step and stops nothing. The baseline keeps running while
+any other arm climbs, because their overheads are paired with it, but its own highest
+sustainable rate is fixed at its first stop like any arm's.
 
 A step keeps the profile's arrival process (constant or poisson) at the step's rate; a
 ramp becomes constant, since the sweep is itself the ramp. The climb (`run_sweep`) is
@@ -21,24 +25,31 @@ from rich.console import Console
 from rich.table import Table
 
 from loadgen.errors import ExitCode, UserError
-from loadgen.metrics import add_overheads, summarize
+from loadgen.metrics import add_overheads, check_validity, summarize_all
 from loadgen.orchestrator import Orchestrator
-from loadgen.profile import Profile, Sweep
+from loadgen.profile import Profile, Sweep, Validity
 from loadgen.redact import redact_data
 from loadgen.report import document_header, format_ms
 from loadgen.session import LiveProgress, confirm_real_run, export
 
 Plan = dict[str, list[str]]  # provider → arm labels that run a step
+# The validity rules that stop a climb, and the name each stop goes by; the SLO is `slo`.
+STOP_RULES = {"send_rate": "rate", "unsent_operations": "unsent", "worker_cpu": "cpu"}
 
 
 @dataclass
 class ArmTrack:
-    """One provider/arm's climb: the highest rate it ran validly, and what stopped it (None: climbing)."""
+    """One provider/arm's climb: the highest rate it sustained, and how its climb ended (None: climbing).
+
+    `ended_by` is "stopped" (a rule stopped it: `stopped_by` says which, with the measured
+    value), "max_rate" (it kept the schedule at every step), "interrupted" or "error".
+    """
 
     provider: str
     arm: str
     rate: float | None = None
     stopped_by: dict | None = None
+    ended_by: str | None = None
 
 
 @dataclass
@@ -83,40 +94,42 @@ def next_plan(tracks: list[ArmTrack]) -> Plan:
     plan: Plan = {}
     for provider in dict.fromkeys(track.provider for track in tracks):
         mine = [track for track in tracks if track.provider == provider]
-        others_climb = any(track.stopped_by is None for track in mine if track.arm != "baseline")
-        arms = [track.arm for track in mine if track.stopped_by is None or (track.arm == "baseline" and others_climb)]
+        others_climb = any(track.ended_by is None for track in mine if track.arm != "baseline")
+        arms = [track.arm for track in mine if track.ended_by is None or (track.arm == "baseline" and others_climb)]
         if arms:
             plan[provider] = arms
     return plan
 
 
-def judge(run: dict, slo_ms: float | None) -> dict | None:
-    """Why this step ends the arm's climb — every validity rule it broke, or the SLO — or None."""
-    if not run["valid"]:
-        reasons = run["invalid_reasons"]
-        return {"rule": ", ".join(r["rule"] for r in reasons), "detail": "; ".join(r["detail"] for r in reasons)}
+def judge(run: dict, validity: Validity, slo_ms: float | None) -> dict | None:
+    """Why this step ends the arm's climb — rate, unsent, cpu or slo, the first broken, with every broken
+    rule's measured value — or None. Dispatch lag stops nothing, so a run invalid by lag alone climbs on."""
+    broken = check_validity(run, validity, tuple(STOP_RULES))
+    if broken:
+        return {"rule": STOP_RULES[broken[0].rule], "detail": "; ".join(v.detail for v in broken)}
     p99 = run["latency_ms"]["p99"]
     if slo_ms is not None and p99 is not None and p99 > slo_ms:
         return {"rule": "slo", "detail": f"latency p99 {p99:.1f} ms exceeds the SLO of {slo_ms:g} ms"}
     return None
 
 
-def record_step(tracks: list[ArmTrack], rate: float, runs: list[dict], slo_ms: float | None) -> None:
-    """Raise each climbing arm's highest valid rate, or stop it at this step."""
+def record_step(tracks: list[ArmTrack], rate: float, runs: list[dict], validity: Validity,
+                slo_ms: float | None) -> None:
+    """Raise each climbing arm's highest sustainable rate, or stop it at this step."""
     by_key = {(track.provider, track.arm): track for track in tracks}
     for run in runs:
         track = by_key[(run["provider"], run["arm"])]
-        if track.stopped_by is not None:
-            continue  # a baseline past its own failure, running for the others' overheads
-        reason = judge(run, slo_ms)
+        if track.ended_by is not None:
+            continue  # a baseline past its own stop, running for the others' overheads
+        reason = judge(run, validity, slo_ms)
         if reason is None:
             track.rate = rate
         else:
-            track.stopped_by = {**reason, "step_rate": rate}
+            track.stopped_by, track.ended_by = {**reason, "step_rate": rate}, "stopped"
 
 
 def run_sweep(tracks: list[ArmTrack], rates: list[float], run_step: StepRunner, slo_ms: float | None,
-              on_step: Callable[[dict], None] = lambda step: None) -> SweepResult:
+              validity: Validity = Validity(), on_step: Callable[[dict], None] = lambda step: None) -> SweepResult:
     """Climb until every arm has stopped or the rates run out; an interrupt or failure keeps what was measured.
 
     A step cut short (interrupted, a worker lost, the target gone) is kept but not judged:
@@ -142,19 +155,12 @@ def run_sweep(tracks: list[ArmTrack], rates: list[float], run_step: StepRunner, 
             on_step(step)
         if not complete:
             break
-        record_step(tracks, rate, outcome.runs, slo_ms)
+        record_step(tracks, rate, outcome.runs, validity, slo_ms)
     for track in tracks:
-        if track.stopped_by is None:
-            track.stopped_by = _unfinished(result, rates)
+        if track.ended_by is None:
+            track.ended_by = "interrupted" if result.interrupted else "error" if result.errors or result.failure \
+                else "max_rate"
     return result
-
-
-def _unfinished(result: SweepResult, rates: list[float]) -> dict:
-    if result.interrupted:
-        return {"rule": "interrupted", "detail": "the sweep was interrupted before this arm stopped", "step_rate": None}
-    if result.errors or result.failure:
-        return {"rule": "error", "detail": "the sweep ended on an error before this arm stopped", "step_rate": None}
-    return {"rule": "max_rate", "detail": f"valid at every step up to max_rate ({rates[-1]:g}/s)", "step_rate": None}
 
 
 def step_profile(profile: Profile, rate: float, provider: str, labels: list[str]) -> Profile:
@@ -193,7 +199,7 @@ def orchestrated_step(profile: Profile, progress: LiveProgress) -> StepRunner:
             except UserError as exc:
                 step.failure = exc
                 break
-            runs = [summarize(result) for result in done.results]
+            runs = summarize_all(done.results, profile.validity)
             add_overheads(done.results, runs)
             step.runs += [{key: value for key, value in run.items() if key != "histograms"} for run in runs]
             step.errors += done.errors
@@ -215,66 +221,83 @@ def sweep_document(profile_data: dict, result: SweepResult) -> dict:
         "kind": "sweep",
         "target": result.target,
         "profile": profile_data,
-        "sweep": {"steps": result.steps, "highest_valid_rate": [asdict(track) for track in result.tracks]},
+        "sweep": {"steps": result.steps, "highest_sustainable_rate": [asdict(track) for track in result.tracks]},
         "interrupted": result.interrupted,
         "errors": result.errors + ([str(result.failure)] if result.failure else []),
     }
     return redact_data(document)
 
 
-def _cell(run: dict | None, slo_ms: float | None, complete: bool) -> str:
-    """p50 / p99, and what broke; a step cut short is not judged (its missing calls are not the rate's)."""
+def _limits(document: dict) -> tuple[Validity, float | None]:
+    """The limits the sweep judged by: the profile's [validity] and its SLO."""
+    profile = document["profile"]
+    return Validity.model_validate(profile.get("validity") or {}), profile["sweep"]["slo_latency_p99_ms"]
+
+
+def _cell(run: dict | None, validity: Validity, slo_ms: float | None, complete: bool) -> str:
+    """p50 / p99, the dispatch-lag p99, and what stopped the arm; a step cut short is not judged (its missing
+    calls are not the rate's)."""
     if run is None:
         return "—"
     latency = run["latency_ms"]
-    reason = judge(run, slo_ms) if complete else None
+    reason = judge(run, validity, slo_ms) if complete else None
     mark = "" if reason is None else f"\n[{'yellow' if reason['rule'] == 'slo' else 'red'}]✗ {reason['rule']}[/]"
-    return f"{format_ms(latency['p50'])} / {format_ms(latency['p99'])}{mark}"
+    lag = format_ms(run["dispatch_lag_ms"]["p99"])
+    return f"{format_ms(latency['p50'])} / {format_ms(latency['p99'])}\nlag {lag}{mark}"
 
 
 def _rate(rate: float | None) -> str:
-    return "none valid" if rate is None else f"{rate:g}/s"
+    return "none sustained" if rate is None else f"{rate:g}/s"
 
 
 def sweep_tables(document: dict) -> list[Table]:
-    """Per provider: each arm's p50 / p99 at every step, what broke, and its highest valid rate."""
-    slo_ms = document["profile"]["sweep"]["slo_latency_p99_ms"]
-    steps, tracks = document["sweep"]["steps"], document["sweep"]["highest_valid_rate"]
+    """Per provider: each arm's latency and dispatch lag at each step, what stopped it, its highest sustainable rate."""
+    validity, slo_ms = _limits(document)
+    steps, tracks = document["sweep"]["steps"], document["sweep"]["highest_sustainable_rate"]
     runs_at = [{(run["provider"], run["arm"]): run for run in step["runs"]} for step in steps]
     tables = []
     for provider in dict.fromkeys(track["provider"] for track in tracks):
-        table = Table(title=f"{provider} rate sweep — latency p50 / p99 from intended start (ms)")
+        table = Table(title=f"{provider} rate sweep — latency p50 / p99 from intended start, dispatch-lag p99 (ms)")
         table.add_column("Arm")
         for step in steps:
             table.add_column(f"{step['rate']:g}/s" + ("" if step["complete"] else " (cut short)"), justify="right")
-        table.add_column("highest valid rate", justify="right")
+        table.add_column("highest sustainable rate", justify="right")
         for track in (t for t in tracks if t["provider"] == provider):
-            cells = [_cell(runs.get((provider, track["arm"])), slo_ms, step["complete"])
+            cells = [_cell(runs.get((provider, track["arm"])), validity, slo_ms, step["complete"])
                      for step, runs in zip(steps, runs_at)]
             table.add_row(track["arm"], *cells, _rate(track["rate"]))
         tables.append(table)
     return tables
 
 
-def step_line(step: dict, slo_ms: float | None) -> str:
-    """One stderr line per finished step: each arm's verdict and p99."""
+def step_line(step: dict, validity: Validity, slo_ms: float | None) -> str:
+    """One stderr line per finished step: each arm's verdict, latency p99 and dispatch-lag p99."""
     parts = []
     for run in step["runs"]:
-        reason = judge(run, slo_ms) if step["complete"] else None
-        verdict = "ok" if reason is None else ("SLO" if reason["rule"] == "slo" else f"INVALID ({reason['rule']})")
+        reason = judge(run, validity, slo_ms) if step["complete"] else None
+        verdict = "ok" if reason is None else f"stop ({reason['rule']})"
         parts.append(f"{run['provider']}/{run['arm']}{f' {verdict}' if step['complete'] else ''} "
-                     f"p99 {format_ms(run['latency_ms']['p99'])} ms")
+                     f"p99 {format_ms(run['latency_ms']['p99'])} ms, "
+                     f"lag p99 {format_ms(run['dispatch_lag_ms']['p99'])} ms")
     return f"sweep {step['rate']:g}/s{'' if step['complete'] else ' (cut short)'}: " + " · ".join(parts)
+
+
+_ENDED = {
+    "max_rate": "kept the schedule at every step, up to max_rate",
+    "interrupted": "the sweep was interrupted before this arm stopped",
+    "error": "the sweep ended on an error before this arm stopped",
+}
 
 
 def print_sweep(console: Console, document: dict) -> None:
     for table in sweep_tables(document):
         console.print(table)
-    for track in document["sweep"]["highest_valid_rate"]:
+    for track in document["sweep"]["highest_sustainable_rate"]:
         stop = track["stopped_by"]
-        where = f" at {stop['step_rate']:g}/s" if stop["step_rate"] is not None else ""
-        console.print(f"  {track['provider']}/{track['arm']}: highest valid rate {_rate(track['rate'])}; "
-                      f"stopped{where} by {stop['rule']}: {stop['detail']}", highlight=False)
+        how = (f"stopped at {stop['step_rate']:g}/s by {stop['rule']}: {stop['detail']}" if stop
+               else _ENDED[track["ended_by"]])
+        console.print(f"  {track['provider']}/{track['arm']}: highest sustainable rate {_rate(track['rate'])}; {how}",
+                      highlight=False)
     for error in document["errors"]:
         console.print(f"[red]error:[/] {error}")
     if document["interrupted"]:
@@ -283,7 +306,7 @@ def print_sweep(console: Console, document: dict) -> None:
 
 def run_sweep_session(profile: Profile, *, export_json: str | None, out: Console, err: Console, live: bool = True,
                       confirmed: bool = False) -> int:
-    """`loadgen run` for a profile with [sweep]: finding invalid rates is the point, so only a cut-short sweep fails."""
+    """`loadgen run` for a profile with [sweep]: finding where arms stop is the point; only a cut-short sweep fails."""
     if profile.modes:
         raise UserError("sweep: a sweep steps `load` alone; remove `modes` from the profile", ExitCode.USAGE)
     rates = step_rates(profile.sweep)
@@ -296,7 +319,8 @@ def run_sweep_session(profile: Profile, *, export_json: str | None, out: Console
         confirm_real_run(budget_profile(profile), err, confirmed)
     with LiveProgress(err, enabled=live) as progress:
         result = run_sweep(initial_tracks(profile), rates, orchestrated_step(profile, progress), slo_ms,
-                           on_step=lambda step: err.print(step_line(step, slo_ms), highlight=False))
+                           profile.validity,
+                           on_step=lambda step: err.print(step_line(step, profile.validity, slo_ms), highlight=False))
     document = sweep_document(profile.model_dump(mode="json"), result)
     print_sweep(out, document)
     export(document, export_json, err)

@@ -5,7 +5,8 @@ from array import array
 import pytest
 
 from loadgen.histograms import Recorder
-from loadgen.metrics import achieved_rate, check_validity, schedule_rate, summarize
+from loadgen.metrics import achieved_rate, schedule_rate, summarize, summarize_all
+from loadgen.profile import Validity, build_profile
 from loadgen.runner import BY_OP, HISTOGRAMS
 
 NS = 1_000_000_000
@@ -30,10 +31,22 @@ def result(**changes):
     return base
 
 
-def rules(res):
-    from loadgen.metrics import histograms
+def lagging(ms: float) -> dict:
+    """Histograms whose dispatch lag is `ms` on every one of 1,000 calls."""
+    lag = Recorder()
+    for _ in range(1000):
+        lag.record_ns(int(ms * 1_000_000))
+    return result()["histograms"] | {"dispatch_lag": lag.encode()}
 
-    return [v.rule for v in check_validity(res, histograms(res))]
+
+def rules(res, validity: Validity = Validity(), saturation_judged: bool = True) -> list[str]:
+    return [reason["rule"] for reason in summarize(res, validity, saturation_judged)["invalid_reasons"]]
+
+
+def verdicts(*results, validity: Validity = Validity()) -> dict:
+    """(arm, mode) → the rules that made it invalid, as summarize_all judges a run's results together."""
+    return {(s["arm"], s["mode"]): [r["rule"] for r in s["invalid_reasons"]]
+            for s in summarize_all(list(results), validity)}
 
 
 def test_a_clean_run_is_valid():
@@ -47,17 +60,23 @@ def test_slow_sends_break_the_rate_rule():
     assert "send_rate" in rules(result(last_sent_ns=5 * NS + 11 * NS))
 
 
-def test_lag_rule_uses_max_of_1ms_and_10_percent_of_interval():
-    lag = Recorder()
-    for _ in range(1000):
-        lag.record_ns(3_000_000)  # 3 ms
-    histos = result()["histograms"] | {"dispatch_lag": lag.encode()}
-    # 100/s: mean interval 10 ms → limit 1 ms → 3 ms breaks it
-    assert "dispatch_lag" in rules(result(histograms=histos))
-    # 10/s: mean interval 100 ms → limit 10 ms → 3 ms is fine
-    slow = result(histograms=histos, operations_planned=1000, offsets_last_ns=999 * NS // 10,
-                  last_sent_ns=5 * NS + 999 * NS // 10)
-    assert "dispatch_lag" not in rules(slow)
+@pytest.mark.parametrize("lag_ms, rate, broken", [
+    (3.0, 100, True),    # 100/s: 25 % of the 10 ms interval is 2.5 ms → 3 ms breaks it
+    (2.4, 100, False),   # … and 2.4 ms keeps it (under the old 1 ms limit it broke)
+    (2.2, 400, True),    # 400/s: 25 % of 2.5 ms is 0.625 ms, under the 2 ms floor → 2.2 ms breaks it
+    (1.9, 400, False),   # … and 1.9 ms keeps it
+    (3.0, 10, False),    # 10/s: 25 ms → 3 ms is fine
+])
+def test_lag_limit_is_max_of_2ms_and_a_quarter_of_the_interval(lag_ms, rate, broken):
+    res = result(histograms=lagging(lag_ms), offsets_last_ns=999 * NS // rate, last_sent_ns=5 * NS + 999 * NS // rate)
+    assert ("dispatch_lag" in rules(res)) is broken
+
+
+def test_the_lag_detail_names_the_limit_it_computed():
+    # 3 ms at 100/s; HDR keeps 3 significant digits, so the measured p99 reads 3.00x
+    [reason] = summarize(result(histograms=lagging(3.0)))["invalid_reasons"]
+    assert reason["rule"] == "dispatch_lag" and reason["detail"].startswith("dispatch-lag p99 3.00")
+    assert reason["detail"].endswith("ms exceeds 2.500 ms (max of 2 ms and 25% of the 10.000 ms mean interval)")
 
 
 def test_cpu_rule():
@@ -71,8 +90,67 @@ def test_unsent_and_shed_operations():
 
 def test_closed_loop_skips_rate_and_lag_rules():
     res = result(load_kind="concurrency", offsets_first_ns=None, offsets_last_ns=None,
-                 last_sent_ns=5 * NS + 50 * NS)
+                 last_sent_ns=5 * NS + 50 * NS, histograms=lagging(50.0))
     assert rules(res) == []
+    # a closed loop for a duration plans nothing up front: fewer sent is not unsent; a fixed count is
+    assert rules(res | {"operations_sent": 400}) == []
+    assert rules(res | {"operations_sent": 400, "operations_fixed": True}) == ["unsent_operations"]
+
+
+def test_limits_come_from_the_validity_table():
+    # each [validity] setting moves its rule's verdict on the same figures
+    assert rules(result(histograms=lagging(3.0)), Validity(max_lag_floor_ms=4)) == []
+    assert rules(result(histograms=lagging(3.0)), Validity(max_lag_share_of_interval=0.5)) == []
+    assert rules(result(cpu_percent=40.0), Validity(max_worker_cpu_percent=30)) == ["worker_cpu"]
+    assert rules(result(last_sent_ns=5 * NS + 11 * NS), Validity(min_rate_ratio=0.9)) == []
+    # a profile's [validity] reaches them
+    profile = build_profile({"validity": {"max_worker_cpu_percent": 30}})
+    assert rules(result(cpu_percent=40.0), profile.validity) == ["worker_cpu"]
+
+
+def test_the_summary_says_which_limits_applied():
+    # 100/s: rate floor 99/s, lag ceiling 2.5 ms; a closed loop has neither
+    assert summarize(result())["validity_limits"] == {
+        "saturation_judged": True, "min_rate_rps": 99.0, "max_worker_cpu_percent": 90, "max_dispatch_lag_p99_ms": 2.5}
+    closed = summarize(result(load_kind="sequential", offsets_first_ns=None, offsets_last_ns=None), Validity(), False)
+    assert closed["validity_limits"] == {
+        "saturation_judged": False, "min_rate_rps": None, "max_worker_cpu_percent": 90, "max_dispatch_lag_p99_ms": None}
+
+
+def test_a_tracers_loop_delay_and_cpu_are_its_cost_not_an_invalid_run():
+    # tracer lag p99 5 ms, its baseline's 0.5 ms: both valid; a tracer at 95 % CPU, baseline 20 %: valid
+    baseline = result(histograms=lagging(0.5), cpu_percent=20.0)
+    assert verdicts(baseline, result(arm="otel", histograms=lagging(5.0))) == {
+        ("baseline", "rate 100/s constant"): [], ("otel", "rate 100/s constant"): []}
+    assert verdicts(baseline, result(arm="honeyhive", cpu_percent=95.0))[("honeyhive", "rate 100/s constant")] == []
+    # the calibration arm stands in for a tracer: not judged for saturation beside a baseline
+    assert verdicts(baseline, result(arm="calibration", histograms=lagging(5.0)))[
+        ("calibration", "rate 100/s constant")] == []
+
+
+def test_a_baseline_over_a_limit_makes_the_run_invalid():
+    # the generator could not keep up on its own: baseline (or baseline-2) over the lag or CPU limit
+    assert verdicts(result(histograms=lagging(3.0)), result(arm="otel"))[("baseline", "rate 100/s constant")] == [
+        "dispatch_lag"]
+    assert verdicts(result(), result(arm="baseline-2", cpu_percent=95.0))[("baseline-2", "rate 100/s constant")] == [
+        "worker_cpu"]
+
+
+def test_the_schedule_rules_judge_every_arm():
+    # a tracer arm that shed calls, or sent too slowly, did not get the load asked for
+    found = verdicts(result(), result(arm="otel", shed=3), result(arm="honeyhive", last_sent_ns=5 * NS + 11 * NS))
+    assert found[("otel", "rate 100/s constant")] == ["unsent_operations"]
+    assert found[("honeyhive", "rate 100/s constant")] == ["send_rate"]
+
+
+def test_without_a_baseline_in_the_mode_every_arm_is_judged():
+    # mode A has a baseline, mode B none: B's otel and calibration are judged for saturation
+    a, b = "rate 100/s constant", "rate 100/s poisson"
+    found = verdicts(result(), result(arm="otel", histograms=lagging(5.0)),
+                     result(arm="otel", mode=b, histograms=lagging(5.0)),
+                     result(arm="calibration", mode=b, cpu_percent=95.0))
+    assert found == {("baseline", a): [], ("otel", a): [],
+                     ("otel", b): ["dispatch_lag"], ("calibration", b): ["worker_cpu"]}
 
 
 def test_summary_has_the_contract_keys():

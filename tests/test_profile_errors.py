@@ -34,6 +34,8 @@ MALFORMED = [
     ("unknown-sweep", '[sweep]\nstart_rate = 10\nstep = 10\nmax_rate = 50\nstep_duraton = "5s"\n', 5,
      "sweep.step_duraton", "did you mean 'step_duration'?"),
     ("unknown-outputs", '[outputs]\njsn = "r.json"\n', 2, "outputs.jsn", "did you mean 'json'?"),
+    ("unknown-validity", "[validity]\nmax_lag_flor_ms = 3\n", 2, "validity.max_lag_flor_ms",
+     "did you mean 'max_lag_floor_ms'?"),
     ("unknown-in-mode", 'modes = [\n  { kind = "sequential" },\n  { kind = "sequential", users = 4 },\n]\n', 3,
      "modes.1.users", "unknown key"),
     # wrong types
@@ -52,6 +54,7 @@ MALFORMED = [
      "thresholds.latency_p95_ms", "warn (4000) is stricter than pass (5000)"),
     ("sweep-max-below-start", "[sweep]\nstart_rate = 100\nstep = 10\nmax_rate = 50\n", 1,
      "sweep", "max_rate (50) is below start_rate (100)"),
+    ("rate-ratio-over-1", "[validity]\nmin_rate_ratio = 1.5\n", 2, "validity.min_rate_ratio", "less than or equal to 1"),
     ("bad-duration", 'duration = "abc"\n', 1, "duration", "'abc' is not a duration"),
     ("bad-soak-window", '[soak]\nwindow = "soon"\n', 2, "soak.window", "not a duration"),
     ("unknown-arm", '[tracing]\narms = [\n  "baseline",\n  "otl",\n]\n', 4, "tracing.arms.1", "did you mean 'otel'?"),

@@ -90,6 +90,10 @@ def _without(data: dict, key: str) -> dict:
     ("a run without its latency", lambda d: _without(d["runs"][0], "latency_ms"), "runs/0"),
     ("a figure of the wrong type", lambda d: d["runs"][0].update(success_rate_percent="100"),
      "runs/0/success_rate_percent"),
+    ("a validity verdict that is not a boolean", lambda d: d["runs"][0]["validity_limits"].update(saturation_judged=1),
+     "runs/0/validity_limits/saturation_judged"),
+    ("a rate ratio over 1", lambda d: d["profile"]["validity"].update(min_rate_ratio=1.5),
+     "profile/validity/min_rate_ratio"),
 ])
 def test_a_broken_document_fails_validation(document, name, mutate, where):
     mutate(document)
