@@ -60,6 +60,8 @@ class CalibrationArm:
         if self.hold_ns and self.before:
             self._hold(rec.op_id)
         await provider.call(prompt, rec)
+        # After the response, as a tracer's span-end hook: a call that raised has no latency
+        # to carry it, so it is not held (nor counted in the held time).
         if self.hold_ns and not self.before:
             self._hold(rec.op_id)
 
