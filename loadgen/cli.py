@@ -85,7 +85,11 @@ def main() -> None:
 @click.option("--max-queue-size", type=int, help="Batch span processor queue size.")
 @click.option("--schedule-delay-ms", type=int, help="Batch span processor schedule delay.")
 @click.option("--max-export-batch-size", type=int, help="Batch span processor batch size.")
-@click.option("--calibrate-us", type=int, help="Calibration arm: CPU µs spent per call, blocking the loop.")
+@click.option("--calibrate-us", type=int, help="Calibration arm: µs the event loop is held per call.")
+@click.option("--calibrate-kind", type=click.Choice(["spin", "sleep"]),
+              help="Calibration arm: hold the loop busy-waiting (spin, default) or in time.sleep (sleep, no CPU).")
+@click.option("--calibrate-at", type=click.Choice(["before", "after"]),
+              help="Calibration arm: hold it before the provider call (default) or after it returns.")
 @click.option("--calibrate-mib", type=int, help="Calibration arm: MiB of memory held for the run.")
 @click.option("--calibrate-leak-kib", type=float, help="Calibration arm: KiB more held after every call (a known leak).")
 @click.option("--soak", is_flag=True, default=None, help="Run as a soak: all arms at once, in time windows, leak verdict.")
@@ -188,7 +192,7 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
     if flags.get("arms"):
         tracing["arms"] = [arm.strip() for arm in flags["arms"].split(",") if arm.strip()]
     for key in ("collector_url", "max_queue_size", "schedule_delay_ms", "max_export_batch_size",
-                "calibrate_us", "calibrate_mib", "calibrate_leak_kib"):
+                "calibrate_us", "calibrate_kind", "calibrate_at", "calibrate_mib", "calibrate_leak_kib"):
         if flags.get(key) is not None:
             tracing[key] = flags[key]
     if tracing:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loadgen.histograms import Recorder
+from loadgen.known_answer import held_figures, merge_held
 from loadgen.memory import memory_cost
 from loadgen.overhead import Unit, latencies, memory_figures, merge_latencies, paired_overhead, paired_part
 from loadgen.profile import BASELINE_LABELS, OPEN_LOOP_KINDS, Validity
@@ -91,6 +92,7 @@ def merge_shards(shards: list[dict]) -> dict:
     merged["spans"] = _merge_spans([r.get("spans") for r in shards])
     merged["soak_by_worker"] = [r["soak"] for r in shards if r.get("soak")]
     merged["blocks"] = _merge_blocks([r.get("blocks") or [] for r in shards])
+    merged["calibration"] = merge_held([r.get("calibration") for r in shards])
     for name in BY_OP:
         merged[name] = merge_latencies([latencies(r.get(name)) for r in shards]).tobytes().hex()
     return merged
@@ -380,6 +382,8 @@ def summarize(result: dict, validity: Validity = Validity(), saturation_judged: 
     summary["validity_limits"] = {"saturation_judged": saturation_judged, **validity_limits(summary, validity)}
     summary.update(span_figures(result))
     summary.update(memory_figures(result))
+    # The calibration arm's known answer (held time per call), None for other arms.
+    summary["calibration"] = held_figures(result.get("calibration"))
     summary["histograms"] = {name: data for name, data in result["histograms"].items()}
     return summary
 

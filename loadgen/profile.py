@@ -151,7 +151,16 @@ class Tracing(_Strict):
     schedule_delay_ms: int = Field(default=5000, ge=1)
     max_export_batch_size: int = Field(default=512, ge=1)
     export_timeout_ms: int = Field(default=30000, ge=1)
-    calibrate_us: int = Field(default=0, ge=0, le=1_000_000, description="calibration arm: CPU µs spent per call")
+    calibrate_us: int = Field(default=0, ge=0, le=1_000_000,
+                              description="calibration arm: µs the event loop is held per call")
+    calibrate_kind: Literal["spin", "sleep"] = Field(
+        default="spin", description="calibration arm: hold the loop busy-waiting (spin, CPU) or in time.sleep (sleep, no CPU)"
+    )
+    calibrate_at: Literal["before", "after"] = Field(
+        default="before",
+        description="calibration arm: hold the loop before the provider call (client time before the wire) "
+                    "or after it returns (client time after the response)",
+    )
     calibrate_mib: int = Field(default=0, ge=0, le=16_384, description="calibration arm: MiB held for the run")
     calibrate_leak_kib: float = Field(
         default=0, ge=0, le=1024, description="calibration arm: KiB more held after every call (a known leak)"

@@ -316,6 +316,18 @@ def versus_baseline(run: dict) -> str:
     return text + ("\n    of which " + ", ".join(split) if split else "")
 
 
+def known_answer_line(run: dict) -> str:
+    """The calibration arm's known answer (the held time) beside the overhead and the part it should land in."""
+    known = run["calibration"]
+    held = "unmeasured" if known["held_mean_ms"] is None else f"{known['held_mean_ms']:.3f} ms"
+    where = "overhead_before_wire_ms" if known["at"] == "before" else "overhead_after_response_ms"
+    measured = f"overhead {format_overhead(run)}"
+    if run.get(where) is not None:
+        measured += f", {dict(OVERHEAD_SPLIT)[where]} {_mean_ci(run, where)}"
+    return (f"  {run['provider']}/{run['arm']}: held the loop {held} per call ({known['kind']}, {known['at']} "
+            f"the call; nominal {known['nominal_us']:,} µs) — {measured}")
+
+
 def _mean_ci(run: dict, key: str) -> str:
     """'+0.412 ms [+0.301, +0.523]' for a mean Δ and its `_ci95_ms`."""
     ci = run.get(key.removesuffix("_ms") + "_ci95_ms")
@@ -338,6 +350,8 @@ def print_summary(console: Console, document: dict, north_star_only: bool = Fals
         for run in runs:
             if run.get("overhead_pairs"):
                 console.print(versus_baseline(run), highlight=False)
+            if run.get("calibration"):
+                console.print(known_answer_line(run), highlight=False)
         tracing = tracing_table(runs)
         if tracing is not None:
             console.print(tracing)

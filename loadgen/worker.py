@@ -25,7 +25,7 @@ from loadgen.providers import CallRecord, ProviderSettings, error_class, make_pr
 from loadgen.redact import redact
 from loadgen.runner import BY_OP, Runner
 from loadgen.soak import WindowProbe, release_memory
-from loadgen.tracers import TracingSettings, make_arm
+from loadgen.tracers import CalibrationSettings, TracingSettings, make_arm
 
 SAMPLE_INTERVAL_S = 0.5
 COMMAND_POLL_S = 0.2
@@ -91,9 +91,10 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
         transport=profile.http_transport,
     )
     tracing = TracingSettings(**spec.tracing) if spec.tracing else None
-    arm = make_arm(spec.arm, tracing, spec.provider, settings.model,
-                   calibration=(profile.tracing.calibrate_us, profile.tracing.calibrate_mib,
-                                profile.tracing.calibrate_leak_kib))
+    known = profile.tracing
+    calibration = CalibrationSettings(hold_us=known.calibrate_us, kind=known.calibrate_kind, at=known.calibrate_at,
+                                      mib=known.calibrate_mib, leak_kib=known.calibrate_leak_kib)
+    arm = make_arm(spec.arm, tracing, spec.provider, settings.model, calibration=calibration)
     provider = make_provider(spec.provider, settings, **(arm.provider_options() if arm is not None else {}))
     runner = Runner(profile, provider, shard=spec.shard, shards=spec.shards, arm=arm)
     sampler = Sampler()
@@ -180,6 +181,8 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
     if probe is not None:
         result["soak"] = probe.finish()
     result["run_id"] = tracing.run_id if tracing else None
+    # The calibration arm's known answer: how long its hook really held the loop per call.
+    result["calibration"] = arm.known_answer() if spec.arm == "calibration" else None
     # RSS samples from the first measured send on are the steady state (warm-up is over).
     result["measure_start_s"] = round(window["measure_start_s"], 3) if "measure_start_s" in window else None
     # CPU per operation counts every flush too: exporting the spans is tracing work.

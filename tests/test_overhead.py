@@ -141,11 +141,11 @@ def test_shards_merge_by_op_id_and_survive_hex():
 def test_calibration_arm_holds_resident_memory():
     import psutil
 
-    from loadgen.tracers.calibration import CalibrationArm
+    from loadgen.tracers.calibration import CalibrationArm, CalibrationSettings
 
     process = psutil.Process()
     before = process.memory_info().rss
-    arm = CalibrationArm(cpu_us=0, mib=64)
+    arm = CalibrationArm(CalibrationSettings(mib=64))
     grown = process.memory_info().rss - before
     assert grown >= 0.9 * 64 * 2**20
     del arm

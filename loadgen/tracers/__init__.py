@@ -7,5 +7,6 @@ the collector, and reports the accounting after its final flush.
 """
 
 from loadgen.tracers.base import ARM_NAMES, Arm, TracingSettings, make_arm
+from loadgen.tracers.calibration import CalibrationSettings
 
-__all__ = ["ARM_NAMES", "Arm", "TracingSettings", "make_arm"]
+__all__ = ["ARM_NAMES", "Arm", "CalibrationSettings", "TracingSettings", "make_arm"]

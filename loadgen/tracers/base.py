@@ -14,6 +14,7 @@ from loadgen.accounting import (
 )
 from loadgen.prompts import Prompt
 from loadgen.providers.base import CallRecord, Provider
+from loadgen.tracers.calibration import CalibrationSettings
 
 ROOT_SPAN = "loadgen.operation"
 OP_ID_ATTRIBUTE = "loadgen.op_id"
@@ -122,14 +123,14 @@ class RootSpanArm:
 
 
 def make_arm(name: str, settings: TracingSettings | None, provider_name: str, model: str,
-             calibration: tuple[int, int, float] = (0, 0, 0)) -> Arm | None:
+             calibration: CalibrationSettings = CalibrationSettings()) -> Arm | None:
     """The arm's handle in this worker (None for the baseline)."""
     if name == "baseline":
         return None
     if name == "calibration":
         from loadgen.tracers.calibration import CalibrationArm
 
-        return CalibrationArm(*calibration)
+        return CalibrationArm(calibration)
     if settings is None:
         raise ValueError(f"arm {name!r} needs tracing settings (a collector)")
     if name == "otel":
