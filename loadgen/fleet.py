@@ -24,17 +24,20 @@ ProgressSink = Callable[[dict], None]
 Key = tuple[str, int]  # (arm label, worker: replica × shards + shard)
 
 
-def replica_for(label: str, block_index: int, replicas: int) -> int:
+def replica_for(label: str, block_index: int, replicas: int, arms: int) -> int:
     """Which of an arm's replica processes runs this block.
 
-    Tracer arms take replicas in turn (0 1 0 1 …); the baseline changes replica every R
-    blocks (0 0 1 1 …), so over R² blocks each arm process meets each baseline process
-    equally often: the blocks sample every pair of processes, and the overhead CI can
-    tell a difference between processes from one between blocks (loadgen.overhead).
+    The arms' order rotates with period `arms` (the number of arms taking turns). Other
+    arms change replica once per rotation (0 0 1 1 … for two arms), the baseline once per R
+    rotations (0 0 0 0 1 1 1 1 …), so over arms × R² blocks every arm process meets every
+    baseline process equally often, in each order: the blocks sample every pair of
+    processes, and the overhead CI can tell a difference between processes from one
+    between blocks (loadgen.overhead) without mistaking the order for either.
     """
+    turn = block_index // max(1, arms)
     if label == "baseline":
-        return (block_index // replicas) % replicas
-    return block_index % replicas
+        return (turn // replicas) % replicas
+    return turn % replicas
 
 
 @dataclass
@@ -94,7 +97,8 @@ class Fleet:
                     if outcome.interrupted or self.failed:
                         break
                     keys = [key for key, spec in self.specs.items() if key[0] in labels
-                            and spec.replica == replica_for(key[0], block.index, self.replicas[key[0]])]
+                            and spec.replica == replica_for(key[0], block.index, self.replicas[key[0]],
+                                                            len(turns))]
                     start_at = time.perf_counter_ns() + BLOCK_MARGIN_NS
                     for key in keys:
                         self.commands[key].put(("block", block, start_at))

@@ -474,6 +474,10 @@ class Profile(_Strict):
         else:
             wanted = math.ceil(self.operations / AUTO_BLOCK_OPERATIONS)
         rounds = max(MIN_AUTO_ROUNDS, min(MAX_AUTO_ROUNDS, wanted))
+        # A whole number of rotations of the arms' order, so each arm runs first, second, …
+        # equally often: an effect of the order then cancels in every paired mean.
+        arms = len(self.tracing.arms)
+        rounds = -(-rounds // arms) * arms
         if self.operations is not None:
             rounds = min(rounds, self.operations // 2)  # at least two operations a block
         return max(1, rounds)

@@ -43,6 +43,8 @@ def test_more_rounds_than_operations_gives_one_operation_per_block():
     ({"duration": "12s", "tracing": {"arms": ["baseline", "calibration"]}}, 8),
     # never over 24
     ({"duration": "10m", "tracing": {"arms": ["baseline", "calibration"]}}, 24),
+    # a whole number of rotations of three arms' order: 8 → 9
+    ({"duration": "20s", "tracing": {"arms": ["baseline", "otel", "calibration"]}}, 9),
     ({"duration": "60s"}, 1),  # one arm: nothing to interleave
     # closed loop by count: one block per 25 operations, at least 8
     ({"operations": 100, "load": {"kind": "sequential"}, "tracing": {"arms": ["baseline", "calibration"]}}, 8),
@@ -70,9 +72,12 @@ def test_replicas(data, replicas):
 def test_replicas_take_blocks_so_that_every_pair_of_processes_meets():
     from loadgen.fleet import replica_for
 
-    pairs = [(replica_for("otel", b, 2), replica_for("baseline", b, 2)) for b in range(8)]
-    assert pairs == [(0, 0), (1, 0), (0, 1), (1, 1)] * 2
-    assert [replica_for("baseline-2", b, 1) for b in range(3)] == [0, 0, 0]
+    # two arms: the order alternates every block, so replicas change every second block
+    pairs = [(replica_for("otel", b, 2, 2), replica_for("baseline", b, 2, 2)) for b in range(8)]
+    assert pairs == [(0, 0), (0, 0), (1, 0), (1, 0), (0, 1), (0, 1), (1, 1), (1, 1)]
+    # three arms: every third block
+    assert [replica_for("otel", b, 2, 3) for b in range(7)] == [0, 0, 0, 1, 1, 1, 0]
+    assert [replica_for("baseline-2", b, 1, 2) for b in range(3)] == [0, 0, 0]
 
 
 def test_baseline_may_run_twice_with_its_own_label():
