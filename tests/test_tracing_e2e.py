@@ -21,8 +21,10 @@ def test_otel_arm_conserves_spans_and_covers_every_operation(tmp_path):
     for provider in ("openai", "anthropic"):
         run = runs[(provider, "otel")]
         spans = run["spans"]
-        # 40 measured + 2 warm-up + 1 priming calls, each a root span and an LLM span
-        assert spans["ended"] == 2 * (40 + 2 + run["workers"])
+        # 40 measured calls, 2 warm-up calls and 1 priming call in each worker process (two
+        # replicas take the blocks in turn), each a root span and an LLM span
+        assert run["warmup_operations"] == 2 * run["workers"]
+        assert spans["ended"] == 2 * (40 + run["warmup_operations"] + run["workers"])
         assert spans["received"] == spans["exported"] == spans["ended"]
         assert spans["unaccounted"] == 0 and spans["duplicates"] == 0
         assert sum(spans["dropped"].values()) == 0
