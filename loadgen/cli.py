@@ -102,6 +102,9 @@ def main() -> None:
 @click.option("--yes", "-y", is_flag=True, default=False,
               help="With --target real: send the run even past the profile's call and token caps.")
 @click.option("--rounds", help="Blocks the arms take in turn (A B A B …): a number or 'auto'.")
+@click.option("--replicas", type=click.IntRange(1, 8),
+              help="Worker processes per arm taking its blocks in turn (default 2), so the overhead CI "
+                   "carries the difference between processes.")
 @click.option("--validate-only", is_flag=True, default=False,
               help="Check keys, target, collector and arms without sending load.")
 @click.option("--test-determinism", is_flag=True, default=False,
@@ -173,7 +176,7 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
         "provider": "provider", "duration": "duration", "operations": "operations",
         "warmup_operations": "warmup_operations", "stream": "stream", "span_size_mode": "span_size_mode",
         "seed": "seed", "timeout": "timeout", "max_in_flight": "max_in_flight", "connections": "connections",
-        "max_tokens": "max_tokens", "workers": "workers", "rounds": "rounds",
+        "max_tokens": "max_tokens", "workers": "workers", "rounds": "rounds", "replicas": "replicas",
     }
     for flag, key in simple.items():
         if flags.get(flag) is not None:

@@ -153,3 +153,10 @@ def test_the_arms_order_rotates_from_block_to_block(tmp_path):
     first_sent = {run["arm"]: [block["first_sent_ns"] for block in run["blocks"]] for run in runs}
     order = [sorted(first_sent, key=lambda arm: first_sent[arm][k]) for k in range(3)]
     assert order == [["baseline", "baseline-2"], ["baseline-2", "baseline"], ["baseline", "baseline-2"]]
+
+
+def test_replicas_flag_reaches_the_profile():
+    from loadgen.cli import _overrides
+
+    assert _overrides({"replicas": 3})["replicas"] == 3
+    assert "replicas" not in _overrides({})
