@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from loadgen.profile import BASELINE_LABELS, Limits, Thresholds
+from loadgen.limits import Limits, Thresholds
+from loadgen.profile import BASELINE_LABELS
 
 # check → its value in a run summary, in the order the assessment shows them: the two every
 # run gets, then what a tracer costs, how faithful its data is, how reliable its pipeline is.

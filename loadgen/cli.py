@@ -102,9 +102,8 @@ def main() -> None:
 @click.option("--yes", "-y", is_flag=True, default=False,
               help="With --target real: send the run even past the profile's call and token caps.")
 @click.option("--rounds", help="Blocks the arms take in turn (A B A B …): a number or 'auto'.")
-@click.option("--replicas", type=click.IntRange(1, 8),
-              help="Worker processes per arm taking its blocks in turn (default 2), so the overhead CI "
-                   "carries the difference between processes.")
+@click.option("--replicas", help="Worker processes per arm taking its blocks in turn, so the overhead CI "
+                                 "carries the difference between processes: a number (1-8) or 'auto' (default).")
 @click.option("--validate-only", is_flag=True, default=False,
               help="Check keys, target, collector and arms without sending load.")
 @click.option("--test-determinism", is_flag=True, default=False,
@@ -181,7 +180,7 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
     for flag, key in simple.items():
         if flags.get(flag) is not None:
             o[key] = flags[flag]
-    for key in ("workers", "rounds"):
+    for key in ("workers", "rounds", "replicas"):
         if isinstance(o.get(key), str) and o[key].isdigit():
             o[key] = int(o[key])
     models = {k: flags[f"{k}_model"] for k in ("openai", "anthropic") if flags.get(f"{k}_model")}

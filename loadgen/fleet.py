@@ -24,20 +24,16 @@ ProgressSink = Callable[[dict], None]
 Key = tuple[str, int]  # (arm label, worker: replica × shards + shard)
 
 
-def replica_for(label: str, block_index: int, replicas: int, arms: int) -> int:
-    """Which of an arm's replica processes runs this block.
+def replica_for(block_index: int, replicas: int, arms: int) -> int:
+    """Which of each arm's replica processes runs this block: replica i of every arm.
 
-    The arms' order rotates with period `arms` (the number of arms taking turns). Other
-    arms change replica once per rotation (0 0 1 1 … for two arms), the baseline once per R
-    rotations (0 0 0 0 1 1 1 1 …), so over arms × R² blocks every arm process meets every
-    baseline process equally often, in each order: the blocks sample every pair of
-    processes, and the overhead CI can tell a difference between processes from one
-    between blocks (loadgen.overhead) without mistaking the order for either.
+    The arms' order rotates with period `arms` (the number of arms taking turns); the
+    replicas change once per rotation (0 0 1 1 2 2 … for two arms), so every replica runs
+    its blocks in each order. Replica i of an arm is always paired with replica i of the
+    baseline: the R process pairs share no process, so their effects are independent, and
+    the overhead CI (loadgen.overhead) can take them as R independent draws.
     """
-    turn = block_index // max(1, arms)
-    if label == "baseline":
-        return (turn // replicas) % replicas
-    return turn % replicas
+    return (block_index // max(1, arms)) % replicas
 
 
 @dataclass
@@ -87,8 +83,9 @@ class Fleet:
     def run(self, plan: list[Block], outcome: RunOutcome, together: bool = False) -> dict[str, dict]:
         """Run the plan's blocks: each arm in turn, or (a soak's windows) every arm at once."""
         with one_hash_seed():  # the arms' processes alike, but for the arm
-            for proc in self.procs.values():
-                proc.start()
+            # Replica by replica, every arm's in turn: no arm's processes all start first.
+            for key in sorted(self.procs, key=lambda key: self.specs[key].replica):
+                self.procs[key].start()
         try:
             self._wait(outcome, lambda: self.ready | self.failed >= set(self.specs))
             turns = [list(self.groups)] if together else [[label] for label in self.groups]
@@ -97,8 +94,7 @@ class Fleet:
                     if outcome.interrupted or self.failed:
                         break
                     keys = [key for key, spec in self.specs.items() if key[0] in labels
-                            and spec.replica == replica_for(key[0], block.index, self.replicas[key[0]],
-                                                            len(turns))]
+                            and spec.replica == replica_for(block.index, self.replicas[key[0]], len(turns))]
                     start_at = time.perf_counter_ns() + BLOCK_MARGIN_NS
                     for key in keys:
                         self.commands[key].put(("block", block, start_at))
@@ -137,6 +133,8 @@ class Fleet:
     def _stop(self) -> None:
         if self.stop_deadline is None:
             self.stop.set()
+            for command in self.commands.values():
+                command.put(("finish",))  # wakes idle workers now (worker.COMMAND_POLL_S)
             self.stop_deadline = time.monotonic() + self.timeout_s + 15
 
     def _fail(self, key: Key, message: str, outcome: RunOutcome) -> None:

@@ -14,7 +14,8 @@ from loadgen.histograms import Recorder
 from loadgen.known_answer import held_figures, merge_held
 from loadgen.memory import memory_cost
 from loadgen.overhead import Unit, latencies, memory_figures, merge_latencies, paired_overhead, paired_part
-from loadgen.profile import BASELINE_LABELS, OPEN_LOOP_KINDS, Validity
+from loadgen.limits import Validity
+from loadgen.profile import BASELINE_LABELS, OPEN_LOOP_KINDS
 from loadgen.runner import BY_OP
 
 NS = 1_000_000_000

@@ -9,13 +9,15 @@ Why the interval is not over the pairs. Pairs that ran in one block share its co
 (the machine's state for those seconds, the two processes that ran them), so they are not
 independent: in A/A runs here the block means of Δ spread with sd 0.1–0.4 ms where pairs
 alone predict 0.04–0.07, and an interval over pairs excluded 0 in 16 of 22 runs. The unit
-is therefore the block: each block's mean Δ is one observation ("batch means"). Each arm
-has two or more worker processes ("replicas") that take the blocks in rotation, so the
-blocks also sample between-process differences; the blocks are grouped by the pair of
-processes that ran them and the variance of the mean is estimated with a one-way random-
-effects model (blocks within process pairs), with Satterthwaite's degrees of freedom.
-When the process pairs differ no more than the blocks within them, that reduces to the
-plain batch-means interval with (blocks − 1) degrees of freedom.
+is therefore the block: each block's mean Δ is one observation ("batch means"). Two
+processes doing the same work also differ (one A/A worker used 12.3 % CPU where its twin
+used 10.6 %), so each arm has several worker processes ("replicas") taking the blocks in
+rotation, replica i of every arm paired with replica i of the baseline (fleet.replica_for):
+the R process pairs share no process, so their effects are independent draws. The blocks
+are grouped by the process pair that ran them and the variance of the mean is estimated
+with a one-way random-effects model (blocks within process pairs), with Satterthwaite's
+degrees of freedom. When the process pairs differ no more than the blocks within them,
+that reduces to the plain batch-means interval with (blocks − 1) degrees of freedom.
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from loadgen.collector.config import CollectorConfig
+from loadgen.limits import StrictModel, Thresholds, Validity
 from loadgen.mock_llm.config import MockConfig
 
 PROVIDERS = ("openai", "anthropic")
@@ -24,8 +25,7 @@ class ProfileError(Exception):
     """A profile that cannot be used; the message names the file and the key."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+_Strict = StrictModel
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -98,6 +98,11 @@ MIN_AUTO_ROUNDS = 8
 MAX_AUTO_ROUNDS = 24
 AUTO_BLOCK_S = 2.5
 AUTO_BLOCK_OPERATIONS = 25
+# Replica processes per arm: the overhead CI takes the replica pairs as independent draws of
+# the difference between processes, so more is better; their cost is start-up and memory.
+AUTO_REPLICAS = 4
+MIN_REPLICAS = 2
+MAX_AUTO_PROCESSES = 12  # per provider, over all arms
 
 
 class Models(_Strict):
@@ -195,105 +200,6 @@ class Tracing(_Strict):
         return any(arm not in UNTRACED_ARMS for arm in self.arms)
 
 
-class Limits(_Strict):
-    """One check's limits, written `pass = …` and `warn = …`: within pass it passes, within warn it warns."""
-
-    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
-    pass_: float = Field(alias="pass")
-    warn: float
-
-    @model_validator(mode="after")
-    def _warn_not_stricter(self) -> "Limits":
-        if not self.within(self.pass_, self.warn):
-            raise ValueError(f"warn ({self.warn:g}) is stricter than pass ({self.pass_:g})")
-        return self
-
-
-class AtLeast(Limits):
-    """Higher is better (success rate)."""
-
-    def within(self, value: float, limit: float) -> bool:
-        return value >= limit
-
-
-class AtMost(Limits):
-    """Lower is better (latency, overheads)."""
-
-    def within(self, value: float, limit: float) -> bool:
-        return value <= limit
-
-
-class Thresholds(_Strict):
-    """The limits each run is graded against (loadgen/assessment.py): pass, warn, or beyond warn fail.
-
-    Baseline arms are graded on success and latency only; a figure a run could not measure
-    (span figures of an arm that exports nothing, collector figures of spans sent elsewhere)
-    is "unmeasured", never a failure.
-    """
-
-    success_rate_percent: AtLeast = Field(
-        default=AtLeast(pass_=99, warn=95), description="calls that succeeded, % of calls completed"
-    )
-    latency_p95_ms: AtMost = Field(
-        default=AtMost(pass_=5000, warn=10000), description="latency p95 from the intended start, ms"
-    )
-    tracer_overhead_percent: AtMost = Field(
-        default=AtMost(pass_=2, warn=5), description="latency overhead vs the baseline, % of its mean"
-    )
-    loop_delay_p99_ms: AtMost = Field(
-        default=AtMost(pass_=1, warn=5),
-        description="loop delay: the arm's dispatch-lag p99 minus its baseline's (Δ p99, ms), the delay the "
-                    "tracer's work on the event loop adds to every call",
-    )
-    memory_overhead_percent: AtMost = Field(
-        default=AtMost(pass_=5, warn=10), description="steady-state RSS vs the baseline, % of the baseline's RSS"
-    )
-    memory_overhead_mib: AtMost = Field(
-        default=AtMost(pass_=20, warn=50),
-        description="memory cost vs the baseline, MiB: the fixed cost (memory_fixed_mib) when measured, "
-                    "else the steady-state RSS difference",
-    )
-    trace_coverage_percent: AtLeast = Field(
-        default=AtLeast(pass_=99.9, warn=99),
-        description="operations whose root and LLM span reached the collector in one trace, % of operations",
-    )
-    attribute_completeness_percent: AtLeast = Field(
-        default=AtLeast(pass_=99, warn=90),
-        description="LLM spans carrying every attribute the arm's convention requires, % of LLM spans received",
-    )
-    dropped_span_rate_percent: AtMost = Field(
-        default=AtMost(pass_=0, warn=1), description="spans dropped, % of spans exported or dropped"
-    )
-    export_latency_p95_ms: AtMost = Field(
-        default=AtMost(pass_=10000, warn=30000),
-        description="span end → export acknowledged, p95, ms (the batch processor waits up to "
-                    "tracing.schedule_delay_ms, 5 s by default, before it exports)",
-    )
-
-
-class Validity(_Strict):
-    """When a run is invalid (exit 3): the generator did not deliver the load asked for (loadgen/metrics.py).
-
-    The send-rate and unsent rules judge every arm. The saturation limits (worker CPU,
-    dispatch lag) judge the arms without a tracer — baseline and baseline-2, or every arm
-    of a mode that runs no baseline: what a tracer does to its own worker is its cost,
-    measured and graded by [thresholds], never an invalid run.
-    """
-
-    min_rate_ratio: float = Field(
-        default=0.99, gt=0, le=1, description="an achieved send rate under this share of the schedule's rate is invalid"
-    )
-    max_worker_cpu_percent: float = Field(
-        default=90.0, gt=0, le=100, description="a worker busier than this (% of one core) is saturated"
-    )
-    max_lag_floor_ms: float = Field(
-        default=2.0, gt=0, description="dispatch-lag p99 limit, ms: this, or the share of the interval below if larger"
-    )
-    max_lag_share_of_interval: float = Field(
-        default=0.25, gt=0, description="dispatch-lag p99 limit as a share of the schedule's mean interval"
-    )
-
-
 class Soak(_Strict):
     """A long run cut into time windows; each window's figures are appended to a JSONL file as it closes."""
 
@@ -369,11 +275,13 @@ class Profile(_Strict):
                     "blocks. 'auto': one per ~2.5 s of schedule (or 25 closed-loop operations), 8 to 24 (fewer "
                     "only when there are fewer operations), and 1 when only one arm runs",
     )
-    replicas: int = Field(
-        default=2, ge=1, le=8,
-        description="worker processes per arm that take its blocks in rotation, so the overhead CI carries the "
-                    "difference between processes; 1 when only one arm runs, in a soak, and in a closed loop "
-                    "bounded by time (its op_ids are not planned per block)",
+    replicas: int | Literal["auto"] = Field(
+        default="auto",
+        description="worker processes per arm that take its blocks in rotation, replica i of every arm paired "
+                    "with replica i of the baseline, so the overhead CI carries the difference between processes; "
+                    "'auto': 4, or fewer with many arms (at most 12 per provider, at least 2); always 1 when only "
+                    "one arm runs, in a soak, and in a closed loop bounded by time (its op_ids are not planned per "
+                    "block)",
     )
     http_transport: Literal["lean", "httpx"] = Field(
         default="lean", description="'lean': loadgen's O(1) keep-alive pool; 'httpx': httpx2's default pool"
@@ -392,6 +300,13 @@ class Profile(_Strict):
     def _positive_workers(cls, value: Any) -> Any:
         if isinstance(value, int) and not 1 <= value <= 64:
             raise ValueError("workers is 'auto' or a number from 1 to 64")
+        return value
+
+    @field_validator("replicas")
+    @classmethod
+    def _positive_replicas(cls, value: Any) -> Any:
+        if isinstance(value, int) and not 1 <= value <= 8:
+            raise ValueError("replicas is 'auto' or a number from 1 to 8")
         return value
 
     @field_validator("rounds")
@@ -475,9 +390,12 @@ class Profile(_Strict):
             wanted = math.ceil(self.operations / AUTO_BLOCK_OPERATIONS)
         rounds = max(MIN_AUTO_ROUNDS, min(MAX_AUTO_ROUNDS, wanted))
         # A whole number of rotations of the arms' order, so each arm runs first, second, …
-        # equally often: an effect of the order then cancels in every paired mean.
+        # equally often: an effect of the order then cancels in every paired mean. And where
+        # it fits, as many rotations for every replica pair (fleet.replica_for).
         arms = len(self.tracing.arms)
-        rounds = -(-rounds // arms) * arms
+        cycle = arms * self.replica_count()
+        step = cycle if cycle <= MAX_AUTO_ROUNDS else arms
+        rounds = -(-rounds // step) * step
         if self.operations is not None:
             rounds = min(rounds, self.operations // 2)  # at least two operations a block
         return max(1, rounds)
@@ -488,6 +406,8 @@ class Profile(_Strict):
             return 1
         if not self.open_loop and self.operations is None:
             return 1
+        if self.replicas == "auto":
+            return max(MIN_REPLICAS, min(AUTO_REPLICAS, MAX_AUTO_PROCESSES // len(self.tracing.arms)))
         return self.replicas
 
     def pool_size(self) -> int:

@@ -25,7 +25,7 @@ from loadgen.assessment import (
     recommendations,
     verdicts,
 )
-from loadgen.profile import Thresholds
+from loadgen.limits import Thresholds
 from loadgen.redact import redact_data
 
 SCHEMA_VERSION = "1.1"  # 1.1: the summary (assessment), rounds and blocks

@@ -27,7 +27,8 @@ from rich.table import Table
 from loadgen.errors import ExitCode, UserError
 from loadgen.metrics import add_overheads, check_validity, summarize_all
 from loadgen.orchestrator import Orchestrator
-from loadgen.profile import Profile, Sweep, Validity
+from loadgen.limits import Validity
+from loadgen.profile import Profile, Sweep
 from loadgen.redact import redact_data
 from loadgen.report import document_header, format_ms
 from loadgen.session import LiveProgress, confirm_real_run, export

@@ -28,7 +28,10 @@ from loadgen.soak import WindowProbe, release_memory
 from loadgen.tracers import CalibrationSettings, TracingSettings, make_arm
 
 SAMPLE_INTERVAL_S = 0.5
-COMMAND_POLL_S = 0.2
+# An idle worker waits for its next block on one blocking read: it shares its core with
+# the worker that runs, and every wake-up of its own may preempt that one mid-call. The
+# fleet puts ("finish",) on every queue when it stops, so a long wait never delays a stop.
+COMMAND_POLL_S = 5.0
 
 
 @dataclass

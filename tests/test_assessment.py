@@ -5,7 +5,8 @@ import re
 import pytest
 
 from loadgen.assessment import CHECKS, configuration_summary, grade, overall, recommendations, verdicts
-from loadgen.profile import AtLeast, AtMost, Profile, ProfileError, Thresholds, build_profile
+from loadgen.limits import AtLeast, AtMost, Thresholds
+from loadgen.profile import Profile, ProfileError, build_profile
 
 DEFAULTS = Thresholds()
 PROFILE = Profile(tracing={"arms": ["baseline", "otel"]}).model_dump(mode="json")

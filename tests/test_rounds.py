@@ -43,8 +43,11 @@ def test_more_rounds_than_operations_gives_one_operation_per_block():
     ({"duration": "12s", "tracing": {"arms": ["baseline", "calibration"]}}, 8),
     # never over 24
     ({"duration": "10m", "tracing": {"arms": ["baseline", "calibration"]}}, 24),
-    # a whole number of rotations of three arms' order: 8 → 9
-    ({"duration": "20s", "tracing": {"arms": ["baseline", "otel", "calibration"]}}, 9),
+    # whole rotations of three arms' order for each of 4 replica pairs: 8 → 12
+    ({"duration": "20s", "tracing": {"arms": ["baseline", "otel", "calibration"]}}, 12),
+    # six arms, 2 replicas each: 12
+    ({"duration": "15s", "tracing": {"arms": ["baseline", "otel", "openinference", "openllmetry", "honeyhive",
+                                             "anthropic-native"]}}, 12),
     ({"duration": "60s"}, 1),  # one arm: nothing to interleave
     # closed loop by count: one block per 25 operations, at least 8
     ({"operations": 100, "load": {"kind": "sequential"}, "tracing": {"arms": ["baseline", "calibration"]}}, 8),
@@ -58,26 +61,29 @@ def test_auto_rounds(data, rounds):
 
 
 @pytest.mark.parametrize("data, replicas", [
-    ({"duration": "20s", "tracing": {"arms": ["baseline", "calibration"]}}, 2),  # the default
+    ({"duration": "20s", "tracing": {"arms": ["baseline", "calibration"]}}, 4),  # auto
+    # auto: at most 12 processes per provider, at least 2 per arm
+    ({"duration": "20s", "tracing": {"arms": ["baseline", "otel", "openinference", "openllmetry"]}}, 3),
+    ({"duration": "20s", "tracing": {"arms": ["baseline", "otel", "openinference", "openllmetry", "honeyhive",
+                                             "anthropic-native"]}}, 2),
     ({"duration": "20s", "replicas": 3, "tracing": {"arms": ["baseline", "otel"]}}, 3),
     ({"duration": "20s"}, 1),  # one arm: no pairing
     # a closed loop bounded by time plans no op_ids per block
     ({"duration": "20s", "load": {"kind": "sequential"}, "tracing": {"arms": ["baseline", "calibration"]}}, 1),
-    ({"operations": 50, "load": {"kind": "sequential"}, "tracing": {"arms": ["baseline", "calibration"]}}, 2),
+    ({"operations": 50, "load": {"kind": "sequential"}, "tracing": {"arms": ["baseline", "calibration"]}}, 4),
 ])
 def test_replicas(data, replicas):
     assert profile(**data).replica_count() == replicas
 
 
-def test_replicas_take_blocks_so_that_every_pair_of_processes_meets():
+def test_replicas_change_once_per_rotation_of_the_arms_order():
     from loadgen.fleet import replica_for
 
     # two arms: the order alternates every block, so replicas change every second block
-    pairs = [(replica_for("otel", b, 2, 2), replica_for("baseline", b, 2, 2)) for b in range(8)]
-    assert pairs == [(0, 0), (0, 0), (1, 0), (1, 0), (0, 1), (0, 1), (1, 1), (1, 1)]
-    # three arms: every third block
-    assert [replica_for("otel", b, 2, 3) for b in range(7)] == [0, 0, 0, 1, 1, 1, 0]
-    assert [replica_for("baseline-2", b, 1, 2) for b in range(3)] == [0, 0, 0]
+    assert [replica_for(b, 2, 2) for b in range(8)] == [0, 0, 1, 1, 0, 0, 1, 1]
+    # three arms, four replicas
+    assert [replica_for(b, 4, 3) for b in range(13)] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 0]
+    assert [replica_for(b, 1, 2) for b in range(3)] == [0, 0, 0]
 
 
 def test_baseline_may_run_twice_with_its_own_label():
@@ -158,5 +164,6 @@ def test_the_arms_order_rotates_from_block_to_block(tmp_path):
 def test_replicas_flag_reaches_the_profile():
     from loadgen.cli import _overrides
 
-    assert _overrides({"replicas": 3})["replicas"] == 3
+    assert _overrides({"replicas": "3"})["replicas"] == 3
+    assert _overrides({"replicas": "auto"})["replicas"] == "auto"
     assert "replicas" not in _overrides({})
