@@ -24,16 +24,24 @@ ProgressSink = Callable[[dict], None]
 Key = tuple[str, int]  # (arm label, worker: replica × shards + shard)
 
 
-def replica_for(block_index: int, replicas: int, arms: int) -> int:
+def replica_for(block_index: int, replicas: int) -> int:
     """Which of each arm's replica processes runs this block: replica i of every arm.
 
-    The arms' order rotates with period `arms` (the number of arms taking turns); the
-    replicas change once per rotation (0 0 1 1 2 2 … for two arms), so every replica runs
-    its blocks in each order. Replica i of an arm is always paired with replica i of the
-    baseline: the R process pairs share no process, so their effects are independent, and
-    the overhead CI (loadgen.overhead) can take them as R independent draws.
+    Replicas take the blocks in turn (0 1 2 3 0 1 …) and the arms' order moves on once
+    every R blocks (`rotation`), so each replica pair runs the blocks in every order, and no
+    process ever runs two turns in a row: measured, a process that ran the turn just before
+    its own is faster (its memory still in the caches), which with two arms and a rotation
+    of one block favoured whichever arm more often followed itself. Replica i of an arm is
+    always paired with replica i of the baseline: the R process pairs share no process, so
+    their effects are independent, and the overhead CI (loadgen.overhead) takes them as R
+    independent draws.
     """
-    return (block_index // max(1, arms)) % replicas
+    return block_index % replicas
+
+
+def rotation(block_index: int, replicas: int, arms: int) -> int:
+    """How far the arms' order is rotated for this block: one step every R blocks."""
+    return (block_index // replicas) % arms
 
 
 @dataclass
@@ -89,12 +97,14 @@ class Fleet:
         try:
             self._wait(outcome, lambda: self.ready | self.failed >= set(self.specs))
             turns = [list(self.groups)] if together else [[label] for label in self.groups]
+            replicas = max(self.replicas.values())
             for k, block in enumerate(plan):
-                for labels in turns[k % len(turns):] + turns[:k % len(turns)]:
+                step = rotation(k, replicas, len(turns))
+                for labels in turns[step:] + turns[:step]:
                     if outcome.interrupted or self.failed:
                         break
                     keys = [key for key, spec in self.specs.items() if key[0] in labels
-                            and spec.replica == replica_for(block.index, self.replicas[key[0]], len(turns))]
+                            and spec.replica == replica_for(block.index, replicas)]
                     start_at = time.perf_counter_ns() + BLOCK_MARGIN_NS
                     for key in keys:
                         self.commands[key].put(("block", block, start_at))

@@ -76,14 +76,21 @@ def test_replicas(data, replicas):
     assert profile(**data).replica_count() == replicas
 
 
-def test_replicas_change_once_per_rotation_of_the_arms_order():
-    from loadgen.fleet import replica_for
+def test_replicas_take_blocks_in_turn_and_the_order_moves_on_every_r_blocks():
+    from loadgen.fleet import replica_for, rotation
 
-    # two arms: the order alternates every block, so replicas change every second block
-    assert [replica_for(b, 2, 2) for b in range(8)] == [0, 0, 1, 1, 0, 0, 1, 1]
-    # three arms, four replicas
-    assert [replica_for(b, 4, 3) for b in range(13)] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 0]
-    assert [replica_for(b, 1, 2) for b in range(3)] == [0, 0, 0]
+    # four replicas, two arms: 0 1 2 3 0 1 2 3; the order flips after each four blocks
+    assert [replica_for(b, 4) for b in range(8)] == [0, 1, 2, 3, 0, 1, 2, 3]
+    assert [rotation(b, 4, 2) for b in range(8)] == [0, 0, 0, 0, 1, 1, 1, 1]
+    # so every replica pair runs the block in both orders, and no process runs two turns in a row
+    runs = []
+    for b in range(8):
+        order = ["baseline", "otel"] if rotation(b, 4, 2) == 0 else ["otel", "baseline"]
+        runs += [(arm, replica_for(b, 4)) for arm in order]
+    assert all(a != b for a, b in zip(runs, runs[1:]))
+    assert {(replica_for(b, 4), rotation(b, 4, 2)) for b in range(8)} == {(r, o) for r in range(4) for o in (0, 1)}
+    # one replica: the order moves on every block, as before
+    assert [rotation(b, 1, 3) for b in range(4)] == [0, 1, 2, 0]
 
 
 def test_baseline_may_run_twice_with_its_own_label():
@@ -150,15 +157,20 @@ def test_rates_are_judged_within_blocks_not_across_the_gaps_between_them():
 
 
 @pytest.mark.e2e
-def test_the_arms_order_rotates_from_block_to_block(tmp_path):
+def test_replicas_take_blocks_in_turn_and_the_arms_order_rotates(tmp_path):
     out = tmp_path / "r.json"
-    done = run_cli("run", "--provider", "openai", "--arms", "baseline,baseline", "--sequential", "--operations", "6",
-                   "--rounds", "3", "--warmup-operations", "0", "--max-tokens", "8", "--export-json", str(out), "--quiet")
+    done = run_cli("run", "--provider", "openai", "--arms", "baseline,baseline", "--sequential", "--operations", "8",
+                   "--rounds", "4", "--replicas", "2", "--warmup-operations", "0", "--max-tokens", "8",
+                   "--export-json", str(out), "--quiet")
     assert done.returncode in (0, 3), done.stderr
     runs = json.loads(out.read_text())["runs"]
     first_sent = {run["arm"]: [block["first_sent_ns"] for block in run["blocks"]] for run in runs}
-    order = [sorted(first_sent, key=lambda arm: first_sent[arm][k]) for k in range(3)]
-    assert order == [["baseline", "baseline-2"], ["baseline-2", "baseline"], ["baseline", "baseline-2"]]
+    order = [sorted(first_sent, key=lambda arm: first_sent[arm][k]) for k in range(4)]
+    # the order moves on every 2 blocks (2 replicas); replicas 0 1 0 1, in both arms
+    assert order == [["baseline", "baseline-2"]] * 2 + [["baseline-2", "baseline"]] * 2
+    for run in runs:
+        assert [block["replica"] for block in run["blocks"]] == [0, 1, 0, 1]
+        assert run["workers"] == 2 and run["operations_planned"] == 8 and run["operations_sent"] == 8
 
 
 def test_replicas_flag_reaches_the_profile():
