@@ -107,7 +107,11 @@ def block_interval(means: Sequence[float], groups: Sequence[Hashable]) -> Interv
     sizes = [len(values) for values in by_group.values()]
     plain_var = statistics.variance(means) / n
     method = f"batch means over {n} blocks"
-    if k < 2 or n - k < 1:
+    if k < 2:
+        # One pair of processes ran every block: how much another pair would differ is unknown.
+        return _interval(mean, plain_var, n - 1, f"{method} of one process pair (between-process variation "
+                                                 f"not included)")
+    if n - k < 1:
         return _interval(mean, plain_var, n - 1, method)
     msw = sum((x - statistics.fmean(values)) ** 2 for values in by_group.values() for x in values) / (n - k)
     msb = sum(len(values) * (statistics.fmean(values) - mean) ** 2 for values in by_group.values()) / (k - 1)

@@ -82,7 +82,8 @@ def test_no_process_effect_reduces_to_batch_means():
     groups = [(0, 0), (1, 0), (0, 1), (1, 1)] * 2
     interval = block_interval([1.0, 1.2, 0.8, 1.1, 1.2, 1.0, 1.4, 1.1], groups)  # every pair's mean 1.1
     assert interval.df == 7 and "no process effect" in interval.method
-    assert block_interval(means, [None] * 8).df == 7
+    one_pair = block_interval(means, [None] * 8)
+    assert one_pair.df == 7 and "one process pair" in one_pair.method
 
 
 def _coverage(interval_of, runs: int = 400) -> float:
