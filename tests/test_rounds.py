@@ -45,7 +45,7 @@ def test_more_rounds_than_operations_gives_one_operation_per_block():
     ({"duration": "10m", "tracing": {"arms": ["baseline", "calibration"]}}, 24),
     # whole rotations of three arms' order for each of 4 replica pairs: 8 → 12
     ({"duration": "20s", "tracing": {"arms": ["baseline", "otel", "calibration"]}}, 12),
-    # six arms, 2 replicas each: 12
+    # six arms: a whole rotation for each of 4 replicas (24) would triple the blocks; whole rotations: 12
     ({"duration": "15s", "tracing": {"arms": ["baseline", "otel", "openinference", "openllmetry", "honeyhive",
                                              "anthropic-native"]}}, 12),
     ({"duration": "60s"}, 1),  # one arm: nothing to interleave
@@ -62,10 +62,10 @@ def test_auto_rounds(data, rounds):
 
 @pytest.mark.parametrize("data, replicas", [
     ({"duration": "20s", "tracing": {"arms": ["baseline", "calibration"]}}, 4),  # auto
-    # auto: at most 12 processes per provider, at least 2 per arm
-    ({"duration": "20s", "tracing": {"arms": ["baseline", "otel", "openinference", "openllmetry"]}}, 3),
+    # auto: at most 24 processes per provider, at least 2 per arm
+    ({"duration": "20s", "tracing": {"arms": ["baseline", "otel", "openinference", "openllmetry"]}}, 4),
     ({"duration": "20s", "tracing": {"arms": ["baseline", "otel", "openinference", "openllmetry", "honeyhive",
-                                             "anthropic-native"]}}, 2),
+                                             "anthropic-native", "calibration"]}}, 3),
     ({"duration": "20s", "replicas": 3, "tracing": {"arms": ["baseline", "otel"]}}, 3),
     ({"duration": "20s"}, 1),  # one arm: no pairing
     # a closed loop bounded by time plans no op_ids per block

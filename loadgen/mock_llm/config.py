@@ -68,4 +68,9 @@ class MockConfig(BaseModel):
     jitter: float = Field(default=0.0, ge=0.0, le=1.0)
     tokens_per_chunk: int = Field(default=1, ge=1)
     default_output_tokens: int = Field(default=100, ge=1)
+    precise_timers: bool = Field(
+        default=True,
+        description="serve on loadgen's µs-precise event loop (latencies exact to the µs); false: uvloop, whose "
+                    "timers are whole milliseconds, for more requests per second",
+    )
     faults: list[FaultSpec] = Field(default_factory=list)

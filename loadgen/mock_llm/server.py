@@ -33,10 +33,10 @@ def serve(
     """Serve the mock on host:port until SIGTERM/SIGINT, then return (port 0: a free one,
     reported through `on_ready`). Raises OSError if the address cannot be bound."""
     logging.getLogger("uvicorn.error").addFilter(_DropStreamCuts())
-    # Precise timers: the mock's latencies are known answers, to the microsecond, not the
-    # millisecond (serving.serve_app). Idle connections live for a minute: while one arm
+    # Precise timers (the default): the mock's latencies are known answers, to the
+    # microsecond, not the millisecond (serving.serve_app). Idle connections live for a minute: while one arm
     # runs its block another arm's connections sit idle, and uvicorn's default of 5 s
     # would close them, so its next block would open new ones (a real server may; the
     # mock's job is to add no noise of its own).
-    serve_app(create_app(config), host, port, on_ready, http="httptools", precise_timers=True,
+    serve_app(create_app(config), host, port, on_ready, http="httptools", precise_timers=config.precise_timers,
               keep_alive_s=MOCK_KEEP_ALIVE_S)
