@@ -239,6 +239,10 @@ class Outputs(_Strict):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
 
 
+# The settings that are 'auto' or a count, and the highest count each takes.
+_COUNT_LIMITS = {"workers": 64, "rounds": 1000, "replicas": 8}
+
+
 class Profile(_Strict):
     """One run: providers × load model × request shape, against one target."""
 
@@ -297,25 +301,12 @@ class Profile(_Strict):
     thresholds: Thresholds = Thresholds()
     validity: Validity = Validity()
 
-    @field_validator("workers")
+    @field_validator("workers", "rounds", "replicas")
     @classmethod
-    def _positive_workers(cls, value: Any) -> Any:
-        if isinstance(value, int) and not 1 <= value <= 64:
-            raise ValueError("workers is 'auto' or a number from 1 to 64")
-        return value
-
-    @field_validator("replicas")
-    @classmethod
-    def _positive_replicas(cls, value: Any) -> Any:
-        if isinstance(value, int) and not 1 <= value <= 8:
-            raise ValueError("replicas is 'auto' or a number from 1 to 8")
-        return value
-
-    @field_validator("rounds")
-    @classmethod
-    def _positive_rounds(cls, value: Any) -> Any:
-        if isinstance(value, int) and not 1 <= value <= 1000:
-            raise ValueError("rounds is 'auto' or a number from 1 to 1000")
+    def _auto_or_a_count(cls, value: Any, info) -> Any:
+        high = _COUNT_LIMITS[info.field_name]
+        if isinstance(value, int) and not 1 <= value <= high:
+            raise ValueError(f"{info.field_name} is 'auto' or a number from 1 to {high}")
         return value
 
     @model_validator(mode="after")
