@@ -69,7 +69,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--profile", default=str(REPO / "benchmarks" / "max_rate.toml"))
     args = parser.parse_args()
-    from loadgen.profile import load_profile
+    from loadgen.profile_files import load_profile
 
     share = load_profile(args.profile).conversation_share
     best = None

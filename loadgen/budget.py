@@ -1,16 +1,16 @@
 """What a run against the real APIs will send, said before it sends: calls and tokens.
 
-Calls are counted exactly from the plan (measured operations, warm-up and one priming
-call per worker, for each arm). Tokens are an estimate, and labelled so: input from the
+Calls are counted exactly from the run plan (measured operations, the warm-up once per
+replica process and one priming call per worker process, for each arm). Tokens are an estimate, and labelled so: input from the
 prompts' characters (~4 per token, the usual rule for English text), output as the sum of
 the requested max_tokens, an upper bound. Past the profile's cap a run needs `--yes`.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
+from loadgen.plan import ModePlan
 from loadgen.profile import Profile
 from loadgen.prompts import profile_prompt
 from loadgen.schedule import profile_offsets
@@ -41,43 +41,43 @@ def measured_operations(profile: Profile) -> int | None:
     return profile.operations
 
 
-def plan_budget(profile: Profile, cores: int | None = None) -> Budget:
-    """Calls and tokens the whole run sends: every mode, provider and arm that applies to it."""
-    parts = [_mode_budget(mode, cores) for mode in profile.each_mode()]
+def plan_budget(modes: list[ModePlan]) -> Budget:
+    """Calls and tokens the whole run sends: every mode, provider and arm of its plan."""
+    parts = [_mode_budget(mode) for mode in modes]
     if len(parts) == 1:
         return parts[0]
     if any(part.calls is None for part in parts):
         return next(part for part in parts if part.calls is None)
+    providers = dict.fromkeys(name for part in parts for name in part.per_provider)
     return Budget(
         calls=sum(part.calls for part in parts),
         input_tokens=sum(part.input_tokens for part in parts),
         output_tokens_max=sum(part.output_tokens_max for part in parts),
-        per_provider={name: sum(part.per_provider[name] for part in parts) for name in parts[0].per_provider},
+        per_provider={name: sum(part.per_provider.get(name, 0) for part in parts) for name in providers},
     )
 
 
-def _mode_budget(profile: Profile, cores: int | None) -> Budget:
+def _mode_budget(mode: ModePlan) -> Budget:
+    profile = mode.profile
     operations = measured_operations(profile)
-    workers = profile.worker_count(cores or os.cpu_count() or 1)
-    arms = {provider: sum(1 for arm in profile.tracing.arms if arm != "anthropic-native" or provider == "anthropic")
-            for provider in profile.providers}
     if operations is None:
-        return Budget(None, None, None, per_provider={provider: None for provider in arms}, duration_s=profile.duration)
-    per_arm_ops = [(op_id, False) for op_id in range(operations)]
-    per_arm_ops += [(op_id, True) for op_id in range(profile.warmup_operations)]
+        return Budget(None, None, None, per_provider={fleet.provider: None for fleet in mode.fleets},
+                      duration_s=profile.duration)
     input_chars = output_tokens = 0
-    for op_id, warmup in per_arm_ops + [(0, True)] * workers:  # the priming call repeats warm-up op 0
-        prompt = profile_prompt(profile, op_id, warmup=warmup)
-        input_chars += len(prompt.system) + sum(len(text) for _, text in prompt.turns)
-        output_tokens += prompt.max_tokens
-    calls_per_arm = len(per_arm_ops) + workers
-    runs = sum(arms.values())
-    return Budget(
-        calls=calls_per_arm * runs,
-        input_tokens=round(input_chars / CHARS_PER_TOKEN) * runs,
-        output_tokens_max=output_tokens * runs,
-        per_provider={provider: calls_per_arm * count for provider, count in arms.items()},
-    )
+    per_provider: dict[str, int] = {}
+    for fleet in mode.fleets:
+        # Each replica process primes once per shard and runs the warm-up before its first
+        # block; the measured operations are run once, over all of them. Every arm alike.
+        ops = [(op_id, False) for op_id in range(operations)]
+        ops += [(op_id, True) for op_id in range(profile.warmup_operations)] * fleet.replicas
+        ops += [(0, True)] * (fleet.shards * fleet.replicas)  # the priming call repeats warm-up op 0
+        for op_id, warmup in ops:
+            prompt = profile_prompt(profile, op_id, warmup=warmup)
+            input_chars += (len(prompt.system) + sum(len(text) for _, text in prompt.turns)) * len(fleet.arms)
+            output_tokens += prompt.max_tokens * len(fleet.arms)
+        per_provider[fleet.provider] = len(ops) * len(fleet.arms)
+    return Budget(calls=sum(per_provider.values()), input_tokens=round(input_chars / CHARS_PER_TOKEN),
+                  output_tokens_max=output_tokens, per_provider=per_provider)
 
 
 def over_cap(budget: Budget, profile: Profile) -> str | None:

@@ -20,8 +20,9 @@ from rich.console import Console
 
 from loadgen.errors import ExitCode, UserError
 from loadgen.harness import check_reachable, embedded_collector, embedded_mock
-from loadgen.orchestrator import Orchestrator, real_api_url, resolve_api_key
-from loadgen.profile import Profile, build_profile
+from loadgen.orchestrator import Orchestrator, real_api_url, resolve_api_key, worker_cores
+from loadgen.plan import mode_label, plan_mode
+from loadgen.profile import Profile, SequentialLoad
 
 ARM_MODULES = {
     "otel": ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter"),
@@ -58,7 +59,7 @@ def _check(name: str, action, code: ExitCode = ExitCode.UNREACHABLE) -> Check:
 
 
 def validation_checks(profile: Profile) -> list[Check]:
-    checks = [Check("profile", True, f"{profile.name}: {', '.join(profile.providers)} · {profile.mode}")]
+    checks = [Check("profile", True, f"{profile.name}: {', '.join(profile.providers)} · {mode_label(profile.load)}")]
     def key_check(provider: str) -> str:
         resolve_api_key(profile, provider)  # raises UserError when the target needs a key it lacks
         return "present or not needed"
@@ -99,11 +100,12 @@ def validation_checks(profile: Profile) -> list[Check]:
 
 def connection_checks(profile: Profile) -> list[Check]:
     """One sequential operation per provider and arm; tracing arms must have their spans received."""
-    data = profile.model_dump(mode="json")
-    data.update(load={"kind": "sequential"}, operations=1, duration=None, warmup_operations=0, workers=1)
-    data["tracing"] = {**data["tracing"], "schedule_delay_ms": 50}
-    one = build_profile(data, "<test-connections>")
-    outcome = Orchestrator(one).run()
+    one = profile.model_copy(update={
+        "load": SequentialLoad(kind="sequential"), "modes": [], "operations": 1, "duration": None,
+        "warmup_operations": 0, "workers": 1, "replicas": 1,
+        "tracing": profile.tracing.model_copy(update={"schedule_delay_ms": 50}),
+    })
+    outcome = Orchestrator(plan_mode(one, worker_cores())).run()
     checks = [Check("run", False, error, ExitCode.FAILURE) for error in outcome.errors]
     for result in outcome.results:
         name = f"{result['provider']}/{result['arm']}"

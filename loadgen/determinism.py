@@ -24,6 +24,7 @@ from typing import Any
 
 from rich.console import Console
 
+from loadgen.plan import mode_label, mode_profiles
 from loadgen.profile import Profile
 from loadgen.prompts import profile_prompt, request_body, stream_digest
 from loadgen.schedule import NS, OffsetStream, closed_loop_plan, profile_offsets, warmup_offsets
@@ -77,12 +78,12 @@ def mode_digests(mode: Profile, limit: int) -> dict[str, Any]:
         {"system": p.system, "turns": p.turns, "max_tokens": p.max_tokens} for p in prompts
     )
     digests["schedule"] = stream_digest([{"seed": mode.seed, "load": mode.load.kind, "schedule": shape}])
-    return {"mode": mode.mode, "planned": planned, "hashed": hashed, "digests": digests}
+    return {"mode": mode_label(mode.load), "planned": planned, "hashed": hashed, "digests": digests}
 
 
 def digests(profile: Profile, limit: int = MAX_HASHED_OPERATIONS) -> list[dict[str, Any]]:
     """Every load model's digests, in this process."""
-    return [mode_digests(mode, limit) for mode in profile.each_mode()]
+    return [mode_digests(mode, limit) for mode in mode_profiles(profile)]
 
 
 def _fresh_process(profile: Profile, limit: int, hash_seed: str) -> list[dict[str, Any]]:

@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from loadgen.harness import one_hash_seed, spawn_context
 from loadgen.metrics import merge_shards
+from loadgen.plan import WorkerSpec
+from loadgen.processes import one_hash_seed, spawn_context, start_process
 from loadgen.schedule import Block
-from loadgen.worker import WorkerSpec, worker_main
 
 BLOCK_MARGIN_NS = 150_000_000  # from a block's command to its common start
 
@@ -77,8 +77,8 @@ class Fleet:
         self.replicas = {label: max(spec.replica for spec in specs) + 1 for label, specs in groups.items()}
         self.commands = {key: ctx.Queue() for key in self.specs}
         self.procs = {
-            key: ctx.Process(target=worker_main, args=(spec, self.messages, self.commands[key], self.stop),
-                             name=f"loadgen-{spec.provider}-{key[0]}-{key[1]}", daemon=True)
+            key: start_process(ctx, "loadgen.worker:worker_main", (spec, self.messages, self.commands[key], self.stop),
+                               name=f"loadgen-{spec.provider}-{key[0]}-{key[1]}")
             for key, spec in self.specs.items()
         }
         self.ready: set[Key] = set()
@@ -88,8 +88,8 @@ class Fleet:
         self.progress: dict[str, dict[int, dict]] = {label: {} for label in groups}
         self.stop_deadline: float | None = None
 
-    def run(self, plan: list[Block], outcome: RunOutcome, together: bool = False) -> dict[str, dict]:
-        """Run the plan's blocks: each arm in turn, or (a soak's windows) every arm at once."""
+    def run(self, blocks: tuple[Block, ...], outcome: RunOutcome, together: bool = False) -> dict[str, dict]:
+        """Run the blocks: each arm in turn, or (a soak's windows) every arm at once."""
         with one_hash_seed():  # the arms' processes alike, but for the arm
             # Replica by replica, every arm's in turn: no arm's processes all start first.
             for key in sorted(self.procs, key=lambda key: self.specs[key].replica):
@@ -98,7 +98,7 @@ class Fleet:
             self._wait(outcome, lambda: self.ready | self.failed >= set(self.specs))
             turns = [list(self.groups)] if together else [[label] for label in self.groups]
             replicas = max(self.replicas.values())
-            for k, block in enumerate(plan):
+            for k, block in enumerate(blocks):
                 step = rotation(k, replicas, len(turns))
                 for labels in turns[step:] + turns[:step]:
                     if outcome.interrupted or self.failed:

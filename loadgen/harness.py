@@ -8,7 +8,6 @@ so they do not steal each other's time.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import queue
 import signal
@@ -20,47 +19,9 @@ from urllib.parse import urlencode, urlsplit
 
 from loadgen.errors import ExitCode, UserError
 from loadgen.profile import Profile
-from loadgen.worker import exit_with_parent
+from loadgen.processes import exit_with_parent, pin_to, spawn_context
 
 HARNESS_START_TIMEOUT_S = 20.0
-
-
-def spawn_context():
-    # spawn, not fork: a worker must start clean, with no SDK patched by anyone else.
-    return mp.get_context("spawn")
-
-
-@contextmanager
-def one_hash_seed(seed: str = "0") -> Iterator[None]:
-    """Processes started inside share one string-hash seed (unless PYTHONHASHSEED is set already).
-
-    With a random seed per process, two workers running the same code lay out their dicts
-    and sets differently and run at slightly different speeds: in A/A runs here (baseline
-    against baseline, 50 rps) the paired Δ spread over −0.12 … +0.12 ms between runs, and
-    two of four CIs excluded 0. With one seed the spread fell to −0.01 … +0.07 ms.
-    """
-    if os.environ.get("PYTHONHASHSEED"):
-        yield
-        return
-    os.environ["PYTHONHASHSEED"] = seed
-    try:
-        yield
-    finally:
-        del os.environ["PYTHONHASHSEED"]
-
-
-def core_plan() -> tuple[list[int] | None, int | None]:
-    """(worker cores, harness core): workers take the cores in turn, the harness the last.
-
-    With one worker per provider that keeps the worker and the embedded mock apart.
-    """
-    try:
-        cores = sorted(os.sched_getaffinity(0))
-    except AttributeError:
-        return None, None
-    if len(cores) < 2 or os.environ.get("LOADGEN_NO_PIN"):
-        return None, None
-    return cores, cores[-1]
 
 
 def _harness_main(kind: str, config: dict, ready_queue, cpu: int | None) -> None:
@@ -70,11 +31,7 @@ def _harness_main(kind: str, config: dict, ready_queue, cpu: int | None) -> None
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent()
-    if cpu is not None:
-        try:
-            os.sched_setaffinity(0, {cpu})
-        except OSError:
-            pass
+    pin_to(cpu)
     if kind == "mock":
         from loadgen.mock_llm import MockConfig, serve
 

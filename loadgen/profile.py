@@ -7,9 +7,7 @@ keys are errors, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
-import math
 import re
-from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -92,21 +90,6 @@ Load = Annotated[
 ]
 
 OPEN_LOOP_KINDS = ("constant", "poisson", "ramp")
-# Blocks are the overhead CI's unit (loadgen/overhead.py): enough of them for its degrees of
-# freedom, each long enough (~2.5 s) that the switch between arms (~0.4 s) costs little.
-MIN_AUTO_ROUNDS = 8
-MAX_AUTO_ROUNDS = 24
-AUTO_BLOCK_S = 2.5
-AUTO_BLOCK_OPERATIONS = 25
-# Replica processes per arm: the overhead CI takes the replica pairs as independent draws of
-# the difference between processes, so more is better; their cost is start-up and memory.
-AUTO_REPLICAS = 4
-MIN_REPLICAS = 2
-# Per provider, over all arms. With 2 replicas a CI whose process pairs differ has 1 degree
-# of freedom (t = 12.7): measured in the north-star run, ±3.8 ms for one arm.
-MAX_AUTO_PROCESSES = 24
-
-
 class Models(_Strict):
     openai: str = "gpt-4o-mini"
     anthropic: str = "claude-3-5-haiku-latest"
@@ -339,92 +322,3 @@ class Profile(_Strict):
     @property
     def open_loop(self) -> bool:
         return self.load.kind in OPEN_LOOP_KINDS
-
-    @property
-    def mode(self) -> str:
-        """The row label: 'rate 200/s constant', 'concurrency 8', 'sequential'."""
-        load = self.load
-        if load.kind == "ramp":
-            return f"ramp {load.rate:g}->{load.rate_end:g}/s"
-        if load.kind in ("constant", "poisson"):
-            return f"rate {load.rate:g}/s {load.kind}"
-        if load.kind == "concurrency":
-            return f"concurrency {load.users}"
-        return "sequential"
-
-    def each_mode(self) -> list["Profile"]:
-        """One profile per load model: `load` first, then each of `modes`."""
-        if not self.modes:
-            return [self]
-        return [self.model_copy(update={"load": load, "modes": []}) for load in (self.load, *self.modes)]
-
-    def worker_count(self, cores: int) -> int:
-        """How many processes share this run's schedule (each runs every K-th op_id)."""
-        if isinstance(self.workers, int):
-            return max(1, self.workers)
-        load = self.load
-        if load.kind in OPEN_LOOP_KINDS:
-            peak = max(load.rate, getattr(load, "rate_end", 0.0))
-            return max(1, min(cores, math.ceil(peak / 100)))
-        return 1
-
-    def round_count(self) -> int:
-        """How many blocks the schedule is cut into, so that arms alternate and drift cancels."""
-        if isinstance(self.rounds, int):
-            return self.rounds
-        if len(self.tracing.arms) < 2:
-            return 1
-        load = self.load
-        if self.duration is not None:
-            wanted = math.ceil(self.duration / AUTO_BLOCK_S)
-        elif load.kind in OPEN_LOOP_KINDS:
-            wanted = math.ceil(self.operations / max(load.rate, getattr(load, "rate_end", 0.0)) / AUTO_BLOCK_S)
-        else:
-            wanted = math.ceil(self.operations / AUTO_BLOCK_OPERATIONS)
-        rounds = max(MIN_AUTO_ROUNDS, min(MAX_AUTO_ROUNDS, wanted))
-        # A whole number of rotations of the arms' order, so each arm runs first, second, …
-        # equally often: an effect of the order then cancels in every paired mean. And where
-        # it fits, as many rotations for every replica pair (fleet.replica_for).
-        arms = len(self.tracing.arms)
-        cycle = arms * self.replica_count()
-        step = cycle if cycle <= min(MAX_AUTO_ROUNDS, rounds * 3 // 2) else arms
-        rounds = -(-rounds // step) * step
-        if self.operations is not None:
-            rounds = min(rounds, self.operations // 2)  # at least two operations a block
-        return max(1, rounds)
-
-    def replica_count(self) -> int:
-        """Worker processes per arm taking its blocks in rotation (see `replicas`)."""
-        if len(self.tracing.arms) < 2 or self.soak is not None:
-            return 1
-        if not self.open_loop and self.operations is None:
-            return 1
-        if self.replicas == "auto":
-            return max(MIN_REPLICAS, min(AUTO_REPLICAS, MAX_AUTO_PROCESSES // len(self.tracing.arms)))
-        return self.replicas
-
-    def pool_size(self) -> int:
-        """Connections for the load: what is in flight at 5 s per call, within [16, 1000]."""
-        if self.connections is not None:
-            return self.connections
-        load = self.load
-        if load.kind == "concurrency":
-            return max(1, min(load.users, 1000))
-        if load.kind == "sequential":
-            return 1
-        peak = max(load.rate, getattr(load, "rate_end", 0.0))
-        return int(min(1000, max(16, peak * 5)))
-
-
-def build_profile(data: dict[str, Any], source: str = "<profile>") -> Profile:
-    """Validate profile data; each error line names `source` and the key path."""
-    from loadgen.profile_files import validate  # it imports this module's models
-
-    return validate(data, source)
-
-
-def load_profile(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Profile:
-    """Read a TOML profile (or start from defaults), lay CLI overrides over it, validate (profile_files)."""
-    from loadgen.profile_files import load_profile as load
-
-    return load(path, overrides)

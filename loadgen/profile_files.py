@@ -72,6 +72,11 @@ def validate(data: dict[str, Any], root: str, layers: Iterable[Layer] = ()) -> P
         raise ProfileError("\n".join(_error_lines(exc, data, root, layers))) from None
 
 
+def build_profile(data: dict[str, Any], source: str = "<profile>") -> Profile:
+    """Validate profile data; each error line names `source` and the key path."""
+    return validate(data, source)
+
+
 def file_schema() -> dict[str, Any]:
     """The JSON Schema of a profile file: the model's, with the file-only key `extends`."""
     schema = Profile.model_json_schema(by_alias=True)

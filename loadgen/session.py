@@ -15,7 +15,8 @@ from loadgen import soak
 from loadgen.budget import over_cap, plan_budget
 from loadgen.errors import ExitCode, UserError
 from loadgen.metrics import add_overheads, summarize_all
-from loadgen.orchestrator import Orchestrator, RunOutcome, collector_figures
+from loadgen.orchestrator import Orchestrator, RunOutcome, collector_figures, worker_cores
+from loadgen.plan import ModePlan, plan_run
 from loadgen.profile import Profile
 from loadgen.report import build_document, print_summary, write_json
 
@@ -59,12 +60,12 @@ def run_session(profile: Profile, *, export_json: str | None, out: Console, err:
         from loadgen.sweep import run_sweep_session  # here: sweep imports this module's LiveProgress
 
         return run_sweep_session(profile, export_json=export_json, out=out, err=err, live=live, confirmed=confirmed)
+    modes = plan_run(profile, worker_cores())
     err.print(f"loadgen: {profile.name}: {', '.join(profile.providers)} · "
-              f"{', '.join(mode.mode for mode in profile.each_mode())}"
+              f"{', '.join(mode.mode for mode in modes)}"
               f"{' · stream' if profile.stream else ''} · target {profile.target.kind}", highlight=False)
     if profile.target.kind == "real":
-        confirm_real_run(profile, err, confirmed)
-    modes = profile.each_mode()
+        confirm_real_run(modes, profile, err, confirmed)
     outcome = RunOutcome()
     log = _soak_log(profile, err)
     with LiveProgress(err, enabled=live) as progress:
@@ -139,9 +140,9 @@ def _print_growth_sites(out: Console, summary: dict) -> None:
                       f"({site['count_diff']:+d} blocks) at {site['site']}", highlight=False)
 
 
-def confirm_real_run(profile: Profile, err: Console, confirmed: bool) -> None:
+def confirm_real_run(modes: list[ModePlan], profile: Profile, err: Console, confirmed: bool) -> None:
     """Say what the run will send to the paid APIs; past the profile's cap, refuse without --yes."""
-    budget = plan_budget(profile)
+    budget = plan_budget(modes)
     err.print(f"real APIs: this run plans {budget.describe()}", highlight=False, soft_wrap=True)
     reason = over_cap(budget, profile)
     if reason and not confirmed:

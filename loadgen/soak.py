@@ -15,8 +15,6 @@ Nothing here keeps per-request state: a soak's memory does not grow with its len
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 import json
 import math
@@ -31,33 +29,15 @@ from rich.table import Table
 
 from loadgen.histograms import Recorder
 from loadgen.overhead import t975
+from loadgen.processes import release_memory
 from loadgen.redact import redact_data
+from loadgen.settings import TracingSettings
 from loadgen.report import format_ms
 
 WINDOW_HISTOGRAMS = ("latency", "ttft", "dispatch_lag")
 TRACEMALLOC_TOP = 10
 PILE_UP_FACTOR = 1.5  # a pile-up: calls in flight reach 1.5 times their earlier high…
 PILE_UP_MIN_CALLS = 20  # …and at least 20 more
-
-
-def _malloc_trim():
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return None
-
-
-_MALLOC_TRIM = _malloc_trim()
-
-
-def release_memory() -> None:
-    """Between blocks: collect cyclic garbage (HdrHistogram objects sit in cycles), then hand
-    glibc's free heap pages back. Without the trim a worker's RSS climbed ~75 bytes per call
-    at a constant malloc in-use size — heap fragmentation, not live memory — which a soak
-    would take for a leak."""
-    gc.collect()
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 class WindowProbe:
@@ -256,7 +236,7 @@ class SoakLog:
         self.received: dict[str, int] = {}  # run_id → spans received so far, for per-window deltas
         self.lines = 0
 
-    def add(self, provider: str, arm: str, shards: int, figures: dict, tracing: dict | None) -> dict | None:
+    def add(self, provider: str, arm: str, shards: int, figures: dict, tracing: TracingSettings | None) -> dict | None:
         """One worker's window; once every shard of it is in, the merged line is written and returned."""
         key = (provider, arm, figures["index"])
         parts = self.pending.setdefault(key, [])
@@ -266,12 +246,12 @@ class SoakLog:
         del self.pending[key]
         line = merge_window(provider, arm, parts)
         gc.collect()  # the merged histograms' cycles (see WindowProbe.end)
-        if line["spans"] is not None and tracing and tracing.get("collector_url"):
+        if line["spans"] is not None and tracing is not None and tracing.collector_url:
             # Each window ends with its spans flushed and ACKed, so the collector's count
             # is complete for it.
-            totals = self.collector_figures(tracing["collector_url"], tracing["run_id"])
+            totals = self.collector_figures(tracing.collector_url, tracing.run_id)
             if totals is not None:
-                run_id = tracing["run_id"]
+                run_id = tracing.run_id
                 line["spans"]["received"] = totals["spans_received"] - self.received.get(run_id, 0)
                 self.received[run_id] = totals["spans_received"]
         self.write(line)

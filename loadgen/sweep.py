@@ -26,14 +26,15 @@ from rich.table import Table
 
 from loadgen.errors import ExitCode, UserError
 from loadgen.metrics import add_overheads, check_validity, summarize_all
-from loadgen.orchestrator import Orchestrator
+from loadgen.orchestrator import Orchestrator, worker_cores
+from loadgen.plan import ModePlan, arm_plans, plan_mode
 from loadgen.limits import Validity
-from loadgen.profile import Profile, Sweep
+from loadgen.profile import ConstantLoad, PoissonLoad, Profile, Sweep
 from loadgen.redact import redact_data
 from loadgen.report import document_header, format_ms
 from loadgen.session import LiveProgress, confirm_real_run, export
 
-Plan = dict[str, list[str]]  # provider → arm labels that run a step
+StepArms = dict[str, list[str]]  # provider → the labels of the arms that run a step
 # The validity rules that stop a climb, and the name each stop goes by; the SLO is `slo`.
 STOP_RULES = {"send_rate": "rate", "unsent_operations": "unsent", "worker_cpu": "cpu"}
 
@@ -74,7 +75,7 @@ class SweepResult:
     target: str = ""
 
 
-StepRunner = Callable[[float, Plan], StepOutcome]
+StepRunner = Callable[[float, StepArms], StepOutcome]
 
 
 def step_rates(sweep: Sweep) -> list[float]:
@@ -84,15 +85,13 @@ def step_rates(sweep: Sweep) -> list[float]:
 
 
 def initial_tracks(profile: Profile) -> list[ArmTrack]:
-    """Every provider/arm pair the profile runs (anthropic-native traces Anthropic calls only)."""
-    return [ArmTrack(provider, label) for provider in profile.providers
-            for arm, label in zip(profile.tracing.arms, profile.tracing.arm_labels)
-            if arm != "anthropic-native" or provider == "anthropic"]
+    """Every row the profile runs (the run plan's)."""
+    return [ArmTrack(arm.provider, arm.label) for arm in arm_plans(profile)]
 
 
-def next_plan(tracks: list[ArmTrack]) -> Plan:
+def next_arms(tracks: list[ArmTrack]) -> StepArms:
     """Arms that run the next step: those still climbing, and the baseline while any other arm climbs."""
-    plan: Plan = {}
+    plan: StepArms = {}
     for provider in dict.fromkeys(track.provider for track in tracks):
         mine = [track for track in tracks if track.provider == provider]
         others_climb = any(track.ended_by is None for track in mine if track.arm != "baseline")
@@ -138,11 +137,11 @@ def run_sweep(tracks: list[ArmTrack], rates: list[float], run_step: StepRunner, 
     """
     result = SweepResult(tracks)
     for rate in rates:
-        plan = next_plan(tracks)
-        if not plan:
+        step_arms = next_arms(tracks)
+        if not step_arms:
             break
         try:
-            outcome = run_step(rate, plan)
+            outcome = run_step(rate, step_arms)
         except KeyboardInterrupt:
             result.interrupted = True
             break
@@ -164,51 +163,41 @@ def run_sweep(tracks: list[ArmTrack], rates: list[float], run_step: StepRunner, 
     return result
 
 
-def step_profile(profile: Profile, rate: float, provider: str, labels: list[str]) -> Profile:
-    """The profile of one step: the arrival process at `rate` for step_duration, with these arms only."""
-    arm_of = dict(zip(profile.tracing.arm_labels, profile.tracing.arms))
-    data = profile.model_dump(mode="json")
-    data.update(load={"kind": "poisson" if profile.load.kind == "poisson" else "constant", "rate": rate},
-                modes=[], duration=profile.sweep.step_duration, operations=None, sweep=None, provider=provider)
-    data["tracing"]["arms"] = [arm_of[label] for label in labels]
-    return Profile.model_validate(data)
+def step_profile(profile: Profile, rate: float) -> Profile:
+    """The profile of one step: the arrival process at `rate` for step_duration (a ramp becomes constant)."""
+    kind = "poisson" if profile.load.kind == "poisson" else "constant"
+    load = PoissonLoad(kind=kind, rate=rate) if kind == "poisson" else ConstantLoad(rate=rate)
+    return profile.model_copy(update={"load": load, "modes": [], "duration": profile.sweep.step_duration,
+                                      "operations": None, "sweep": None})
 
 
-def budget_profile(profile: Profile) -> Profile:
-    """Every step with every arm as modes of one profile: an upper bound of what the sweep sends."""
-    first, *rest = step_rates(profile.sweep)
-    budget = step_profile(profile, first, profile.provider, profile.tracing.arm_labels)
-    return budget.model_copy(update={"modes": [budget.load.model_copy(update={"rate": rate}) for rate in rest]})
+def budget_modes(profile: Profile, cores: int) -> list[ModePlan]:
+    """Every step with every arm: an upper bound of what the sweep sends."""
+    return [plan_mode(step_profile(profile, rate), cores) for rate in step_rates(profile.sweep)]
 
 
-def orchestrated_step(profile: Profile, progress: LiveProgress) -> StepRunner:
-    """Run a step through the orchestrator: providers with the same arms left run together."""
+def orchestrated_step(profile: Profile, progress: LiveProgress, cores: int) -> StepRunner:
+    """Run a step through the orchestrator: the step's arms of every provider, in one plan."""
+    rows = {(arm.provider, arm.label): arm for arm in arm_plans(profile)}
 
-    def run_step(rate: float, plan: Plan) -> StepOutcome:
+    def run_step(rate: float, step_arms: StepArms) -> StepOutcome:
         progress.prefix = f"{rate:g}/s · "
-        groups: dict[tuple[str, ...], list[str]] = {}
-        for provider, labels in plan.items():
-            groups.setdefault(tuple(labels), []).append(provider)
+        arms = [rows[(provider, label)] for provider, labels in step_arms.items() for label in labels]
         step = StepOutcome(runs=[])
-        for labels, providers in groups.items():
-            if step.interrupted or step.errors:
-                break
-            provider = providers[0] if len(providers) == 1 else "both"
-            try:
-                done = Orchestrator(step_profile(profile, rate, provider, list(labels)),
-                                    on_progress=progress.update).run()
-            except UserError as exc:
-                step.failure = exc
-                break
-            runs = summarize_all(done.results, profile.validity)
-            add_overheads(done.results, runs)
-            step.runs += [{key: value for key, value in run.items() if key != "histograms"} for run in runs]
-            step.errors += done.errors
-            step.interrupted = done.interrupted
-            step.target = done.target
+        try:
+            done = Orchestrator(plan_mode(step_profile(profile, rate), cores, arms), on_progress=progress.update).run()
+        except UserError as exc:
+            step.failure = exc
+            return step
+        runs = summarize_all(done.results, profile.validity)
+        add_overheads(done.results, runs)
+        step.runs += [{key: value for key, value in run.items() if key != "histograms"} for run in runs]
+        step.errors += done.errors
+        step.interrupted = done.interrupted
+        step.target = done.target
         unreachable = [run["provider"] for run in step.runs if run["operations_completed"]
                        and not run["operations_ok"] and set(run["errors"]) <= {"connection", "timeout"}]
-        if unreachable and not step.failure:
+        if unreachable:
             step.failure = UserError(f"target unreachable: every call of {', '.join(dict.fromkeys(unreachable))} "
                                      f"failed to connect or timed out ({step.target})", ExitCode.UNREACHABLE)
         return step
@@ -317,9 +306,9 @@ def run_sweep_session(profile: Profile, *, export_json: str | None, out: Console
               f"{f' · SLO p99 {slo_ms:g} ms' if slo_ms else ''} · target {profile.target.kind}", highlight=False)
     if profile.target.kind == "real":
         err.print("sweep: the plan below is an upper bound, every arm through every step", highlight=False)
-        confirm_real_run(budget_profile(profile), err, confirmed)
+        confirm_real_run(budget_modes(profile, worker_cores()), profile, err, confirmed)
     with LiveProgress(err, enabled=live) as progress:
-        result = run_sweep(initial_tracks(profile), rates, orchestrated_step(profile, progress), slo_ms,
+        result = run_sweep(initial_tracks(profile), rates, orchestrated_step(profile, progress, worker_cores()), slo_ms,
                            profile.validity,
                            on_step=lambda step: err.print(step_line(step, profile.validity, slo_ms), highlight=False))
     document = sweep_document(profile.model_dump(mode="json"), result)

@@ -13,44 +13,25 @@ import gc
 import os
 import queue
 import signal
-import threading
 import time
-from dataclasses import dataclass, field
 
 import psutil
 
 from loadgen import clock
+from loadgen.plan import WorkerSpec
 from loadgen.profile import Profile
-from loadgen.providers import CallRecord, ProviderSettings, error_class, make_provider
+from loadgen.providers import CallRecord, error_class, make_provider
 from loadgen.redact import redact
 from loadgen.runner import BY_OP, Runner
-from loadgen.soak import WindowProbe, release_memory
-from loadgen.tracers import CalibrationSettings, TracingSettings, make_arm
+from loadgen.processes import exit_with_parent, pin_to, release_memory
+from loadgen.soak import WindowProbe
+from loadgen.tracers import make_arm
 
 SAMPLE_INTERVAL_S = 0.5
 # An idle worker waits for its next block on one blocking read: it shares its core with
 # the worker that runs, and every wake-up of its own may preempt that one mid-call. The
 # fleet puts ("finish",) on every queue when it stops, so a long wait never delays a stop.
 COMMAND_POLL_S = 5.0
-
-
-@dataclass
-class WorkerSpec:
-    """What the orchestrator tells a worker: plain data only."""
-
-    profile: dict
-    provider: str
-    base_url: str | None
-    api_key: str
-    arm: str = "baseline"
-    label: str | None = None  # the row label, when it differs from the arm ('baseline-2')
-    cpu: int | None = None  # pin to this core when given
-    shard: int = 0  # this worker runs op_ids with op_id % shards == shard
-    shards: int = 1
-    replica: int = 0  # which of the arm's replica processes this is (they take blocks in rotation)
-    worker: int = 0  # this worker's index among the arm's processes: replica × shards + shard
-    tracing: dict | None = None  # TracingSettings as a dict, for tracing arms
-    extra: dict = field(default_factory=dict)
 
 
 class Sampler:
@@ -82,26 +63,12 @@ async def _next_command(commands, stop_event) -> tuple | None:
 
 
 async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
-    profile = Profile.model_validate(spec.profile)
-    settings = ProviderSettings(
-        base_url=spec.base_url,
-        api_key=spec.api_key,
-        model=getattr(profile.models, spec.provider),
-        stream=profile.stream,
-        timeout_s=profile.timeout,
-        max_retries=profile.max_retries,
-        pool_size=profile.pool_size(),
-        transport=profile.http_transport,
-    )
-    tracing = TracingSettings(**spec.tracing) if spec.tracing else None
-    known = profile.tracing
-    calibration = CalibrationSettings(hold_us=known.calibrate_us, kind=known.calibrate_kind, at=known.calibrate_at,
-                                      mib=known.calibrate_mib, leak_kib=known.calibrate_leak_kib)
-    arm = make_arm(spec.arm, tracing, spec.provider, settings.model, calibration=calibration)
+    profile, settings = spec.profile, spec.settings
+    arm = make_arm(spec.arm.arm, spec.tracing, spec.provider, settings.model, calibration=spec.calibration)
     provider = make_provider(spec.provider, settings, **(arm.provider_options() if arm is not None else {}))
     runner = Runner(profile, provider, shard=spec.shard, shards=spec.shards, arm=arm)
     sampler = Sampler()
-    label = spec.label or spec.arm
+    label = spec.label
     window: dict = {"active": False}  # the current block: its start CPU and wall time
 
     def report_progress() -> None:
@@ -183,9 +150,9 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
     result["rss_retained"] = retained
     if probe is not None:
         result["soak"] = probe.finish()
-    result["run_id"] = tracing.run_id if tracing else None
+    result["run_id"] = spec.tracing.run_id if spec.tracing else None
     # The calibration arm's known answer: how long its hook really held the loop per call.
-    result["calibration"] = arm.known_answer() if spec.arm == "calibration" else None
+    result["calibration"] = arm.known_answer() if spec.arm.arm == "calibration" else None
     # RSS samples from the first measured send on are the steady state (warm-up is over).
     result["measure_start_s"] = round(window["measure_start_s"], 3) if "measure_start_s" in window else None
     # CPU per operation counts every flush too: exporting the spans is tracing work.
@@ -197,7 +164,7 @@ def _retained_point(runner: Runner, sampler: Sampler) -> tuple[int, int]:
     """(calls made so far — the priming call, warm-up and measured — , retained RSS bytes).
 
     Called after the garbage is collected and free heap pages are returned to the system
-    (loadgen.soak.release_memory), so the RSS is memory the process keeps. Every call through
+    (loadgen.processes.release_memory), so the RSS is memory the process keeps. Every call through
     the arm counts, warm-up included, since a tracer that keeps something per call keeps it
     for those calls too.
     """
@@ -239,15 +206,15 @@ def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wa
     stats = runner.stats
     return {
         "provider": spec.provider,
-        "arm": spec.label or spec.arm,
+        "arm": spec.label,
         "shard": spec.shard,
         "shards": spec.shards,
         "replica": spec.replica,
         "worker": spec.worker,
-        "mode": profile.mode,
+        "mode": spec.mode,
         "load_kind": profile.load.kind,
         "stream": profile.stream,
-        "model": getattr(profile.models, spec.provider),
+        "model": spec.settings.model,
         "started_at": started_wall,
         "interrupted": runner.stopping,
         "operations_planned": stats.planned,
@@ -262,7 +229,7 @@ def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wa
         "warmup_errors": runner.warmup_errors,
         "prime_error": runner.prime_error,
         "peak_in_flight": runner.peak_in_flight,
-        "pool_size": profile.pool_size(),
+        "pool_size": spec.settings.pool_size,
         "offsets_first_ns": runner.offsets[0] if len(runner.offsets) else None,
         "offsets_last_ns": runner.offsets[-1] if len(runner.offsets) else None,
         "first_sent_ns": stats.first_sent_ns,
@@ -281,19 +248,6 @@ def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wa
     }
 
 
-def exit_with_parent(poll_s: float = 1.0) -> None:
-    """End this process when the one that started it is gone (killed with SIGKILL, say),
-    so a killed run leaves no mock, collector or worker behind."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(poll_s)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="loadgen-parent-watch", daemon=True).start()
-
-
 def worker_main(spec: WorkerSpec, messages, commands, stop_event) -> None:
     """Process entry point: prime, then run the blocks the orchestrator sends until told
     to finish; put ('result', dict) or ('error', (label, shard, message)) on `messages`."""
@@ -304,12 +258,8 @@ def worker_main(spec: WorkerSpec, messages, commands, stop_event) -> None:
     # Some tracers (HoneyHive) log JSON lines to stdout; the report owns the terminal.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
-    if spec.cpu is not None and hasattr(os, "sched_setaffinity"):
-        try:
-            os.sched_setaffinity(0, {spec.cpu})
-        except OSError:
-            pass
-    label = spec.label or spec.arm
+    pin_to(spec.cpu)
+    label = spec.label
     try:
         result = clock.run(_run(spec, messages, commands, stop_event))
         messages.put(("result", result))

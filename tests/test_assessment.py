@@ -6,7 +6,9 @@ import pytest
 
 from loadgen.assessment import CHECKS, configuration_summary, grade, overall, recommendations, verdicts
 from loadgen.limits import AtLeast, AtMost, Thresholds
-from loadgen.profile import Profile, ProfileError, build_profile
+from loadgen.settings import TracingSettings
+from loadgen.profile import Profile, ProfileError
+from loadgen.profile_files import build_profile
 
 DEFAULTS = Thresholds()
 PROFILE = Profile(tracing={"arms": ["baseline", "otel"]}).model_dump(mode="json")
@@ -296,4 +298,4 @@ def test_export_endpoint_names_where_the_arm_sends_its_spans(monkeypatch, arm, t
     monkeypatch.delenv("HH_API_URL", raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert export_endpoint(arm, tracing) == expected
+    assert export_endpoint(arm, None if tracing is None else TracingSettings(run_id="r", **tracing)) == expected

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from loadgen.harness import one_hash_seed, spawn_context
+from loadgen.processes import one_hash_seed, spawn_context
 
 
 def _report_hash(results) -> None:

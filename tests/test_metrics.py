@@ -7,7 +7,7 @@ import pytest
 from loadgen.histograms import Recorder
 from loadgen.metrics import achieved_rate, schedule_rate, summarize, summarize_all
 from loadgen.limits import Validity
-from loadgen.profile import build_profile
+from loadgen.profile_files import build_profile
 from loadgen.runner import BY_OP, HISTOGRAMS
 
 NS = 1_000_000_000

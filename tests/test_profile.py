@@ -2,7 +2,9 @@
 
 import pytest
 
-from loadgen.profile import ProfileError, load_profile, parse_duration
+from loadgen.profile import ProfileError, parse_duration
+from loadgen.plan import mode_label, shard_count
+from loadgen.profile_files import load_profile
 
 
 
@@ -74,9 +76,12 @@ def test_override_rate_keeps_the_file_kind(tmp_path):
 
 
 def test_modes_label_rows():
-    assert load_profile(None, {"load": {"kind": "sequential"}}).mode == "sequential"
-    assert load_profile(None, {"load": {"kind": "concurrency", "users": 8}}).mode == "concurrency 8"
-    assert load_profile(None, {"load": {"kind": "poisson", "rate": 200}}).mode == "rate 200/s poisson"
+    def label(load):
+        return mode_label(load_profile(None, {"load": load}).load)
+
+    assert label({"kind": "sequential"}) == "sequential"
+    assert label({"kind": "concurrency", "users": 8}) == "concurrency 8"
+    assert label({"kind": "poisson", "rate": 200}) == "rate 200/s poisson"
 
 
 @pytest.mark.parametrize("overrides, cores, expected", [
@@ -88,7 +93,7 @@ def test_modes_label_rows():
     ({"load": {"kind": "constant", "rate": 900}, "workers": 1}, 2, 1),  # explicit wins
 ])
 def test_worker_count(overrides, cores, expected):
-    assert load_profile(None, overrides).worker_count(cores) == expected
+    assert shard_count(load_profile(None, overrides), cores) == expected
 
 
 def test_workers_must_be_positive():

@@ -7,7 +7,8 @@ nothing here calls a real API.
 import pytest
 
 from loadgen.budget import over_cap, plan_budget
-from loadgen.profile import load_profile
+from loadgen.plan import plan_run
+from loadgen.profile_files import load_profile
 from tests.conftest import get_json, run_cli
 
 KEYS = {"OPENAI_API_KEY": "fake-openai-key-for-tests", "ANTHROPIC_API_KEY": "fake-anthropic-key-for-tests"}
@@ -18,25 +19,27 @@ def real(**data):
 
 
 def test_calls_are_counted_per_provider_and_applicable_arm():
-    # 20 measured + 3 warm-up + 1 priming call per arm; anthropic-native only for anthropic.
+    # Per arm: 20 measured, and in each of its 4 replica processes 3 warm-up + 1 priming call;
+    # anthropic-native only for anthropic.
     profile = real(load={"kind": "constant", "rate": 10}, duration="2s", warmup_operations=3,
                    tracing={"arms": ["baseline", "otel", "anthropic-native"]})
-    budget = plan_budget(profile)
-    assert budget.per_provider == {"openai": 2 * 24, "anthropic": 3 * 24}
-    assert budget.calls == 5 * 24
+    budget = plan_budget(plan_run(profile, cores=2))
+    per_arm = 20 + 4 * (3 + 1)
+    assert budget.per_provider == {"openai": 2 * per_arm, "anthropic": 3 * per_arm}
+    assert budget.calls == 5 * per_arm
     assert budget.input_tokens > 0 and budget.output_tokens_max >= budget.calls
     assert over_cap(budget, profile) is None
 
 
 def test_the_cap_and_an_unbounded_closed_loop_need_confirmation():
     assert "exceed target.confirm_above_calls = 100" in over_cap(
-        plan_budget(real(operations=200, target={"kind": "real", "confirm_above_calls": 100})),
+        plan_budget(plan_run(real(operations=200, target={"kind": "real", "confirm_above_calls": 100}), 2)),
         real(target={"kind": "real", "confirm_above_calls": 100}))
     timed = real(load={"kind": "sequential"}, duration="30s")
-    budget = plan_budget(timed)
+    budget = plan_budget(plan_run(timed, 2))
     assert budget.calls is None and "cannot be bounded" in over_cap(budget, timed)
     tokens = real(operations=50, target={"kind": "real", "confirm_above_tokens": 10})
-    assert "target.confirm_above_tokens = 10" in over_cap(plan_budget(tokens), tokens)
+    assert "target.confirm_above_tokens = 10" in over_cap(plan_budget(plan_run(tokens, 2)), tokens)
 
 
 @pytest.mark.e2e
@@ -82,4 +85,4 @@ def test_a_missing_key_is_named():
 def test_several_modes_add_up():
     both = real(load={"kind": "sequential"}, modes=[{"kind": "constant", "rate": 10}], operations=10,
                 warmup_operations=0)
-    assert plan_budget(both).calls == 2 * 2 * 11  # two modes × two providers × (10 + priming)
+    assert plan_budget(plan_run(both, 2)).calls == 2 * 2 * 11  # two modes × two providers × (10 + priming)

@@ -6,8 +6,10 @@ import time
 import pytest
 
 from loadgen import clock
+from loadgen.plan import plan_mode
 from loadgen.metrics import _merge_blocks, achieved_rate, schedule_rate
-from loadgen.profile import ProfileError, load_profile
+from loadgen.profile import ProfileError
+from loadgen.profile_files import load_profile
 from loadgen.runner import Runner
 from loadgen.schedule import blocks
 from tests.conftest import run_cli
@@ -16,6 +18,12 @@ from tests.test_runner import FakeProvider
 
 def profile(**data):
     return load_profile(None, {"provider": "openai", **data})
+
+
+def fleet(p):
+    """The run plan's one fleet of a one-provider, one-mode profile."""
+    (only,) = plan_mode(p, cores=2).fleets
+    return only
 
 
 def test_blocks_cover_every_operation_once_in_order():
@@ -45,9 +53,10 @@ def test_more_rounds_than_operations_gives_one_operation_per_block():
     ({"duration": "10m", "tracing": {"arms": ["baseline", "calibration"]}}, 24),
     # whole rotations of three arms' order for each of 4 replica pairs: 8 → 12
     ({"duration": "20s", "tracing": {"arms": ["baseline", "otel", "calibration"]}}, 12),
-    # six arms: a whole rotation for each of 4 replicas (24) would triple the blocks; whole rotations: 12
+    # five arms run on openai (anthropic-native does not): a whole rotation for each of 4 replicas (20)
+    # would more than double the blocks; whole rotations of the five arms that run: 10
     ({"duration": "15s", "tracing": {"arms": ["baseline", "otel", "openinference", "openllmetry", "honeyhive",
-                                             "anthropic-native"]}}, 12),
+                                             "anthropic-native"]}}, 10),
     ({"duration": "60s"}, 1),  # one arm: nothing to interleave
     # closed loop by count: one block per 25 operations, at least 8
     ({"operations": 100, "load": {"kind": "sequential"}, "tracing": {"arms": ["baseline", "calibration"]}}, 8),
@@ -57,7 +66,7 @@ def test_more_rounds_than_operations_gives_one_operation_per_block():
     ({"operations": 100, "rounds": 7, "tracing": {"arms": ["baseline", "calibration"]}}, 7),
 ])
 def test_auto_rounds(data, rounds):
-    assert profile(**data).round_count() == rounds
+    assert len(fleet(profile(**data)).blocks) == rounds
 
 
 @pytest.mark.parametrize("data, replicas", [
@@ -65,7 +74,10 @@ def test_auto_rounds(data, rounds):
     # auto: at most 24 processes per provider, at least 2 per arm
     ({"duration": "20s", "tracing": {"arms": ["baseline", "otel", "openinference", "openllmetry"]}}, 4),
     ({"duration": "20s", "tracing": {"arms": ["baseline", "otel", "openinference", "openllmetry", "honeyhive",
-                                             "anthropic-native", "calibration"]}}, 3),
+                                             "anthropic-native", "calibration"]}}, 4),  # six run on openai
+    ({"duration": "20s", "provider": "anthropic",
+      "tracing": {"arms": ["baseline", "otel", "openinference", "openllmetry", "honeyhive", "anthropic-native",
+                           "calibration"]}}, 3),  # all seven on anthropic
     ({"duration": "20s", "replicas": 3, "tracing": {"arms": ["baseline", "otel"]}}, 3),
     ({"duration": "20s"}, 1),  # one arm: no pairing
     # a closed loop bounded by time plans no op_ids per block
@@ -73,7 +85,7 @@ def test_auto_rounds(data, rounds):
     ({"operations": 50, "load": {"kind": "sequential"}, "tracing": {"arms": ["baseline", "calibration"]}}, 4),
 ])
 def test_replicas(data, replicas):
-    assert profile(**data).replica_count() == replicas
+    assert fleet(profile(**data)).replicas == replicas
 
 
 def test_replicas_take_blocks_in_turn_and_the_order_moves_on_every_r_blocks():

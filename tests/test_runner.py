@@ -6,7 +6,7 @@ import time
 import pytest
 
 from loadgen import clock
-from loadgen.profile import load_profile
+from loadgen.profile_files import load_profile
 from loadgen.runner import Runner
 
 

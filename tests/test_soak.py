@@ -11,9 +11,10 @@ import psutil
 import pytest
 from rich.console import Console
 
+from loadgen.settings import TracingSettings
 from loadgen import clock
 from loadgen.histograms import Recorder
-from loadgen.profile import load_profile
+from loadgen.profile_files import load_profile
 from loadgen.report import validate_document
 from loadgen.runner import Runner
 from loadgen.schedule import OffsetStream, open_loop_offsets, windows
@@ -130,7 +131,7 @@ def test_a_window_line_adds_up_its_shards():
 def test_the_log_writes_a_window_once_all_shards_are_in_with_the_collectors_count(tmp_path):
     totals = iter([{"spans_received": 36}, {"spans_received": 80}])
     log = SoakLog(tmp_path / "soak.jsonl", lambda url, run_id: next(totals))
-    tracing = {"collector_url": "http://127.0.0.1:1", "run_id": "r"}
+    tracing = TracingSettings(collector_url="http://127.0.0.1:1", run_id="r")
     spans = {"ended": 20, "exported": 18, "dropped": {"queue_full": 2}, "queue_depth": 0, "live": 0}
     assert log.add("openai", "otel", 2, window(0, 0, spans=spans), tracing) is None
     assert log.add("openai", "otel", 2, window(0, 1, spans=spans), tracing)["spans"]["received"] == 36

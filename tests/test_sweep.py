@@ -7,9 +7,10 @@ from rich.console import Console
 
 from conftest import run_cli
 from loadgen.limits import Validity
-from loadgen.profile import Sweep, build_profile
+from loadgen.profile import Sweep
+from loadgen.profile_files import build_profile
 from loadgen.report import validate_document
-from loadgen.sweep import (ArmTrack, StepOutcome, budget_profile, next_plan, print_sweep, run_sweep, step_profile,
+from loadgen.sweep import (ArmTrack, StepOutcome, budget_modes, next_arms, print_sweep, run_sweep, step_profile,
                            step_rates, sweep_document)
 
 
@@ -207,9 +208,9 @@ def test_next_plan_without_a_baseline():
     # no baseline arm: only the climbing arms run; none left → an empty plan
     ts = tracks("otel", "honeyhive")
     ts[0].ended_by = "stopped"
-    assert next_plan(ts) == {"openai": ["honeyhive"]}
+    assert next_arms(ts) == {"openai": ["honeyhive"]}
     ts[1].ended_by = "stopped"
-    assert next_plan(ts) == {}
+    assert next_arms(ts) == {}
 
 
 def test_report_marks_stopped_steps_and_says_why():
@@ -234,21 +235,21 @@ SWEEP_PROFILE = {
 }
 
 
-def test_step_profile_replaces_rate_duration_and_arms():
-    # a ramp becomes constant at the step's rate; arm labels map back to arms (baseline-2 → baseline)
+def test_step_profile_replaces_rate_and_duration():
+    # a ramp becomes constant at the step's rate
     profile = build_profile(SWEEP_PROFILE)
-    step = step_profile(profile, 20.0, "openai", ["baseline", "baseline-2"])
-    assert (step.load.kind, step.load.rate, step.duration, step.provider) == ("constant", 20.0, 2.0, "openai")
-    assert step.tracing.arms == ["baseline", "baseline"] and step.sweep is None
+    step = step_profile(profile, 20.0)
+    assert (step.load.kind, step.load.rate, step.duration, step.operations) == ("constant", 20.0, 2.0, None)
+    assert step.sweep is None and step.modes == []
     poisson = build_profile({**SWEEP_PROFILE, "load": {"kind": "poisson", "rate": 5}})
-    assert step_profile(poisson, 30.0, "anthropic", ["otel"]).load.kind == "poisson"
+    assert step_profile(poisson, 30.0).load.kind == "poisson"
 
 
-def test_budget_profile_covers_every_step_and_arm():
+def test_budget_modes_cover_every_step_and_arm():
     # the real-API budget: every step as a mode, with every arm
-    profile = budget_profile(build_profile(SWEEP_PROFILE))
-    assert [mode.load.rate for mode in profile.each_mode()] == [10, 20, 30]
-    assert profile.tracing.arms == ["baseline", "baseline", "otel"]
+    modes = budget_modes(build_profile(SWEEP_PROFILE), cores=2)
+    assert [mode.profile.load.rate for mode in modes] == [10, 20, 30]
+    assert all([arm.label for arm in mode.arms] == ["baseline", "baseline-2", "otel"] * 2 for mode in modes)
 
 
 @pytest.mark.e2e

@@ -19,11 +19,11 @@ from __future__ import annotations
 import asyncio
 import time
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Protocol
 
 from loadgen.histograms import Recorder
 from loadgen.prompts import Prompt
+from loadgen.settings import ProviderSettings  # noqa: F401 (importers move to loadgen.settings after the merges)
 
 # The record of the call running in the current task, so an HTTP hook can count the
 # SDK's attempts and the transport can stamp the wire times (retries happen inside one
@@ -68,18 +68,6 @@ class CallRecord:
         elif self._itl is not None:
             self._itl.record_ns(now - self._t_last_token)
         self._t_last_token = now
-
-
-@dataclass(frozen=True)
-class ProviderSettings:
-    base_url: str | None  # None: the SDK's own default (the real API)
-    api_key: str
-    model: str
-    stream: bool
-    timeout_s: float
-    max_retries: int
-    pool_size: int
-    transport: str = "lean"  # "lean" (loadgen's) or "httpx" (httpx2's own pool)
 
 
 class Provider(Protocol):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 from loadgen.accounting import (
@@ -14,23 +13,12 @@ from loadgen.accounting import (
 )
 from loadgen.prompts import Prompt
 from loadgen.providers.base import CallRecord, Provider
+from loadgen.settings import TracingSettings
 from loadgen.tracers.calibration import CalibrationSettings
 
 ROOT_SPAN = "loadgen.operation"
 OP_ID_ATTRIBUTE = "loadgen.op_id"
 ARM_NAMES = ("baseline", "otel", "openinference", "openllmetry", "honeyhive", "anthropic-native", "calibration")
-
-
-@dataclass(frozen=True)
-class TracingSettings:
-    """Where spans go and how they are batched; plain data, so it crosses into workers."""
-
-    collector_url: str | None  # base URL; OTLP goes to {collector_url}/v1/traces (None: HoneyHive's own server)
-    run_id: str  # every span's resource carries loadgen.run_id, so the collector can tell runs apart
-    max_queue_size: int = 2048
-    schedule_delay_ms: int = 5000
-    max_export_batch_size: int = 512
-    export_timeout_ms: int = 30000
 
 
 class Arm(Protocol):

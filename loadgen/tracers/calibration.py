@@ -15,25 +15,13 @@ have negative op_ids), in loadgen.known_answer.HeldTime: no per-call list.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Literal
 
 from loadgen.known_answer import HeldTime
 from loadgen.prompts import Prompt
 from loadgen.providers.base import CallRecord, Provider
+from loadgen.settings import CalibrationSettings
 
 PAGE = 4096
-
-
-@dataclass(frozen=True)
-class CalibrationSettings:
-    """The known costs, from the profile's tracing table; plain data, so it crosses into workers."""
-
-    hold_us: int = 0  # the loop is held this long per call (nominal)
-    kind: Literal["spin", "sleep"] = "spin"  # spin: busy-wait (CPU); sleep: time.sleep (no CPU)
-    at: Literal["before", "after"] = "before"  # before the provider call, or after it returns
-    mib: int = 0  # held for the whole run
-    leak_kib: float = 0  # held more after every call, never freed
 
 
 class CalibrationArm:

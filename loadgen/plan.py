@@ -1,0 +1,240 @@
+"""The run plan: a profile becomes the runs to make, each decided once, here.
+
+A `loadgen run` is one or more **modes** (one per load model: `load`, then each of
+`modes`); a mode is one **fleet** per provider (the worker processes of every arm that
+runs on it, driven block by block); a fleet has one **arm** per row of the results
+(provider, arm, label). For each fleet the plan says how many processes share one arm's
+schedule (shards, each running every K-th op_id), how many replicas take its blocks in
+rotation, and the blocks themselves. The orchestrator, the sweep, the budget,
+`--validate-only` and `--test-determinism` read this plan; none decides any of it again.
+
+Words: a *mode* is the row label of a load model ("rate 200/s constant"); a *label* is an
+arm's row label ("baseline-2" for a second baseline); a *block* is a slice of the schedule
+that every arm runs in turn.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from loadgen.arms import runs_on, traces
+from loadgen.profile import OPEN_LOOP_KINDS, Load, Profile
+from loadgen.schedule import Block, blocks, windows
+from loadgen.settings import CalibrationSettings, ProviderSettings, TracingSettings
+
+# Blocks are the overhead CI's unit (loadgen/overhead.py): enough of them for its degrees of
+# freedom, each long enough (~2.5 s) that the switch between arms (~0.4 s) costs little.
+MIN_AUTO_ROUNDS = 8
+MAX_AUTO_ROUNDS = 24
+AUTO_BLOCK_S = 2.5
+AUTO_BLOCK_OPERATIONS = 25
+# Replica processes per arm: the overhead CI takes the replica pairs as independent draws of
+# the difference between processes, so more is better; their cost is start-up and memory.
+AUTO_REPLICAS = 4
+MIN_REPLICAS = 2
+# Per provider, over all arms. With 2 replicas a CI whose process pairs differ has 1 degree
+# of freedom (t = 12.7): measured in the north-star run, ±3.8 ms for one arm.
+MAX_AUTO_PROCESSES = 24
+AUTO_RATE_PER_WORKER = 100  # open-loop calls/s one worker process takes in 'auto'
+
+
+@dataclass(frozen=True)
+class ArmPlan:
+    """One row of the results: an arm on a provider, under its row label."""
+
+    provider: str
+    arm: str  # the registry's name (loadgen/arms.py)
+    label: str  # the row label: the arm's name, or 'baseline-2' for a second baseline
+
+    @property
+    def traced(self) -> bool:
+        return traces(self.arm)
+
+
+@dataclass(frozen=True)
+class FleetPlan:
+    """One provider's arms in one mode: the processes that take the blocks in turn."""
+
+    provider: str
+    arms: tuple[ArmPlan, ...]
+    shards: int  # processes sharing one replica's schedule, each every K-th op_id
+    replicas: int  # processes per shard taking the blocks in rotation
+    blocks: tuple[Block, ...]  # the schedule's blocks (a soak: its time windows)
+    together: bool  # a soak: every arm runs each window at once, not in turn
+
+
+@dataclass(frozen=True)
+class ModePlan:
+    """One load model's runs."""
+
+    mode: str  # the row label
+    profile: Profile  # the profile with `load` this mode's and no further modes
+    pool_size: int
+    fleets: tuple[FleetPlan, ...]
+
+    @property
+    def arms(self) -> list[ArmPlan]:
+        return [arm for fleet in self.fleets for arm in fleet.arms]
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What one worker process is told: every decision made, nothing left to read off a profile.
+
+    It crosses into the worker by pickle; the profile travels as the object it is (never
+    dumped and validated again), for the schedule and the prompts.
+    """
+
+    profile: Profile  # the mode's profile
+    mode: str
+    arm: ArmPlan
+    settings: ProviderSettings
+    calibration: CalibrationSettings
+    tracing: TracingSettings | None  # None: the arm exports no spans
+    shard: int = 0  # this worker runs op_ids with op_id % shards == shard
+    shards: int = 1
+    replica: int = 0  # which of the arm's replica processes this is (they take blocks in rotation)
+    worker: int = 0  # this worker's index among the arm's processes: replica × shards + shard
+    cpu: int | None = None  # pin to this core when given
+
+    @property
+    def provider(self) -> str:
+        return self.arm.provider
+
+    @property
+    def label(self) -> str:
+        return self.arm.label
+
+
+def mode_label(load: Load) -> str:
+    """The row label of a load model: 'rate 200/s constant', 'concurrency 8', 'sequential'."""
+    if load.kind == "ramp":
+        return f"ramp {load.rate:g}->{load.rate_end:g}/s"
+    if load.kind in ("constant", "poisson"):
+        return f"rate {load.rate:g}/s {load.kind}"
+    if load.kind == "concurrency":
+        return f"concurrency {load.users}"
+    return "sequential"
+
+
+def mode_profiles(profile: Profile) -> list[Profile]:
+    """One profile per load model: `load` first, then each of `modes`."""
+    if not profile.modes:
+        return [profile]
+    return [profile.model_copy(update={"load": load, "modes": []}) for load in (profile.load, *profile.modes)]
+
+
+def arm_plans(profile: Profile, providers: tuple[str, ...] | None = None) -> list[ArmPlan]:
+    """Every row the profile runs: each provider, each arm that runs on it, with its label."""
+    return [ArmPlan(provider, arm, label) for provider in providers or profile.providers
+            for arm, label in zip(profile.tracing.arms, profile.tracing.arm_labels) if runs_on(arm, provider)]
+
+
+def _peak_rate(load: Load) -> float:
+    return max(load.rate, getattr(load, "rate_end", 0.0))
+
+
+def shard_count(profile: Profile, cores: int) -> int:
+    """How many processes share one arm's schedule (each runs every K-th op_id)."""
+    if isinstance(profile.workers, int):
+        return profile.workers
+    if profile.load.kind in OPEN_LOOP_KINDS:
+        return max(1, min(cores, math.ceil(_peak_rate(profile.load) / AUTO_RATE_PER_WORKER)))
+    return 1
+
+
+def replica_count(profile: Profile, arms: int) -> int:
+    """Worker processes per arm taking its blocks in rotation (see the profile's `replicas`)."""
+    if arms < 2 or profile.soak is not None:
+        return 1
+    if not profile.open_loop and profile.operations is None:
+        return 1  # a closed loop bounded by time: its op_ids are not planned per block
+    if profile.replicas == "auto":
+        return max(MIN_REPLICAS, min(AUTO_REPLICAS, MAX_AUTO_PROCESSES // arms))
+    return profile.replicas
+
+
+def round_count(profile: Profile, arms: int, replicas: int) -> int:
+    """How many blocks the schedule is cut into, so that arms alternate and drift cancels."""
+    if isinstance(profile.rounds, int):
+        return profile.rounds
+    if arms < 2:
+        return 1
+    load = profile.load
+    if profile.duration is not None:
+        wanted = math.ceil(profile.duration / AUTO_BLOCK_S)
+    elif load.kind in OPEN_LOOP_KINDS:
+        wanted = math.ceil(profile.operations / _peak_rate(load) / AUTO_BLOCK_S)
+    else:
+        wanted = math.ceil(profile.operations / AUTO_BLOCK_OPERATIONS)
+    rounds = max(MIN_AUTO_ROUNDS, min(MAX_AUTO_ROUNDS, wanted))
+    # A whole number of rotations of the arms' order, so each arm runs first, second, …
+    # equally often: an effect of the order then cancels in every paired mean. And where
+    # it fits, as many rotations for every replica pair (fleet.replica_for).
+    cycle = arms * replicas
+    step = cycle if cycle <= min(MAX_AUTO_ROUNDS, rounds * 3 // 2) else arms
+    rounds = -(-rounds // step) * step
+    if profile.operations is not None:
+        rounds = min(rounds, profile.operations // 2)  # at least two operations a block
+    return max(1, rounds)
+
+
+def pool_size(profile: Profile) -> int:
+    """Connections for the load: what is in flight at 5 s per call, within [16, 1000]."""
+    if profile.connections is not None:
+        return profile.connections
+    load = profile.load
+    if load.kind == "concurrency":
+        return max(1, min(load.users, 1000))
+    if load.kind == "sequential":
+        return 1
+    return int(min(1000, max(16, _peak_rate(load) * 5)))
+
+
+def plan_fleet(profile: Profile, provider: str, arms: list[ArmPlan], cores: int) -> FleetPlan:
+    """One provider's arms in one mode, with the processes and blocks they take."""
+    replicas = replica_count(profile, len(arms))
+    soak = profile.soak is not None
+    schedule = windows(profile, profile.soak.window) if soak else blocks(profile, round_count(profile, len(arms),
+                                                                                             replicas))
+    return FleetPlan(provider, tuple(arms), shard_count(profile, cores), replicas, tuple(schedule), soak)
+
+
+def plan_mode(profile: Profile, cores: int, arms: list[ArmPlan] | None = None) -> ModePlan:
+    """One load model's fleets: every provider's arms (or just `arms`, as a sweep's step asks)."""
+    arms = arm_plans(profile) if arms is None else arms
+    fleets = [plan_fleet(profile, provider, [arm for arm in arms if arm.provider == provider], cores)
+              for provider in dict.fromkeys(arm.provider for arm in arms)]
+    return ModePlan(mode_label(profile.load), profile, pool_size(profile), tuple(fleets))
+
+
+def plan_run(profile: Profile, cores: int) -> list[ModePlan]:
+    """Every mode of a `loadgen run`, in order."""
+    return [plan_mode(mode, cores) for mode in mode_profiles(profile)]
+
+
+def provider_settings(profile: Profile, provider: str, base_url: str | None, api_key: str) -> ProviderSettings:
+    return ProviderSettings(
+        base_url=base_url,
+        api_key=api_key,
+        model=getattr(profile.models, provider),
+        stream=profile.stream,
+        timeout_s=profile.timeout,
+        max_retries=profile.max_retries,
+        pool_size=pool_size(profile),
+        transport=profile.http_transport,
+    )
+
+
+def calibration_settings(profile: Profile) -> CalibrationSettings:
+    known = profile.tracing
+    return CalibrationSettings(hold_us=known.calibrate_us, kind=known.calibrate_kind, at=known.calibrate_at,
+                               mib=known.calibrate_mib, leak_kib=known.calibrate_leak_kib)
+
+
+def tracing_settings(profile: Profile, collector_url: str | None, run_id: str) -> TracingSettings:
+    t = profile.tracing
+    return TracingSettings(collector_url=collector_url, run_id=run_id, max_queue_size=t.max_queue_size,
+                           schedule_delay_ms=t.schedule_delay_ms, max_export_batch_size=t.max_export_batch_size,
+                           export_timeout_ms=t.export_timeout_ms)
