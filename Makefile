@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 quickstart: setup
 	$(BIN)/loadgen run profiles/quickstart.toml
 
-# The whole suite: fast unit tests and the end-to-end tests that start servers.
+# The whole suite: the architecture's import contracts (pyproject.toml, docs/architecture.md),
+# fast unit tests and the end-to-end tests that start servers.
 test: setup
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 test-unit: setup

@@ -16,11 +16,10 @@ from typing import Callable
 from loadgen.errors import ExitCode, UserError
 from loadgen.fleet import Fleet, ProgressSink, RunOutcome
 from loadgen.harness import check_reachable, collector_figures, embedded_collector, embedded_mock
-from loadgen.plan import (ArmPlan, FleetPlan, ModePlan, WorkerSpec, calibration_settings, provider_settings,
-                          tracing_settings)
+from loadgen.plan import (ArmPlan, FleetPlan, ModePlan, WorkerSpec, calibration_settings, provider_base_url,
+                          provider_settings, tracing_settings)
 from loadgen.processes import core_plan
 from loadgen.profile import Profile
-from loadgen.providers.factory import provider_base_url
 from loadgen.settings import TracingSettings
 
 API_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}

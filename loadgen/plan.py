@@ -214,6 +214,20 @@ def plan_run(profile: Profile, cores: int) -> list[ModePlan]:
     return [plan_mode(mode, cores) for mode in mode_profiles(profile)]
 
 
+def provider_base_url(provider: str, base_url: str | None) -> str | None:
+    """The SDK base_url for a provider from one user-given URL.
+
+    OpenAI's SDK expects the URL to include /v1; Anthropic's appends /v1/messages itself.
+    So `http://host:8000/v1` serves both: openai gets it as is, anthropic without /v1.
+    """
+    if base_url is None:
+        return None
+    url = base_url.rstrip("/")
+    if provider == "openai":
+        return url if url.endswith("/v1") else url + "/v1"
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
 def provider_settings(profile: Profile, provider: str, base_url: str | None, api_key: str) -> ProviderSettings:
     return ProviderSettings(
         base_url=base_url,

@@ -15,7 +15,7 @@ from loadgen.histograms import Recorder
 from loadgen.prompts import make_prompt
 from loadgen.providers.anthropic_messages import AnthropicMessages
 from loadgen.providers.base import CallRecord, ProviderSettings, error_class
-from loadgen.providers.factory import provider_base_url
+from loadgen.plan import provider_base_url
 from loadgen.providers.openai_chat import OpenAIChat
 
 GAP_S = 0.08

@@ -244,7 +244,7 @@ def test_a_real_calls_timeline_adds_up_and_puts_a_hooks_time_where_it_ran(mock_s
     from statistics import median
 
     from loadgen.providers import ProviderSettings, make_provider
-    from loadgen.providers.factory import provider_base_url
+    from loadgen.plan import provider_base_url
 
     profile = load_profile(None, {"load": {"kind": "sequential"}, "operations": 20, "warmup_operations": 2,
                                   "provider": provider, "stream": stream, "max_tokens": 8})
