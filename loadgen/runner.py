@@ -76,7 +76,10 @@ class Runner:
     """
 
     def __init__(self, profile: Profile, provider: Provider, shard: int = 0, shards: int = 1,
-                 start_at_ns: int | None = None, arm=None) -> None:
+                 start_at_ns: int | None = None, arm=None,
+                 now_ns: Callable[[], int] = time.perf_counter_ns) -> None:
+        # The clock of every stamp: perf_counter_ns, as the providers' (a VirtualClock's in tests).
+        self.now_ns = now_ns
         self.profile = profile
         self.provider = provider
         self.arm = arm  # None for the baseline: the call goes straight to the provider
@@ -147,7 +150,7 @@ class Runner:
             rec.error = error_class(exc)
             if not warmup and rec.error not in stats.error_examples and len(stats.error_examples) < MAX_ERROR_EXAMPLES:
                 stats.error_examples[rec.error] = f"{type(exc).__name__}: {exc}"[:300]
-        rec.t_done = time.perf_counter_ns()
+        rec.t_done = self.now_ns()
         self.in_flight -= 1
         if warmup:
             self.warmup_done += 1
@@ -211,7 +214,7 @@ class Runner:
         # the wait for the new task to run (behind callbacks already due) is the call's
         # client time before the wire, like the SDK's work — it is in the latency either way.
         stats = self.stats
-        now = time.perf_counter_ns()
+        now = self.now_ns()
         stats.sent += 1
         if self._block_first_sent_ns == 0:
             self._block_first_sent_ns = now
@@ -233,7 +236,7 @@ class Runner:
         return block.first, offsets[0] if len(offsets) else 0, offsets
 
     async def _open_block(self, block: Block, start: int, warm: bool) -> None:
-        perf = time.perf_counter_ns
+        now_ns = self.now_ns
         cap = self.profile.max_in_flight
         shard, shards = self.shard, self.shards
         first, origin, offsets = self._plan = self._open_plan(block)
@@ -249,11 +252,11 @@ class Runner:
             if self.stopping:
                 return
             if self.in_flight < cap:
-                self._start(k, t_intended, True, time.perf_counter_ns())
+                self._start(k, t_intended, True, self.now_ns())
         stats = self.stats
         for k in range((shard - first) % shards, len(offsets), shards):
             t_intended = base + offsets[k]
-            delay = t_intended - perf()
+            delay = t_intended - now_ns()
             if delay > 0:
                 await asyncio.sleep(delay / 1e9)
             if self.stopping:
@@ -264,7 +267,7 @@ class Runner:
             self._start(first + k, t_intended, False, self._mark_sent())
 
     async def _sleep_until(self, t_ns: int) -> None:
-        delay = t_ns - time.perf_counter_ns()
+        delay = t_ns - self.now_ns()
         if delay > 0:
             await asyncio.sleep(delay / 1e9)
 
@@ -280,11 +283,11 @@ class Runner:
             measured = itertools.count(self._next_closed_op, shards)
         deadline: list[int | None] = [None]
         if not warm:
-            self._open_deadline(block, deadline, time.perf_counter_ns())
+            self._open_deadline(block, deadline, self.now_ns())
 
         async def user() -> None:
             while not self.stopping:
-                now = time.perf_counter_ns()
+                now = self.now_ns()
                 op_id = next(warm_ids, None)
                 warmup = op_id is not None
                 if not warmup:
@@ -305,7 +308,7 @@ class Runner:
                 if not warmup:
                     t_start = self._mark_sent()
                 else:
-                    t_start = time.perf_counter_ns()
+                    t_start = self.now_ns()
                 await self._call(op_id, now, warmup, t_start)
 
         await asyncio.gather(*(user() for _ in range(self.plan.users)))
@@ -331,7 +334,7 @@ class Runner:
         and return its send window: the validity rules judge each block on its own."""
         warm = not self._blocks_run
         self._blocks_run += 1
-        start = start_at_ns if start_at_ns is not None else time.perf_counter_ns() + START_DELAY_NS
+        start = start_at_ns if start_at_ns is not None else self.now_ns() + START_DELAY_NS
         self._block_before = (self.stats.sent, self.stats.shed)
         self._block_ops = (self._next_closed_op, self._next_closed_op)
         self._block_first_sent_ns = 0
@@ -392,6 +395,6 @@ class Runner:
             "shed": stats.shed,
             "in_flight": self.in_flight,
             "warmup_done": self.warmup_done,
-            "elapsed_s": max(0.0, (time.perf_counter_ns() - self.measure_start_ns) / 1e9) if self.measure_start_ns else 0.0,
+            "elapsed_s": max(0.0, (self.now_ns() - self.measure_start_ns) / 1e9) if self.measure_start_ns else 0.0,
         }
 

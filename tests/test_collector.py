@@ -2,7 +2,8 @@
 
 Most tests call the app in-process through httpx2.ASGITransport with protobuf bodies the
 SDK encodes from real spans, or OTLP/JSON bodies written by hand (hex ids, as the OTLP
-specification and HoneyHive's JSON exporter write them). The e2e tests serve the
+specification and HoneyHive's JSON exporter write them); those that time an answer run it
+on a virtual clock (clock.VirtualClock), where the figures are exact. The e2e tests serve the
 collector with `serve()` in a subprocess and export to it with the SDK's
 OTLPSpanExporter, to see each fault as an exporter sees it.
 """
@@ -34,6 +35,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pydantic import ValidationError
 
 import loadgen.collector as collector
+from loadgen.clock import VirtualClock
 from loadgen.collector import REQUIRED_ATTRIBUTES, CollectorConfig, CollectorFault, create_app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,10 +113,13 @@ def json_body(spans: list[dict], run_id: str = "r1", **resource: str) -> bytes:
 
 
 class Collector:
-    """An in-process collector with an HTTP client pointed at it."""
+    """An in-process collector with an HTTP client pointed at it; on `clock`'s time if given
+    (then run it with `clock.run`)."""
 
-    def __init__(self, config: CollectorConfig | None = None, client_addr: str = "127.0.0.1") -> None:
-        self.app = create_app(config or CollectorConfig())
+    def __init__(self, config: CollectorConfig | None = None, client_addr: str = "127.0.0.1",
+                 clock: VirtualClock | None = None) -> None:
+        config = config or CollectorConfig()
+        self.app = create_app(config) if clock is None else create_app(config, clock.now_ns)
         transport = httpx2.ASGITransport(app=self.app, client=(client_addr, 40000))
         self.http = httpx2.AsyncClient(transport=transport, base_url="http://collector")
 
@@ -130,8 +135,8 @@ class Collector:
         return (await self.http.get("/_collector/stats", params=params)).json()
 
 
-def faulty(*faults: CollectorFault) -> Collector:
-    return Collector(CollectorConfig(faults=list(faults)))
+def faulty(*faults: CollectorFault, clock: VirtualClock | None = None) -> Collector:
+    return Collector(CollectorConfig(faults=list(faults)), clock=clock)
 
 
 # --- config and API ---------------------------------------------------------------------------
@@ -401,15 +406,17 @@ def test_partial_success_rejects_the_last_spans_and_counts_only_the_rest(content
 
 
 def test_delay_fault_holds_the_answer():
-    async def go():
-        c, s = faulty(CollectorFault(kind="delay", delay_ms=150)), Spans()
-        s.operation(0)
-        t0 = time.perf_counter()
-        answer = await c.export(s.body())
-        return answer, time.perf_counter() - t0, await c.stats("r1")
+    virtual = VirtualClock()
 
-    answer, elapsed, figures = run(go())
-    assert answer.status_code == 200 and 0.149 < elapsed < 1.0 and figures["spans_received"] == 2
+    async def go():
+        c, s = faulty(CollectorFault(kind="delay", delay_ms=150), clock=virtual), Spans()
+        s.operation(0)
+        t0 = virtual.now_ns()
+        answer = await c.export(s.body())
+        return answer, virtual.now_ns() - t0, await c.stats("r1")
+
+    answer, elapsed, figures = virtual.run(go())
+    assert answer.status_code == 200 and elapsed == 150_000_000 and figures["spans_received"] == 2
 
 
 def test_reset_fault_drops_the_connection_in_process():
@@ -434,13 +441,18 @@ def test_fault_draws_are_seeded_and_windows_start_at_the_first_export():
     first = pattern(7)
     assert first == pattern(7) and first != pattern(8) and 5 < first.count(503) < 35
 
-    async def window():
-        c = faulty(CollectorFault(kind="http_429", start_s=0.0, duration_s=0.15))
-        inside = (await c.export(b"")).status_code  # arms the window
-        await asyncio.sleep(0.2)
-        return inside, (await c.export(b"")).status_code
+    virtual = VirtualClock()
 
-    assert run(window()) == (429, 200)
+    async def window():
+        # A 0.15 s window from the first export: still open 149 ms later, closed at 150.
+        c = faulty(CollectorFault(kind="http_429", start_s=0.0, duration_s=0.15), clock=virtual)
+        statuses = [(await c.export(b"")).status_code]  # arms the window
+        for wait_s in (0.149, 0.001):
+            await asyncio.sleep(wait_s)
+            statuses.append((await c.export(b"")).status_code)
+        return statuses
+
+    assert virtual.run(window()) == [429, 429, 200]
 
 
 # --- HoneyHive session, control routes ------------------------------------------------------------------

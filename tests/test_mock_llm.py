@@ -1,9 +1,10 @@
 """The embedded mock LLM, driven through the real openai and anthropic SDKs.
 
 Most tests run the app in-process through httpx2.ASGITransport (which buffers a whole
-response, so they check shapes, counts and errors, not stream timing); the e2e tests
-start a real server in a subprocess to check timing on the wire, connection cuts and
-SIGTERM.
+response, so they check shapes, counts and errors, not stream timing); those that time a
+response run it on a virtual clock (clock.VirtualClock), where the figures are exact. The
+e2e tests start a real server in a subprocess to check timing on the wire, connection
+cuts and SIGTERM.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ import pytest
 from pydantic import ValidationError
 
 import loadgen.mock_llm as mock_llm
+from loadgen.clock import VirtualClock
 from loadgen.mock_llm import FaultSpec, MockConfig, create_app
 from loadgen.mock_llm.latency import LatencyModel
 
 REPO = Path(__file__).resolve().parents[1]
 MESSAGES = [{"role": "user", "content": "count these five words"}]
+MS = 1_000_000
 
 
 def run(coro):
@@ -35,10 +38,11 @@ def run(coro):
 
 
 class Mock:
-    """An in-process mock with both SDK clients and a raw HTTP client pointed at it."""
+    """An in-process mock with both SDK clients and a raw HTTP client pointed at it; on
+    `clock`'s time if given (then run it with `clock.run`)."""
 
-    def __init__(self, config: MockConfig, client_addr: str = "127.0.0.1") -> None:
-        self.app = create_app(config)
+    def __init__(self, config: MockConfig, client_addr: str = "127.0.0.1", clock: VirtualClock | None = None) -> None:
+        self.app = create_app(config) if clock is None else create_app(config, clock.now_ns)
         transport = httpx2.ASGITransport(app=self.app, client=(client_addr, 40000))
         self.http = httpx2.AsyncClient(transport=transport, base_url="http://mock")
         self.openai = openai.AsyncOpenAI(
@@ -282,50 +286,61 @@ def test_fault_probability_is_seeded_per_request():
 
 
 def test_fault_window_is_relative_to_first_request():
+    # A 429 window of 0.15 s from the first request: still open 149 ms later, closed at 150.
+    virtual = VirtualClock()
+
     async def go():
-        mock = Mock(fast(faults=[FaultSpec(kind="http_429", start_s=0.0, duration_s=0.15)]))
+        mock = Mock(fast(faults=[FaultSpec(kind="http_429", start_s=0.0, duration_s=0.15)]), clock=virtual)
         with pytest.raises(openai.RateLimitError):
             await mock.chat(max_tokens=1)  # opens the window
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.149)
+        with pytest.raises(openai.RateLimitError):
+            await mock.chat(max_tokens=1)
+        await asyncio.sleep(0.001)
         return await mock.chat(max_tokens=1)  # window closed
 
-    assert run(go()).choices[0].finish_reason == "stop"
+    assert virtual.run(go()).choices[0].finish_reason == "stop"
 
 
 def test_stall_fault_delays_requests_arriving_in_its_window():
-    async def go():
-        mock = Mock(fast(faults=[FaultSpec(kind="stall", duration_s=0.3)]))
-        t0 = time.perf_counter()
-        await mock.chat(max_tokens=2)
-        first = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        await mock.chat(max_tokens=2)  # after the window
-        return first, time.perf_counter() - t0, mock.app.stats()
+    # A 0.3 s stall from the first request holds it exactly that long; the next, after it, not at all.
+    virtual = VirtualClock()
 
-    first, second, stats = run(go())
-    assert 0.25 < first < 0.6 and second < 0.1
+    async def go():
+        mock = Mock(fast(faults=[FaultSpec(kind="stall", duration_s=0.3)]), clock=virtual)
+        t0 = virtual.now_ns()
+        await mock.chat(max_tokens=2)
+        first = virtual.now_ns() - t0
+        t0 = virtual.now_ns()
+        await mock.chat(max_tokens=2)  # after the window
+        return first, virtual.now_ns() - t0, mock.app.stats()
+
+    first, second, stats = virtual.run(go())
+    assert (first, second) == (300 * MS, 0)
     assert stats["faults"]["stall"] == 1
 
 
 def test_control_stall_holds_new_and_in_flight_responses():
-    async def go():
-        mock = Mock(MockConfig(ttft_ms=100, itl_ms=0))
-        t0 = time.perf_counter()
+    virtual = VirtualClock()
 
-        async def timed_chat() -> float:
+    async def go():
+        mock = Mock(MockConfig(ttft_ms=100, itl_ms=0), clock=virtual)
+        t0 = virtual.now_ns()
+
+        async def timed_chat() -> int:
             await mock.chat(max_tokens=1)
-            return time.perf_counter() - t0
+            return virtual.now_ns() - t0
 
         in_flight = asyncio.ensure_future(timed_chat())  # due at 0.1 s
         await asyncio.sleep(0.02)
-        stall = await mock.http.post("/_mock/stall", json={"seconds": 0.3})  # stalled until ~0.32 s
+        stall = await mock.http.post("/_mock/stall", json={"seconds": 0.3})  # stalled until 0.32 s
         late = await timed_chat()  # arrives in the stall: held until it ends, then 0.1 s TTFT
         return stall.status_code, await in_flight, late, mock.app.stats()
 
-    status, in_flight, late, stats = run(go())
+    status, in_flight, late, stats = virtual.run(go())
     assert status == 200
-    assert 0.3 < in_flight < 0.5
-    assert 0.4 < late < 0.7
+    assert in_flight == 320 * MS  # due at 0.1 s, held to the stall's end
+    assert late == 420 * MS  # its TTFT counted from the stall's end
     assert stats["faults"]["stall"] == 2
 
 
@@ -379,13 +394,15 @@ def test_latency_without_jitter_is_exact():
 
 
 def test_non_stream_response_takes_ttft_plus_gaps():
-    async def go():
-        mock = Mock(MockConfig(ttft_ms=60, itl_ms=10))
-        t0 = time.perf_counter()
-        await mock.chat(max_tokens=5)
-        return time.perf_counter() - t0
+    virtual = VirtualClock()
 
-    assert 0.099 < run(go()) < 0.2  # 60 ms + 4 * 10 ms
+    async def go():
+        mock = Mock(MockConfig(ttft_ms=60, itl_ms=10), clock=virtual)
+        t0 = virtual.now_ns()
+        await mock.chat(max_tokens=5)
+        return virtual.now_ns() - t0
+
+    assert virtual.run(go()) == 100 * MS  # 60 ms + 4 * 10 ms
 
 
 # --- a real server --------------------------------------------------------------------------

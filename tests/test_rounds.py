@@ -1,11 +1,10 @@
 """Interleaved rounds: the schedule cut into blocks, each run on a fresh clock, nothing lost."""
 
 import json
-import time
 
 import pytest
 
-from loadgen import clock
+from loadgen.clock import VirtualClock
 from loadgen.plan import plan_mode
 from loadgen.metrics import _merge_blocks, achieved_rate, schedule_rate
 from loadgen.profile import ProfileError
@@ -114,17 +113,19 @@ def test_baseline_may_run_twice_with_its_own_label():
 
 def test_open_loop_blocks_run_every_operation_once_with_warmup_only_first():
     p = profile(load={"kind": "constant", "rate": 200}, operations=60, warmup_operations=4)
-    runner = Runner(p, FakeProvider())
+    virtual = VirtualClock()
+    runner = Runner(p, FakeProvider(), now_ns=virtual.now_ns)
     figures = []
 
     async def go():
         for block in blocks(p, 3):
-            start = time.perf_counter_ns() + 20_000_000
+            start = virtual.now_ns() + 20_000_000
             figures.append(await runner.run_block(block, start))
-            # The block's first operation is intended at its start (after the warm-up, in block 0).
-            assert figures[-1]["first_sent_ns"] >= start
+            # The block's first operation is sent at its start; in block 0, after the
+            # warm-up's 4 operations at 5 ms intervals.
+            assert figures[-1]["first_sent_ns"] == start + (20_000_000 if block.index == 0 else 0)
 
-    clock.run(go())
+    virtual.run(go())
     assert runner.stats.sent == 60 and runner.warmup_done == 4
     assert [op for op, lat in enumerate(runner.stats.latency_by_op) if lat >= 0] == list(range(60))
     assert [f["sent"] for f in figures] == [20, 20, 20]
@@ -134,21 +135,24 @@ def test_open_loop_blocks_run_every_operation_once_with_warmup_only_first():
 
 def test_closed_loop_blocks_by_operations_and_by_time():
     p = profile(load={"kind": "sequential"}, operations=30)
-    runner = Runner(p, FakeProvider(service_s=0.001))
+    virtual = VirtualClock()
+    runner = Runner(p, FakeProvider(service_s=0.001), now_ns=virtual.now_ns)
 
     async def go(plan):
         for block in plan:
             await runner.run_block(block)
 
-    clock.run(go(blocks(p, 3)))
+    virtual.run(go(blocks(p, 3)))
     assert [op for op, lat in enumerate(runner.stats.latency_by_op) if lat >= 0] == list(range(30))
 
     timed = profile(load={"kind": "sequential"}, duration="0.6s")
-    runner = Runner(timed, FakeProvider(service_s=0.005))
-    clock.run(go(blocks(timed, 3)))
+    virtual = VirtualClock()
+    runner = Runner(timed, FakeProvider(service_s=0.005), now_ns=virtual.now_ns)
+    virtual.run(go(blocks(timed, 3)))
     done = [op for op, lat in enumerate(runner.stats.latency_by_op) if lat >= 0]
-    # op_ids continue across the time slices: no op_id is run twice, none skipped.
-    assert done == list(range(len(done))) and runner.stats.sent == len(done) > 30
+    # op_ids continue across the time slices: no op_id is run twice, none skipped; three
+    # 0.2 s slices of back-to-back 5 ms calls are 40 calls each.
+    assert done == list(range(120)) and runner.stats.sent == 120
 
 
 def test_rates_are_judged_within_blocks_not_across_the_gaps_between_them():

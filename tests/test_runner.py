@@ -1,4 +1,8 @@
-"""The dispatch loop with a fake provider: open loop never waits, closed loop does."""
+"""The dispatch loop with a fake provider: open loop never waits, closed loop does.
+
+The unit tests run on a virtual clock (clock.VirtualClock): no time passes while code runs
+and sleeps end exactly on time, so each timing figure below is exact, on any machine.
+"""
 
 import asyncio
 import time
@@ -6,12 +10,14 @@ import time
 import pytest
 
 from loadgen import clock
+from loadgen.clock import VirtualClock
 from loadgen.profile_files import load_profile
 from loadgen.runner import Runner
 
 
 class FakeProvider:
-    """Answers after `service_s`; while `stall_until` is in the future, answers nothing."""
+    """Answers after `service_s`; during a stall of `stall_s` from `stall_at_s` after its first
+    call, answers nothing until the stall ends. Timed by the loop's clock, virtual or not."""
 
     name = "fake"
 
@@ -30,14 +36,14 @@ class FakeProvider:
         self.concurrent += 1
         self.peak = max(self.peak, self.concurrent)
         try:
-            now = time.monotonic()
+            now = asyncio.get_running_loop().time()
             if self.t0 is None:
                 self.t0 = now
             await asyncio.sleep(self.service_s)
             if self.stall_at_s is not None:
                 stall_start = self.t0 + self.stall_at_s
                 stall_end = stall_start + self.stall_s
-                now = time.monotonic()
+                now = asyncio.get_running_loop().time()
                 if now < stall_end and now + 0.0 >= stall_start - self.service_s:
                     await asyncio.sleep(stall_end - now)
             if self.fail_every and self.calls % self.fail_every == 0:
@@ -51,43 +57,50 @@ class FakeProvider:
 
 
 def run(profile, provider):
-    runner = Runner(profile, provider)
-    clock.run(runner.run())
+    """The whole schedule on a virtual clock."""
+    virtual = VirtualClock()
+    runner = Runner(profile, provider, now_ns=virtual.now_ns)
+    virtual.run(runner.run())
     return runner
 
 
+MS = 1_000_000
+
+
 def test_open_loop_sends_every_operation_on_time():
-    # 200/s for 1 s → 200 sends, none late by more than a few ms on an idle loop.
+    # 200/s for 1 s → 200 sends, each exactly on its intended time, 5 ms apart; each
+    # latency is the fake's 5 ms of service.
     profile = load_profile(None, {"load": {"kind": "constant", "rate": 200}, "duration": 1, "provider": "openai"})
     runner = run(profile, FakeProvider())
     stats = runner.stats
     assert stats.sent == stats.completed == stats.ok == 200
-    lag = stats.h["dispatch_lag"].summary_ms()
-    assert lag["p50"] < 1.0
-    span_s = (stats.last_sent_ns - stats.first_sent_ns) / 1e9
-    assert span_s == pytest.approx(0.995, abs=0.02)
+    assert set(stats.lag_by_op) == {0} and set(stats.latency_by_op) == {5 * MS}
+    assert stats.last_sent_ns - stats.first_sent_ns == 995 * MS
 
 
 def test_stall_is_not_hidden_coordinated_omission():
-    # 200/s for 2 s; the server stalls 0.6 s from t=0.5 s. Open loop keeps sending,
-    # so ~120 calls intended during the stall wait for it: latency from intended shows
-    # them, the service time from the actual send shows them too, since sends were on time.
+    # 200/s for 2 s, 2 ms of service; the server stalls 0.6 s from t=0.5 s. Open loop keeps
+    # sending on time, so the 120 calls answered in the stall (intended at 0.500 … 1.095 s)
+    # all end at 1.1 s: each one's latency from its intended time shows the whole wait.
     profile = load_profile(None, {"load": {"kind": "constant", "rate": 200}, "duration": 2, "provider": "openai"})
     provider = FakeProvider(service_s=0.002, stall_at_s=0.5, stall_s=0.6)
     runner = run(profile, provider)
     stats = runner.stats
-    assert stats.sent == 400
-    slow = stats.h["latency"].count_at_or_above_ms(300)
-    assert slow >= 0.3 * 200 * 0.9  # calls intended in the stall's first 0.3 s
-    assert provider.peak >= 100  # the dispatcher never waited for completions
+    assert stats.sent == 400 and set(stats.lag_by_op) == {0}
+    stalled = range(100, 220)
+    assert [stats.latency_by_op[k] for k in stalled] == [1100 * MS - k * 5 * MS for k in stalled]
+    assert {stats.latency_by_op[k] for k in range(400) if k not in stalled} == {2 * MS}
+    assert stats.h["latency"].count_at_or_above_ms(300) == 61  # intended at 0.500 … 0.800 s
+    assert provider.peak >= 120  # the dispatcher never waited for completions
 
 
 def test_in_flight_cap_sheds_and_counts():
+    # 200/s for 0.5 s, calls of 200 ms, at most 5 in flight: 5 sends in each of the three
+    # 200 ms windows (from 0, 0.2 and 0.4 s), the other 85 shed.
     profile = load_profile(None, {"load": {"kind": "constant", "rate": 200}, "duration": 0.5, "provider": "openai",
                                   "max_in_flight": 5})
     runner = run(profile, FakeProvider(service_s=0.2))
-    assert runner.stats.shed > 0
-    assert runner.stats.sent + runner.stats.shed == 100
+    assert (runner.stats.sent, runner.stats.shed) == (15, 85)
 
 
 def test_errors_are_counted_by_class():
@@ -115,9 +128,10 @@ def test_sequential_is_one_at_a_time_with_warmup_apart():
 
 
 def test_closed_loop_by_duration_stops():
+    # 2 users for 0.3 s, calls of 10 ms back to back: 30 each, the last one started at 0.29 s.
     profile = load_profile(None, {"load": {"kind": "concurrency", "users": 2}, "duration": 0.3, "provider": "openai"})
     runner = run(profile, FakeProvider(service_s=0.01))
-    assert 30 <= runner.stats.sent <= 70
+    assert runner.stats.sent == runner.stats.ok == 60
 
 
 def test_warmup_is_not_counted_in_open_loop():
@@ -131,16 +145,21 @@ def test_warmup_is_not_counted_in_open_loop():
 def test_shards_split_the_schedule_and_merge_back():
     # Two shards of 100 operations: 50 each, disjoint op_ids, same intended offsets.
     profile = load_profile(None, {"load": {"kind": "constant", "rate": 200}, "operations": 100, "provider": "openai"})
-    start = time.perf_counter_ns() + 50_000_000
-    runners = [Runner(profile, FakeProvider(), shard=k, shards=2, start_at_ns=start) for k in range(2)]
+    virtual = VirtualClock()
+    start = virtual.now_ns() + 50 * MS
+    runners = [Runner(profile, FakeProvider(), shard=k, shards=2, start_at_ns=start, now_ns=virtual.now_ns)
+               for k in range(2)]
 
     async def both():
         await asyncio.gather(*(r.run() for r in runners))
 
-    clock.run(both())
+    virtual.run(both())
     done = [[op for op, lat in enumerate(r.stats.latency_by_op) if lat >= 0] for r in runners]
     assert done[0] == list(range(0, 100, 2)) and done[1] == list(range(1, 100, 2))
     assert [r.stats.sent for r in runners] == [50, 50]
+    # Both shards keep the one schedule: op k is sent at start + k·5 ms, whichever shard has it.
+    assert [(r.stats.first_sent_ns - start, r.stats.last_sent_ns - start) for r in runners] == [
+        (0, 490 * MS), (5 * MS, 495 * MS)]
 
 
 def test_closed_loop_shards_split_users_and_operations():
@@ -155,7 +174,8 @@ def test_closed_loop_shards_split_users_and_operations():
 
 class WireProvider:
     """Stamps the wire times as loadgen's transport would: the request "written" exactly
-    `before_ns` after the call's start, the response's last byte "read" `wire_ns` later."""
+    `before_ns` after the call's start, the response's last byte "read" `wire_ns` later;
+    it returns then (its task starts at t_start: no time passes on the virtual clock)."""
 
     name = "wire"
 
@@ -166,8 +186,7 @@ class WireProvider:
     async def call(self, prompt, rec):
         rec.t_wire = rec.t_start + self.before_ns
         rec.t_response_end = rec.t_wire + self.wire_ns
-        while time.perf_counter_ns() < rec.t_response_end:
-            await asyncio.sleep((rec.t_response_end - time.perf_counter_ns()) / 1e9)
+        await asyncio.sleep((rec.t_response_end - rec.t_start) / 1e9)
         self.wire_by_op[rec.op_id] = rec.t_response_end - rec.t_wire
 
     async def aclose(self):
@@ -177,6 +196,7 @@ class WireProvider:
 def test_the_four_parts_add_up_to_each_calls_latency_exactly():
     # 20 calls at 100/s: every part is stored per op_id, the wire part is what the provider
     # stamped, and before-the-wire is exactly the 3 ms the provider put before its "write".
+    # On time, and done as the last byte comes in: lag 0, after the response 0, latency 8 ms.
     profile = load_profile(None, {"load": {"kind": "constant", "rate": 100}, "operations": 20, "provider": "openai"})
     provider = WireProvider()
     stats = run(profile, provider).stats
@@ -184,8 +204,8 @@ def test_the_four_parts_add_up_to_each_calls_latency_exactly():
     for op_id in range(20):
         lag, before = stats.lag_by_op[op_id], stats.before_wire_by_op[op_id]
         after = stats.after_response_by_op[op_id]
-        assert lag >= 0 and before == 3_000_000 and after >= 0
-        assert lag + before + provider.wire_by_op[op_id] + after == stats.latency_by_op[op_id]
+        assert (lag, before, provider.wire_by_op[op_id], after) == (0, 3 * MS, 5 * MS, 0)
+        assert lag + before + provider.wire_by_op[op_id] + after == stats.latency_by_op[op_id] == 8 * MS
     for name in ("before_wire", "wire", "after_response", "dispatch_lag"):
         assert stats.h[name].count == 20
     assert stats.h["wire"].summary_ms()["p50"] == pytest.approx(5.0, abs=0.01)
@@ -198,7 +218,7 @@ def test_without_wire_stamps_the_split_is_unmeasured_not_guessed():
     stats = run(profile, FakeProvider()).stats
     assert [stats.h[name].count for name in ("before_wire", "wire", "after_response")] == [0, 0, 0]
     assert set(stats.before_wire_by_op) == set(stats.after_response_by_op) == {-1}
-    assert min(stats.latency_by_op) >= 0 and min(stats.lag_by_op) >= 0
+    assert set(stats.latency_by_op) == {5 * MS} and set(stats.lag_by_op) == {0}
 
 
 def test_failed_calls_count_in_the_dispatch_lag_but_have_no_per_op_figures():
@@ -211,11 +231,13 @@ def test_failed_calls_count_in_the_dispatch_lag_but_have_no_per_op_figures():
 
 
 def test_closed_loop_by_time_grows_every_per_op_array_together():
+    # 2 users for 0.2 s, calls of 1 ms back to back: 400 calls, into arrays that start empty.
     profile = load_profile(None, {"load": {"kind": "concurrency", "users": 2}, "duration": 0.2, "provider": "openai"})
     stats = run(profile, WireProvider(before_ns=0, wire_ns=1_000_000)).stats
     sizes = {len(stats.latency_by_op), len(stats.lag_by_op), len(stats.before_wire_by_op),
              len(stats.after_response_by_op)}
-    assert len(sizes) == 1 and sizes.pop() >= stats.ok > 0
+    assert stats.ok == 400
+    assert len(sizes) == 1 and sizes.pop() >= stats.ok
     assert sum(v >= 0 for v in stats.before_wire_by_op) == stats.ok
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from collections.abc import Callable
 from time import monotonic_ns, time_ns
 from typing import Any
 from urllib.parse import parse_qs
@@ -40,8 +41,11 @@ _MAX_OTHER_ROUTES = 100  # distinct unknown routes counted; more are lumped unde
 class CollectorApp:
     """ASGI app receiving OTLP/HTTP trace exports and keeping the figures of `figures.Ledger`."""
 
-    def __init__(self, config: CollectorConfig) -> None:
+    def __init__(self, config: CollectorConfig, now_ns: Callable[[], int] = monotonic_ns) -> None:
         self.config = config
+        # The clock of arrivals and fault windows (the delay fault sleeps on the loop's): tests
+        # on a clock.VirtualClock's loop pass its now_ns. Receive wall times stay time_ns().
+        self._now_ns = now_ns
         self._plan = FaultPlan(config)
         self.ledger = Ledger(compile_required(config.required_attributes))
         self._reset_counters()
@@ -99,7 +103,7 @@ class CollectorApp:
 
     async def _serve_export(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
         # Stamped before the body is read: fault windows and receive times are from arrival.
-        arrival, arrival_wall = monotonic_ns(), time_ns()
+        arrival, arrival_wall = self._now_ns(), time_ns()
         if self._plan.enabled and not self._plan.armed:
             self._plan.arm(arrival)
         if self._plan.enabled and self._plan.down(arrival):
@@ -166,7 +170,7 @@ class CollectorApp:
         event_id, session_id, org_id, workspace_id and project_id; a session_id it sent is
         echoed back (it keeps its own id only if the answer carries the same one).
         """
-        if self._plan.enabled and self._plan.down(monotonic_ns()):
+        if self._plan.enabled and self._plan.down(self._now_ns()):
             self.faults["down"] += 1
             await reset_connection(scope, receive)
             return
@@ -221,6 +225,7 @@ class CollectorApp:
             await send_json(send, 404, {"error": f"no route {method} {path}"})
 
 
-def create_app(config: CollectorConfig) -> CollectorApp:
-    """The collector as an ASGI app, e.g. for `httpx2.ASGITransport(app=create_app(cfg))` in tests."""
-    return CollectorApp(config)
+def create_app(config: CollectorConfig, now_ns: Callable[[], int] = monotonic_ns) -> CollectorApp:
+    """The collector as an ASGI app, e.g. for `httpx2.ASGITransport(app=create_app(cfg))` in tests;
+    `now_ns` is its clock (a clock.VirtualClock's, to run it in virtual time)."""
+    return CollectorApp(config, now_ns)

@@ -95,11 +95,14 @@ async def _read_body(receive: Receive) -> bytes | None:
 class MockApp:
     """ASGI app serving the OpenAI and Anthropic APIs with seeded latency and faults."""
 
-    def __init__(self, config: MockConfig) -> None:
+    def __init__(self, config: MockConfig, now_ns: Callable[[], int] = monotonic_ns) -> None:
         self.config = config
+        # The clock of arrivals, fault windows, stalls and the latency schedule; its sleeps
+        # are the loop's, so tests on a clock.VirtualClock's loop pass its now_ns.
+        self._now_ns = now_ns
         self._latency = LatencyModel(config)
         self._plan = FaultPlan(config)
-        self._gate = StallGate()
+        self._gate = StallGate(now_ns)
         self._tokens_per_chunk = config.tokens_per_chunk
         self._default_tokens = config.default_output_tokens
         self.in_flight = 0
@@ -141,7 +144,7 @@ class MockApp:
     async def _serve_api(self, dialect: Dialect, receive: Receive, send: Send) -> None:
         # Arrival is stamped before reading the body: it is when the request reached the
         # mock, which is what /_mock/arrivals reports and what fault windows are timed by.
-        arrival = monotonic_ns()
+        arrival = self._now_ns()
         seq = self._seq
         self._seq += 1
         self.requests += 1
@@ -303,6 +306,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-def create_app(config: MockConfig) -> MockApp:
-    """The mock as an ASGI app, e.g. for `httpx2.ASGITransport(app=create_app(cfg))` in tests."""
-    return MockApp(config)
+def create_app(config: MockConfig, now_ns: Callable[[], int] = monotonic_ns) -> MockApp:
+    """The mock as an ASGI app, e.g. for `httpx2.ASGITransport(app=create_app(cfg))` in tests;
+    `now_ns` is its clock (a clock.VirtualClock's, to run it in virtual time)."""
+    return MockApp(config, now_ns)

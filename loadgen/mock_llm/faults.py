@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from time import monotonic_ns
 
@@ -25,7 +26,7 @@ _STALL_SLICE_NS = 250_000_000
 # Waking this close to a deadline counts as on time; sleeping for less would spin the loop.
 _WAKE_SLACK_NS = 100_000
 
-Window = tuple[int, int]  # [start_ns, end_ns) in time.monotonic_ns()
+Window = tuple[int, int]  # [start_ns, end_ns) in the app's clock (time.monotonic_ns() unless a test's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +99,15 @@ class StallGate:
     remaining schedule is shifted by the time it was held.
     """
 
-    __slots__ = ("until_ns",)
+    __slots__ = ("until_ns", "now_ns")
 
-    def __init__(self) -> None:
+    def __init__(self, now_ns: Callable[[], int] = monotonic_ns) -> None:
         self.until_ns = 0  # end of the stall started through the control API; 0 = none
+        self.now_ns = now_ns  # the app's clock, which the pacers of its responses share
 
     def start(self, seconds: float) -> None:
         """Stall everything for `seconds` from now (extends, never shortens, a running stall)."""
-        self.until_ns = max(self.until_ns, monotonic_ns() + int(seconds * 1e9))
+        self.until_ns = max(self.until_ns, self.now_ns() + int(seconds * 1e9))
 
     def clear(self) -> None:
         self.until_ns = 0
@@ -117,8 +119,9 @@ class StallGate:
     async def hold(self, stalls: tuple[Window, ...]) -> int:
         """Wait while any stall that applies is open; return the nanoseconds waited."""
         waited = 0
+        now_ns = self.now_ns
         while True:
-            now = monotonic_ns()
+            now = now_ns()
             end = self.until_ns
             if end <= now:
                 end = 0
@@ -129,7 +132,7 @@ class StallGate:
             if end <= now:
                 return waited
             await asyncio.sleep(min(end - now, _STALL_SLICE_NS) / 1e9)
-            waited += monotonic_ns() - now
+            waited += now_ns() - now
 
 
 class Pacer:
@@ -144,11 +147,12 @@ class Pacer:
         self._held = False
 
     async def wait(self, deadline: int) -> int:
-        """Sleep until `deadline` (monotonic ns), then through any stall; return the ns stalled."""
-        remaining = deadline - monotonic_ns()
+        """Sleep until `deadline` (ns in the gate's clock), then through any stall; return the ns stalled."""
+        now_ns = self._gate.now_ns
+        remaining = deadline - now_ns()
         while remaining > _WAKE_SLACK_NS:  # the loop's millisecond timers may wake a little early
             await asyncio.sleep(remaining / 1e9)
-            remaining = deadline - monotonic_ns()
+            remaining = deadline - now_ns()
         if not self._gate.stalled(self._stalls):
             return 0
         held = await self._gate.hold(self._stalls)
