@@ -63,17 +63,31 @@ def test_everything_exported_when_the_pipeline_keeps_up():
     assert accounting.export_latency.count == 300
 
 
+class HeldExporter(SlowExporter):
+    """Holds every export until released: the queue fills however fast or slow the machine is."""
+
+    def __init__(self):
+        super().__init__()
+        self.release = threading.Event()
+
+    def export(self, spans):
+        self.release.wait(timeout=30)
+        return super().export(spans)
+
+
 def test_a_full_queue_drops_are_counted_as_queue_full():
-    # 8-slot queue, a slow exporter: most of 200 quick spans are evicted, and every
+    # 8-slot queue, an exporter held until all 200 spans have ended: at most one batch (8) is
+    # in the exporter's hands and 8 in the queue, so at least 184 are evicted, and every
     # eviction is counted — exported + queue_full = ended, exactly.
-    slow = SlowExporter(delay_s=0.05)
-    provider, accounting, _ = pipeline(slow, max_queue_size=8, max_export_batch_size=8, schedule_delay_millis=5000)
+    held = HeldExporter()
+    provider, accounting, _ = pipeline(held, max_queue_size=8, max_export_batch_size=8, schedule_delay_millis=5000)
     emit(provider, 200)
+    held.release.set()
     provider.force_flush()
     provider.shutdown()
     snap = accounting.snapshot()
-    assert snap["dropped"]["queue_full"] > 100
-    assert snap["exported"] == slow.spans
+    assert snap["dropped"]["queue_full"] >= 184
+    assert snap["exported"] == held.spans
     assert snap["ended"] == 200 and conserved(snap) and snap["in_queue"] == 0
 
 

@@ -25,6 +25,9 @@ from loadgen.mock_llm.server import bind_socket
 from loadgen.providers.base import CURRENT_CALL, CallRecord
 from loadgen.providers.transport import LeanTransport
 
+# Real sockets, real timeouts: every test here starts a server (in the test's loop, a thread or
+# uvicorn), so these are end-to-end tests by the project's rule, run in CI with the rest.
+pytestmark = pytest.mark.e2e
 MESSAGES = [{"role": "user", "content": "count these five words"}]
 
 
