@@ -5,7 +5,9 @@ from io import StringIO
 from rich.console import Console
 
 from loadgen.assessment import CHECKS
-from loadgen.report import assessment_table, build_document, north_star_metrics, north_star_table, print_summary
+from loadgen.console import print_summary
+from loadgen.console_tables import assessment_table, north_star_table
+from loadgen.document import build_document, north_star_metrics
 
 NORTH_STAR_KEYS = {"provider", "arm", "mode", "overhead_latency_ms", "overhead_latency_ci95_ms",
                    "overhead_latency_percent", "dropped_span_rate_percent", "export_latency_p95_ms",

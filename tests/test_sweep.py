@@ -6,10 +6,11 @@ import pytest
 from rich.console import Console
 
 from conftest import run_cli
+from loadgen.console import print_sweep
+from loadgen.document import validate_document
 from loadgen.limits import Validity
 from loadgen.profile import Sweep, build_profile
-from loadgen.report import validate_document
-from loadgen.sweep import (ArmTrack, StepOutcome, budget_profile, next_plan, print_sweep, run_sweep, step_profile,
+from loadgen.sweep import (ArmTrack, StepOutcome, budget_profile, next_plan, run_sweep, step_profile,
                            step_rates, sweep_document)
 
 
