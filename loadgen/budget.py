@@ -9,11 +9,16 @@ the requested max_tokens, an upper bound. Past the profile's cap a run needs `--
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from loadgen.errors import ExitCode, UserError
 from loadgen.plan import ModePlan
 from loadgen.profile import Profile
 from loadgen.prompts import profile_prompt
 from loadgen.schedule import profile_offsets
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 CHARS_PER_TOKEN = 4
 
@@ -91,3 +96,12 @@ def over_cap(budget: Budget, profile: Profile) -> str | None:
     if tokens > target.confirm_above_tokens:
         return f"~{tokens:,} planned tokens exceed target.confirm_above_tokens = {target.confirm_above_tokens:,}"
     return None
+
+
+def confirm_real_run(modes: list[ModePlan], profile: Profile, err: Console, confirmed: bool) -> None:
+    """Say what the run will send to the paid APIs; past the profile's cap, refuse without --yes."""
+    budget = plan_budget(modes)
+    err.print(f"real APIs: this run plans {budget.describe()}", highlight=False, soft_wrap=True)
+    reason = over_cap(budget, profile)
+    if reason and not confirmed:
+        raise UserError(f"{reason}; pass --yes to send them, or shorten the run", ExitCode.USAGE)

@@ -1,5 +1,8 @@
 """One `loadgen run`: orchestrate with a live progress display, then report and export.
 
+A profile with [sweep] climbs step by step instead (the climb is `loadgen.sweep`); it is
+shown, reported and exported the same way.
+
 Results are written whatever happens — an invalid run, an interrupted run, a worker
 that failed — so nothing measured is lost.
 """
@@ -9,56 +12,23 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from loadgen import soak
-from loadgen.budget import over_cap, plan_budget
+from loadgen.budget import confirm_real_run
+from loadgen.console import (LiveProgress, describe_soak_window, export, print_soak_summary, print_summary, print_sweep,
+                             sweep_step_line)
+from loadgen.document import build_document
 from loadgen.errors import ExitCode, UserError
 from loadgen.metrics import add_overheads, summarize_all
 from loadgen.orchestrator import Orchestrator, RunOutcome, collector_figures, worker_cores
-from loadgen.plan import ModePlan, plan_run
+from loadgen.plan import plan_run
 from loadgen.profile import Profile
-from loadgen.report import build_document, print_summary, write_json
-
-
-class LiveProgress:
-    """One bar per provider/arm, fed by the workers' progress messages."""
-
-    def __init__(self, console: Console, enabled: bool) -> None:
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} done"),
-            TextColumn("sent {task.fields[sent]} · in flight {task.fields[in_flight]} · "
-                       "errors {task.fields[errors]} · shed {task.fields[shed]}"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not enabled,
-            transient=False,
-        )
-        self.tasks: dict[str, int] = {}
-        self.prefix = ""  # the mode, when a run has several
-
-    def update(self, message: dict) -> None:
-        key = f"{self.prefix}{message['provider']}/{message['arm']}"
-        fields = {k: message[k] for k in ("sent", "in_flight", "errors", "shed")}
-        if key not in self.tasks:
-            self.tasks[key] = self.progress.add_task(key, total=message["planned"] or None, **fields)
-        self.progress.update(self.tasks[key], completed=message["completed"], total=message["planned"] or None, **fields)
-
-    def __enter__(self) -> "LiveProgress":
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.progress.__exit__(*exc)
+from loadgen.sweep import budget_modes, initial_tracks, orchestrated_step, run_sweep, step_rates, sweep_document
 
 
 def run_session(profile: Profile, *, export_json: str | None, out: Console, err: Console, live: bool = True,
                 confirmed: bool = False, north_star_only: bool = False) -> int:
     if profile.sweep is not None:
-        from loadgen.sweep import run_sweep_session  # here: sweep imports this module's LiveProgress
-
         return run_sweep_session(profile, export_json=export_json, out=out, err=err, live=live, confirmed=confirmed)
     modes = plan_run(profile, worker_cores())
     err.print(f"loadgen: {profile.name}: {', '.join(profile.providers)} · "
@@ -88,8 +58,7 @@ def run_session(profile: Profile, *, export_json: str | None, out: Console, err:
         document["soak"] = soak.finish(log, outcome.results, profile.soak)
     print_summary(out, document, north_star_only=north_star_only)
     if log is not None:
-        out.print(soak.memory_table(document["soak"]))
-        _print_growth_sites(out, document["soak"])
+        print_soak_summary(out, document["soak"])
     export(document, export_json, err)
     if outcome.interrupted:
         return ExitCode.INTERRUPTED
@@ -104,13 +73,6 @@ def run_session(profile: Profile, *, export_json: str | None, out: Console, err:
     if not document["valid"]:
         return ExitCode.INVALID_RUN
     return ExitCode.OK
-
-
-def export(document: dict, path: str | None, err: Console) -> None:
-    """Write the document (atomically) where asked, and say where."""
-    if path:
-        write_json(document, path)
-        err.print(f"results written to {path}", highlight=False)
 
 
 def _soak_log(profile: Profile, err: Console) -> soak.SoakLog | None:
@@ -128,22 +90,35 @@ def _window_printer(log: soak.SoakLog | None, err: Console):
     def on_window(provider: str, arm: str, shards: int, figures: dict, tracing: dict | None) -> None:
         line = log.add(provider, arm, shards, figures, tracing)
         if line is not None:
-            err.print(soak.describe_window(line), highlight=False, soft_wrap=True)
+            err.print(describe_soak_window(line), highlight=False, soft_wrap=True)
 
     return on_window
 
 
-def _print_growth_sites(out: Console, summary: dict) -> None:
-    for row in summary["memory"]:
-        for site in row["tracemalloc_top"] or []:
-            out.print(f"  {row['provider']}/{row['arm']} grew {site['size_diff_kib']:+.1f} KiB "
-                      f"({site['count_diff']:+d} blocks) at {site['site']}", highlight=False)
-
-
-def confirm_real_run(modes: list[ModePlan], profile: Profile, err: Console, confirmed: bool) -> None:
-    """Say what the run will send to the paid APIs; past the profile's cap, refuse without --yes."""
-    budget = plan_budget(modes)
-    err.print(f"real APIs: this run plans {budget.describe()}", highlight=False, soft_wrap=True)
-    reason = over_cap(budget, profile)
-    if reason and not confirmed:
-        raise UserError(f"{reason}; pass --yes to send them, or shorten the run", ExitCode.USAGE)
+def run_sweep_session(profile: Profile, *, export_json: str | None, out: Console, err: Console, live: bool = True,
+                      confirmed: bool = False) -> int:
+    """`loadgen run` for a profile with [sweep]: finding where arms stop is the point; only a cut-short sweep fails."""
+    if profile.modes:
+        raise UserError("sweep: a sweep steps `load` alone; remove `modes` from the profile", ExitCode.USAGE)
+    rates = step_rates(profile.sweep)
+    slo_ms = profile.sweep.slo_latency_p99_ms
+    err.print(f"loadgen: {profile.name}: sweep {', '.join(profile.providers)} · {profile.load.kind} "
+              f"{rates[0]:g}→{rates[-1]:g}/s in {len(rates)} steps of {profile.sweep.step_duration:g} s"
+              f"{f' · SLO p99 {slo_ms:g} ms' if slo_ms else ''} · target {profile.target.kind}", highlight=False)
+    if profile.target.kind == "real":
+        err.print("sweep: the plan below is an upper bound, every arm through every step", highlight=False)
+        confirm_real_run(budget_modes(profile, worker_cores()), profile, err, confirmed)
+    with LiveProgress(err, enabled=live) as progress:
+        result = run_sweep(initial_tracks(profile), rates, orchestrated_step(profile, progress, worker_cores()), slo_ms,
+                           profile.validity,
+                           on_step=lambda step: err.print(sweep_step_line(step, profile.validity, slo_ms), highlight=False))
+    document = sweep_document(profile.model_dump(mode="json"), result)
+    print_sweep(out, document)
+    export(document, export_json, err)
+    if result.interrupted:
+        return ExitCode.INTERRUPTED
+    if result.errors:
+        return ExitCode.FAILURE
+    if result.failure:
+        return result.failure.code
+    return ExitCode.OK

@@ -25,14 +25,11 @@ import tracemalloc
 from pathlib import Path
 from typing import Callable
 
-from rich.table import Table
-
 from loadgen.histograms import Recorder
 from loadgen.overhead import t975
 from loadgen.processes import release_memory
 from loadgen.redact import redact_data
 from loadgen.settings import TracingSettings
-from loadgen.report import format_ms
 
 WINDOW_HISTOGRAMS = ("latency", "ttft", "dispatch_lag")
 TRACEMALLOC_TOP = 10
@@ -316,19 +313,6 @@ def _sum(values) -> int | None:
     return None if any(v is None for v in values) else sum(values)
 
 
-def describe_window(line: dict) -> str:
-    """One line of progress for a closed window."""
-    latency, spans = line["latency_ms"], line["spans"]
-    text = (f"window {line['window']} {line['provider']}/{line['arm']}: sent {line['sent']}, ok {line['ok']}, "
-            f"p50 {format_ms(latency['p50'])} p99 {format_ms(latency['p99'])} ms, RSS {line['rss_median_mib']:.1f} MiB, "
-            f"CPU {line['cpu_seconds']:.1f} s, fds {line['open_fds']}, threads {line['threads']}")
-    if spans:
-        dropped = sum(spans["dropped"].values())
-        text += (f", spans ended {spans['ended']} received {spans['received']} dropped {dropped} "
-                 f"queue {spans['queue_depth']}")
-    return text
-
-
 def finish(log: SoakLog, results: list[dict], soak) -> dict:
     """The soak's verdicts, appended to the JSONL as its last line and returned for the document."""
     verdicts = memory_verdicts(results, soak.warmup_windows, soak.leak_mib_per_hour)
@@ -337,22 +321,3 @@ def finish(log: SoakLog, results: list[dict], soak) -> dict:
     log.write({"type": "summary", **summary})
     return summary
 
-
-def memory_table(summary: dict) -> Table:
-    table = Table(title=f"soak — RSS slope after {summary['warmup_windows']} warm-up window(s), "
-                        f"{summary['window_s']:g} s windows ({summary['jsonl']})")
-    for column in ("Provider/Arm", "RSS slope MiB/h [95% CI]", "Windows", "Pile-ups (RSS step)", "Limit MiB/h",
-                   "Verdict"):
-        table.add_column(column, justify="left" if column in ("Provider/Arm", "Verdict") else "right")
-    colour = {"leak": "bold red", "no leak": "green", "inconclusive": "yellow"}
-    for row in summary["memory"]:
-        slope, ci, steps = row["slope_mib_per_hour"], row["ci95"], row["pile_ups"]
-        if slope is not None:
-            fitted = f"{slope:+.1f} [{ci[0]:+.1f}, {ci[1]:+.1f}]"
-        else:
-            fitted = "unmeasured (" + ("a pile-up in nearly every window" if steps else "fewer than 3 windows") + ")"
-        piled = f"{len(steps)} ({sum(step['rss_step_mib'] for step in steps):+.1f} MiB)" if steps else "0"
-        table.add_row(f"{row['provider']}/{row['arm']}", fitted, str(row["points"]), piled,
-                      f"{row['limit_mib_per_hour']:g}",
-                      f"[{colour[row['verdict']]}]{row['verdict']}[/]")
-    return table

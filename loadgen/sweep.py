@@ -19,20 +19,16 @@ separate from running a step (`orchestrated_step`), so it is tested with a fake 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
 
-from rich.console import Console
-from rich.table import Table
-
+from loadgen.document import document_header
 from loadgen.errors import ExitCode, UserError
 from loadgen.metrics import add_overheads, check_validity, summarize_all
-from loadgen.orchestrator import Orchestrator, worker_cores
+from loadgen.orchestrator import Orchestrator
 from loadgen.plan import ModePlan, arm_plans, plan_mode
 from loadgen.limits import Validity
 from loadgen.profile import ConstantLoad, PoissonLoad, Profile, Sweep
 from loadgen.redact import redact_data
-from loadgen.report import document_header, format_ms
-from loadgen.session import LiveProgress, confirm_real_run, export
 
 StepArms = dict[str, list[str]]  # provider → the labels of the arms that run a step
 # The validity rules that stop a climb, and the name each stop goes by; the SLO is `slo`.
@@ -76,6 +72,14 @@ class SweepResult:
 
 
 StepRunner = Callable[[float, StepArms], StepOutcome]
+
+
+class StepProgress(Protocol):
+    """Where a step's progress goes (the console's LiveProgress): the step in a prefix, then each message."""
+
+    prefix: str
+
+    def update(self, message: dict) -> None: ...
 
 
 def step_rates(sweep: Sweep) -> list[float]:
@@ -176,7 +180,7 @@ def budget_modes(profile: Profile, cores: int) -> list[ModePlan]:
     return [plan_mode(step_profile(profile, rate), cores) for rate in step_rates(profile.sweep)]
 
 
-def orchestrated_step(profile: Profile, progress: LiveProgress, cores: int) -> StepRunner:
+def orchestrated_step(profile: Profile, progress: StepProgress, cores: int) -> StepRunner:
     """Run a step through the orchestrator: the step's arms of every provider, in one plan."""
     rows = {(arm.provider, arm.label): arm for arm in arm_plans(profile)}
 
@@ -216,108 +220,3 @@ def sweep_document(profile_data: dict, result: SweepResult) -> dict:
         "errors": result.errors + ([str(result.failure)] if result.failure else []),
     }
     return redact_data(document)
-
-
-def _limits(document: dict) -> tuple[Validity, float | None]:
-    """The limits the sweep judged by: the profile's [validity] and its SLO."""
-    profile = document["profile"]
-    return Validity.model_validate(profile.get("validity") or {}), profile["sweep"]["slo_latency_p99_ms"]
-
-
-def _cell(run: dict | None, validity: Validity, slo_ms: float | None, complete: bool) -> str:
-    """p50 / p99, the dispatch-lag p99, and what stopped the arm; a step cut short is not judged (its missing
-    calls are not the rate's)."""
-    if run is None:
-        return "—"
-    latency = run["latency_ms"]
-    reason = judge(run, validity, slo_ms) if complete else None
-    mark = "" if reason is None else f"\n[{'yellow' if reason['rule'] == 'slo' else 'red'}]✗ {reason['rule']}[/]"
-    lag = format_ms(run["dispatch_lag_ms"]["p99"])
-    return f"{format_ms(latency['p50'])} / {format_ms(latency['p99'])}\nlag {lag}{mark}"
-
-
-def _rate(rate: float | None) -> str:
-    return "none sustained" if rate is None else f"{rate:g}/s"
-
-
-def sweep_tables(document: dict) -> list[Table]:
-    """Per provider: each arm's latency and dispatch lag at each step, what stopped it, its highest sustainable rate."""
-    validity, slo_ms = _limits(document)
-    steps, tracks = document["sweep"]["steps"], document["sweep"]["highest_sustainable_rate"]
-    runs_at = [{(run["provider"], run["arm"]): run for run in step["runs"]} for step in steps]
-    tables = []
-    for provider in dict.fromkeys(track["provider"] for track in tracks):
-        table = Table(title=f"{provider} rate sweep — latency p50 / p99 from intended start, dispatch-lag p99 (ms)")
-        table.add_column("Arm")
-        for step in steps:
-            table.add_column(f"{step['rate']:g}/s" + ("" if step["complete"] else " (cut short)"), justify="right")
-        table.add_column("highest sustainable rate", justify="right")
-        for track in (t for t in tracks if t["provider"] == provider):
-            cells = [_cell(runs.get((provider, track["arm"])), validity, slo_ms, step["complete"])
-                     for step, runs in zip(steps, runs_at)]
-            table.add_row(track["arm"], *cells, _rate(track["rate"]))
-        tables.append(table)
-    return tables
-
-
-def step_line(step: dict, validity: Validity, slo_ms: float | None) -> str:
-    """One stderr line per finished step: each arm's verdict, latency p99 and dispatch-lag p99."""
-    parts = []
-    for run in step["runs"]:
-        reason = judge(run, validity, slo_ms) if step["complete"] else None
-        verdict = "ok" if reason is None else f"stop ({reason['rule']})"
-        parts.append(f"{run['provider']}/{run['arm']}{f' {verdict}' if step['complete'] else ''} "
-                     f"p99 {format_ms(run['latency_ms']['p99'])} ms, "
-                     f"lag p99 {format_ms(run['dispatch_lag_ms']['p99'])} ms")
-    return f"sweep {step['rate']:g}/s{'' if step['complete'] else ' (cut short)'}: " + " · ".join(parts)
-
-
-_ENDED = {
-    "max_rate": "kept the schedule at every step, up to max_rate",
-    "interrupted": "the sweep was interrupted before this arm stopped",
-    "error": "the sweep ended on an error before this arm stopped",
-}
-
-
-def print_sweep(console: Console, document: dict) -> None:
-    for table in sweep_tables(document):
-        console.print(table)
-    for track in document["sweep"]["highest_sustainable_rate"]:
-        stop = track["stopped_by"]
-        how = (f"stopped at {stop['step_rate']:g}/s by {stop['rule']}: {stop['detail']}" if stop
-               else _ENDED[track["ended_by"]])
-        console.print(f"  {track['provider']}/{track['arm']}: highest sustainable rate {_rate(track['rate'])}; {how}",
-                      highlight=False)
-    for error in document["errors"]:
-        console.print(f"[red]error:[/] {error}")
-    if document["interrupted"]:
-        console.print("[yellow]interrupted: the sweep covers the steps finished before the stop[/]")
-
-
-def run_sweep_session(profile: Profile, *, export_json: str | None, out: Console, err: Console, live: bool = True,
-                      confirmed: bool = False) -> int:
-    """`loadgen run` for a profile with [sweep]: finding where arms stop is the point; only a cut-short sweep fails."""
-    if profile.modes:
-        raise UserError("sweep: a sweep steps `load` alone; remove `modes` from the profile", ExitCode.USAGE)
-    rates = step_rates(profile.sweep)
-    slo_ms = profile.sweep.slo_latency_p99_ms
-    err.print(f"loadgen: {profile.name}: sweep {', '.join(profile.providers)} · {profile.load.kind} "
-              f"{rates[0]:g}→{rates[-1]:g}/s in {len(rates)} steps of {profile.sweep.step_duration:g} s"
-              f"{f' · SLO p99 {slo_ms:g} ms' if slo_ms else ''} · target {profile.target.kind}", highlight=False)
-    if profile.target.kind == "real":
-        err.print("sweep: the plan below is an upper bound, every arm through every step", highlight=False)
-        confirm_real_run(budget_modes(profile, worker_cores()), profile, err, confirmed)
-    with LiveProgress(err, enabled=live) as progress:
-        result = run_sweep(initial_tracks(profile), rates, orchestrated_step(profile, progress, worker_cores()), slo_ms,
-                           profile.validity,
-                           on_step=lambda step: err.print(step_line(step, profile.validity, slo_ms), highlight=False))
-    document = sweep_document(profile.model_dump(mode="json"), result)
-    print_sweep(out, document)
-    export(document, export_json, err)
-    if result.interrupted:
-        return ExitCode.INTERRUPTED
-    if result.errors:
-        return ExitCode.FAILURE
-    if result.failure:
-        return result.failure.code
-    return ExitCode.OK

@@ -12,7 +12,7 @@ from loadgen.assessment import BASELINE_ARMS, CHECKS
 from loadgen.histograms import Recorder
 from loadgen.metrics import add_overheads, summarize
 from loadgen.profile import UNTRACED_ARMS, Profile
-from loadgen.report import build_document, schema, validate_document
+from loadgen.document import build_document, schema, validate_document
 from tests.conftest import run_cli
 from tests.test_metrics import result as worker_result
 

@@ -13,12 +13,13 @@ from rich.console import Console
 
 from loadgen.settings import TracingSettings
 from loadgen import clock
+from loadgen.console_tables import soak_memory_table
+from loadgen.document import validate_document
 from loadgen.histograms import Recorder
 from loadgen.profile_files import load_profile
-from loadgen.report import validate_document
 from loadgen.runner import Runner
 from loadgen.schedule import OffsetStream, open_loop_offsets, windows
-from loadgen.soak import SoakLog, leak_verdict, memory_table, memory_verdicts, merge_window, pile_ups, rss_slope
+from loadgen.soak import SoakLog, leak_verdict, memory_verdicts, merge_window, pile_ups, rss_slope
 from tests.conftest import ROOT, run_cli
 from tests.test_runner import FakeProvider
 
@@ -87,7 +88,7 @@ def test_a_pile_up_is_a_step_not_a_slope():
     assert row["pile_ups"] == [{"window": 6, "in_flight_high_water": 1200, "rss_step_mib": pytest.approx(10, abs=0.2)}]
     assert abs(row["slope_mib_per_hour"]) < 1 and row["verdict"] == "no leak"
     console = Console(record=True, width=160)
-    console.print(memory_table({"warmup_windows": 1, "window_s": 60, "jsonl": "s.jsonl", "memory": [row]}))
+    console.print(soak_memory_table({"warmup_windows": 1, "window_s": 60, "jsonl": "s.jsonl", "memory": [row]}))
     assert "1 (+9.9 MiB)" in console.export_text()  # 140.05 → 149.95
     # Read as one line, the same points would have been a leak.
     one_line = rss_slope([(t / 3600, rss / 2**20) for t, rss, _ in retained[1:]])

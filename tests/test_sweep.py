@@ -6,11 +6,12 @@ import pytest
 from rich.console import Console
 
 from conftest import run_cli
+from loadgen.console import print_sweep
+from loadgen.document import validate_document
 from loadgen.limits import Validity
 from loadgen.profile import Sweep
 from loadgen.profile_files import build_profile
-from loadgen.report import validate_document
-from loadgen.sweep import (ArmTrack, StepOutcome, budget_modes, next_arms, print_sweep, run_sweep, step_profile,
+from loadgen.sweep import (ArmTrack, StepOutcome, budget_modes, next_arms, run_sweep, step_profile,
                            step_rates, sweep_document)
 
 
@@ -204,7 +205,7 @@ def test_first_step_failing_leaves_no_sustainable_rate():
     assert by_arm(result) == {"baseline": (None, "rate", 50.0), "otel": (None, "rate", 50.0)}
 
 
-def test_next_plan_without_a_baseline():
+def test_next_arms_without_a_baseline():
     # no baseline arm: only the climbing arms run; none left → an empty plan
     ts = tracks("otel", "honeyhive")
     ts[0].ended_by = "stopped"
