@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from loadgen.arms import runs_on
 from loadgen.profile import Profile
 from loadgen.prompts import profile_prompt
 from loadgen.schedule import profile_offsets
@@ -59,8 +60,7 @@ def plan_budget(profile: Profile, cores: int | None = None) -> Budget:
 def _mode_budget(profile: Profile, cores: int | None) -> Budget:
     operations = measured_operations(profile)
     workers = profile.worker_count(cores or os.cpu_count() or 1)
-    arms = {provider: sum(1 for arm in profile.tracing.arms if arm != "anthropic-native" or provider == "anthropic")
-            for provider in profile.providers}
+    arms = {provider: sum(1 for arm in profile.tracing.arms if runs_on(arm, provider)) for provider in profile.providers}
     if operations is None:
         return Budget(None, None, None, per_provider={provider: None for provider in arms}, duration_s=profile.duration)
     per_arm_ops = [(op_id, False) for op_id in range(operations)]

@@ -13,10 +13,11 @@ import os
 import uuid
 from typing import Callable
 
+from loadgen.arms import runs_on, traces
 from loadgen.errors import ExitCode, UserError
 from loadgen.fleet import Fleet, ProgressSink, RunOutcome
 from loadgen.harness import check_reachable, collector_figures, core_plan, embedded_collector, embedded_mock
-from loadgen.profile import UNTRACED_ARMS, Profile
+from loadgen.profile import Profile
 from loadgen.providers import provider_base_url
 from loadgen.schedule import blocks, windows
 from loadgen.worker import WorkerSpec
@@ -109,8 +110,8 @@ class Orchestrator:
                 return
             groups: dict[str, list[WorkerSpec]] = {}
             for arm, label in zip(profile.tracing.arms, profile.tracing.arm_labels):
-                if arm == "anthropic-native" and provider != "anthropic":
-                    continue  # the anthropic SDK's own tracing traces Anthropic calls only
+                if not runs_on(arm, provider):
+                    continue  # e.g. the anthropic SDK's own tracing has nothing to trace in an OpenAI call
                 # Arms that take turns share the workers' cores; a soak's arms run at once,
                 # so their workers are spread over the cores.
                 first_core = len(groups) * shards if soak else 0
@@ -149,7 +150,7 @@ class Orchestrator:
                 outcome.results.append(result)
 
     def _tracing(self, provider: str, arm: str, label: str) -> dict | None:
-        if arm in UNTRACED_ARMS:
+        if not traces(arm):
             return None
         t = self.profile.tracing
         # With the real APIs and an HH_API_KEY, the HoneyHive arm reports to HoneyHive

@@ -24,6 +24,7 @@ from typing import Callable
 from rich.console import Console
 from rich.table import Table
 
+from loadgen.arms import runs_on
 from loadgen.errors import ExitCode, UserError
 from loadgen.metrics import add_overheads, check_validity, summarize_all
 from loadgen.orchestrator import Orchestrator
@@ -84,10 +85,10 @@ def step_rates(sweep: Sweep) -> list[float]:
 
 
 def initial_tracks(profile: Profile) -> list[ArmTrack]:
-    """Every provider/arm pair the profile runs (anthropic-native traces Anthropic calls only)."""
+    """Every provider/arm pair the profile runs (an arm runs on the providers the registry says)."""
     return [ArmTrack(provider, label) for provider in profile.providers
             for arm, label in zip(profile.tracing.arms, profile.tracing.arm_labels)
-            if arm != "anthropic-native" or provider == "anthropic"]
+            if runs_on(arm, provider)]
 
 
 def next_plan(tracks: list[ArmTrack]) -> Plan:
