@@ -1,11 +1,96 @@
-"""TEMPORARY stand-in until helper C's registry lands (issue 11)."""
+"""The arm registry: every tracer arm loadgen can run, and what each needs, in one table.
 
-UNTRACED = ("baseline", "calibration")
+An arm is a way of tracing the same calls (`--arms baseline,otel,…`): the baseline
+traces nothing; the others each install a tracer in the worker (loadgen/tracers/). Every
+question about an arm by name is answered here and nowhere else: which names exist (and
+their order, which the profile's schema and `--arms` show), how to build one, which
+packages `--validate-only` imports for it, which providers it runs on, whether it
+exports spans, and the convention its LLM spans follow in the collector's figures.
+
+This module imports nothing heavy (no OpenTelemetry, no SDK, no profile): the profile,
+the planner and the checks read the table in the main process, and an arm's module is
+imported only by `make_arm`, in the worker that runs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from loadgen.span_names import OPENINFERENCE, OTEL_GENAI, over_honeyhive
+
+
+@dataclass(frozen=True)
+class ArmInfo:
+    name: str
+    # "module:function", called as function(settings, provider_name, model, calibration)
+    # in the worker; a string, so reading the table imports no arm.
+    factory: str
+    imports: tuple[str, ...] = ()  # modules --validate-only imports to check the arm's packages
+    providers: tuple[str, ...] | None = None  # the providers it runs on; None: every provider
+    traces: bool = True  # exports spans (so needs a collector, and has span figures)
+    convention: str | None = None  # its LLM spans' convention in the collector's by_convention
+
+
+ARMS: dict[str, ArmInfo] = {info.name: info for info in (
+    ArmInfo("baseline", "loadgen.tracers.base:no_tracing", traces=False),
+    ArmInfo("otel", "loadgen.tracers.otel_genai:otel_arm",
+            ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter"),
+            convention=OTEL_GENAI),
+    ArmInfo("openinference", "loadgen.tracers.instrumentors:openinference_arm",
+            ("openinference.instrumentation.openai", "openinference.instrumentation.anthropic"),
+            convention=OPENINFERENCE),
+    ArmInfo("openllmetry", "loadgen.tracers.instrumentors:openllmetry_arm",
+            ("opentelemetry.instrumentation.openai", "opentelemetry.instrumentation.anthropic"),
+            convention=OTEL_GENAI),
+    # HoneyHive traces through OpenInference's instrumentors (loadgen.tracers.honeyhive).
+    ArmInfo("honeyhive", "loadgen.tracers.honeyhive:honeyhive_arm",
+            ("honeyhive", "openinference.instrumentation.openai"),
+            convention=over_honeyhive(OPENINFERENCE)),
+    # The anthropic SDK's own tracing: there is nothing of it to switch on in an OpenAI call.
+    ArmInfo("anthropic-native", "loadgen.tracers.anthropic_native:anthropic_native_arm", ("anthropic",),
+            providers=("anthropic",), convention=OTEL_GENAI),
+    # A known cost in place of a tracer: it exports nothing.
+    ArmInfo("calibration", "loadgen.tracers.calibration:calibration_arm", traces=False),
+)}
+
+ARM_NAMES = tuple(ARMS)
 
 
 def runs_on(arm: str, provider: str) -> bool:
-    return arm != "anthropic-native" or provider == "anthropic"
+    """Whether the arm can trace this provider's calls (a plan skips the pairs where it cannot)."""
+    providers = ARMS[arm].providers
+    return providers is None or provider in providers
 
 
 def traces(arm: str) -> bool:
-    return arm not in UNTRACED
+    """Whether the arm exports spans, so needs a collector and has span figures."""
+    return ARMS[arm].traces
+
+
+def providers_sentence(arm: str) -> str:
+    """'Anthropic calls only' for an arm that runs on some providers only; '' for the others."""
+    providers = ARMS[arm].providers
+    if providers is None:
+        return ""
+    return " and ".join(provider.capitalize() for provider in providers) + " calls only"
+
+
+def make_arm(name: str, settings, provider_name: str, model: str, calibration=None):
+    """The arm's handle in this worker (a loadgen.tracers.Arm); the baseline's is NoTracing, never None.
+
+    `settings` (a tracers.TracingSettings) may be None only for an arm that exports no
+    spans; `calibration` (a tracers.CalibrationSettings) is the calibration arm's known
+    costs, its defaults when None. Their types stay unnamed here: even a type-only import
+    of loadgen.tracers would close a cycle (profile → arms → tracers → prompts → profile).
+    """
+    info = ARMS.get(name)
+    if info is None:
+        raise ValueError(f"unknown arm {name!r}")
+    if not runs_on(name, provider_name):
+        raise ValueError(f"the {name} arm traces {providers_sentence(name)}")
+    if info.traces and settings is None:
+        raise ValueError(f"arm {name!r} needs tracing settings (a collector)")
+    module, function = info.factory.split(":")
+    factory = getattr(importlib.import_module(module), function)
+    return factory(settings, provider_name, model, calibration)

@@ -18,21 +18,12 @@ from dataclasses import dataclass
 
 from rich.console import Console
 
+from loadgen.arms import ARMS
 from loadgen.errors import ExitCode, UserError
 from loadgen.harness import check_reachable, embedded_collector, embedded_mock
 from loadgen.orchestrator import Orchestrator, real_api_url, resolve_api_key, worker_cores
 from loadgen.plan import mode_label, plan_mode
 from loadgen.profile import Profile, SequentialLoad
-
-ARM_MODULES = {
-    "otel": ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter"),
-    "openinference": ("openinference.instrumentation.openai", "openinference.instrumentation.anthropic"),
-    "openllmetry": ("opentelemetry.instrumentation.openai", "opentelemetry.instrumentation.anthropic"),
-    "honeyhive": ("honeyhive", "openinference.instrumentation.openai"),
-    "anthropic-native": ("anthropic",),
-    "baseline": (),
-    "calibration": (),
-}
 
 
 @dataclass
@@ -91,7 +82,7 @@ def validation_checks(profile: Profile) -> list[Check]:
         checks.append(_check("collector", start_collector, ExitCode.FAILURE))
     for arm in tracing.arms:
         def imports(arm=arm) -> str:
-            for module in ARM_MODULES[arm]:
+            for module in ARMS[arm].imports:
                 importlib.import_module(module)
             return "packages import"
         checks.append(_check(f"arm {arm}", imports, ExitCode.USAGE))

@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from loadgen.arms import ARM_NAMES
 from loadgen.errors import ExitCode, UserError
 from loadgen.profile import ProfileError, parse_duration
 from loadgen.profile_files import load_profile
@@ -79,8 +80,8 @@ def main() -> None:
 @click.option("--workers", help="Worker processes per provider: a number or 'auto' (one per 100 calls/s, up to one per core).")
 @click.option("--mock-ttft-ms", type=float, help="Embedded mock: time to first token.")
 @click.option("--mock-itl-ms", type=float, help="Embedded mock: inter-token gap.")
-@click.option("--arms", help="Arms, comma-separated: baseline,otel,openinference,openllmetry,honeyhive,anthropic-native,"
-                   "calibration; baseline may appear twice (baseline-2, compared with the first).")
+@click.option("--arms", help=f"Arms, comma-separated: {','.join(ARM_NAMES)}; "
+                   "baseline may appear twice (baseline-2, compared with the first).")
 @click.option("--collector-url", help="Send spans to this OTLP/HTTP receiver (URL/v1/traces) instead of the embedded collector.")
 @click.option("--max-queue-size", type=int, help="Batch span processor queue size.")
 @click.option("--schedule-delay-ms", type=int, help="Batch span processor schedule delay.")

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from loadgen.arms import ARM_NAMES, providers_sentence, runs_on, traces
 from loadgen.collector.config import CollectorConfig
 from loadgen.limits import StrictModel, Thresholds, Validity
 from loadgen.mock_llm.config import MockConfig
@@ -120,11 +121,9 @@ class Target(_Strict):
         return self
 
 
-ArmName = Literal["baseline", "otel", "openinference", "openllmetry", "honeyhive", "anthropic-native", "calibration"]
+ArmName = Literal[ARM_NAMES]  # the registry's names, in its order (loadgen.arms)
 
 
-# Arms that export no spans, so need no collector and have no span figures.
-UNTRACED_ARMS = ("baseline", "calibration")
 # The row labels of the arms without a tracer (Tracing.arm_labels): what the generator does
 # alone. The calibration arm exports nothing but stands in for a tracer, so it is not one.
 BASELINE_LABELS = ("baseline", "baseline-2")
@@ -182,7 +181,7 @@ class Tracing(_Strict):
     @property
     def traced(self) -> bool:
         """Whether any arm exports spans (and so needs a collector)."""
-        return any(arm not in UNTRACED_ARMS for arm in self.arms)
+        return any(traces(arm) for arm in self.arms)
 
 
 class Soak(_Strict):
@@ -294,9 +293,10 @@ class Profile(_Strict):
 
     @model_validator(mode="after")
     def _something_to_run(self) -> "Profile":
-        if self.provider == "openai" and self.tracing.arms == ["anthropic-native"]:
-            raise ValueError("tracing.arms: the anthropic-native arm traces Anthropic calls only; "
-                             "with provider 'openai' there is nothing to run")
+        if not any(runs_on(arm, provider) for arm in self.tracing.arms for provider in self.providers):
+            arm = self.tracing.arms[0]
+            raise ValueError(f"tracing.arms: the {arm} arm traces {providers_sentence(arm)}; "
+                             f"with provider {self.provider!r} there is nothing to run")
         return self
 
     @model_validator(mode="after")

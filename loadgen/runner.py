@@ -76,13 +76,12 @@ class Runner:
     """
 
     def __init__(self, profile: Profile, provider: Provider, shard: int = 0, shards: int = 1,
-                 start_at_ns: int | None = None, arm=None,
+                 start_at_ns: int | None = None,
                  now_ns: Callable[[], int] = time.perf_counter_ns) -> None:
         # The clock of every stamp: perf_counter_ns, as the providers' (a VirtualClock's in tests).
         self.now_ns = now_ns
         self.profile = profile
-        self.provider = provider
-        self.arm = arm  # None for the baseline: the call goes straight to the provider
+        self.provider = provider  # as the arm wraps it (loadgen.arms): its call is the traced call
         self.shard = shard
         self.shards = shards
         self.start_at_ns = start_at_ns
@@ -137,13 +136,9 @@ class Runner:
         rec.t_start = t_start
         prompt = self.prompt(op_id, warmup)
         CURRENT_CALL.set(rec)
-        arm = self.arm
         try:
             async with asyncio.timeout(self.profile.timeout):
-                if arm is None:
-                    await self.provider.call(prompt, rec)
-                else:
-                    await arm.call(self.provider, prompt, rec)
+                await self.provider.call(prompt, rec)
         except asyncio.CancelledError:
             rec.error = "cancelled"
         except Exception as exc:  # every failure is a counted class, never a crash

@@ -23,9 +23,9 @@ from loadgen.profile import Profile
 from loadgen.providers import CallRecord, error_class, make_provider
 from loadgen.redact import redact
 from loadgen.runner import BY_OP, Runner
+from loadgen.arms import make_arm
 from loadgen.processes import exit_with_parent, pin_to, release_memory
 from loadgen.soak import WindowProbe
-from loadgen.tracers import make_arm
 
 SAMPLE_INTERVAL_S = 0.5
 # An idle worker waits for its next block on one blocking read: it shares its core with
@@ -65,8 +65,8 @@ async def _next_command(commands, stop_event) -> tuple | None:
 async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
     profile, settings = spec.profile, spec.settings
     arm = make_arm(spec.arm.arm, spec.tracing, spec.provider, settings.model, calibration=spec.calibration)
-    provider = make_provider(spec.provider, settings, **(arm.provider_options() if arm is not None else {}))
-    runner = Runner(profile, provider, shard=spec.shard, shards=spec.shards, arm=arm)
+    provider = make_provider(spec.provider, settings, **arm.provider_options())
+    runner = Runner(profile, arm.wrap(provider), shard=spec.shard, shards=spec.shards)
     sampler = Sampler()
     label = spec.label
     window: dict = {"active": False}  # the current block: its start CPU and wall time
@@ -93,7 +93,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
         window["wall"] = time.monotonic()
         window.setdefault("measure_start_s", window["wall"] - sampler.t0)
 
-    await _prime(runner, provider)
+    await _prime(runner)
     sampler.sample()  # psutil's first reads are slow; do them before the clock too
     retained = [_retained_point(runner, sampler)]  # loadgen.memory fits fixed cost and growth to these
     soak = profile.soak
@@ -120,8 +120,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
             # next arm's block on a shared core. The flush is tracing work: it counts in
             # CPU per operation, though not in the worker's busy share.
             flush_start = sampler.cpu_seconds()
-            if arm is not None:
-                arm.flush()
+            arm.flush()
             busy["flush_cpu"] += sampler.cpu_seconds() - flush_start
             blocks.append({**figures, "replica": spec.replica})
             # A soak's window figures travel with the block's end, so the orchestrator can
@@ -139,7 +138,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
         await provider.aclose()
     # The final flush: after it every span that ended is exported or dropped for a reason.
     flush_start = sampler.cpu_seconds()
-    spans = arm.shutdown() if arm is not None else None  # None: the arm traces nothing
+    spans = arm.shutdown()  # None: the arm traces nothing
     busy["flush_cpu"] += sampler.cpu_seconds() - flush_start
     sampler.sample()
     report_progress()  # the final figures, so the display ends at what was done
@@ -152,7 +151,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
         result["soak"] = probe.finish()
     result["run_id"] = spec.tracing.run_id if spec.tracing else None
     # The calibration arm's known answer: how long its hook really held the loop per call.
-    result["calibration"] = arm.known_answer() if spec.arm.arm == "calibration" else None
+    result["calibration"] = arm.known_answer()
     # RSS samples from the first measured send on are the steady state (warm-up is over).
     result["measure_start_s"] = round(window["measure_start_s"], 3) if "measure_start_s" in window else None
     # CPU per operation counts every flush too: exporting the spans is tracing work.
@@ -185,17 +184,14 @@ async def _run_block(runner: Runner, block, start_at_ns: int) -> dict:
     return dispatch.result()
 
 
-async def _prime(runner: Runner, provider) -> None:
+async def _prime(runner: Runner) -> None:
     """One call, awaited, before the clock starts: the SDK's lazy imports and caches
     are built here, not in the middle of the measured phase. Then freeze what exists
     so the collector does not walk the interpreter's start-up objects on every pass."""
     rec = CallRecord(-1, time.perf_counter_ns(), None)
     try:
         async with asyncio.timeout(runner.profile.timeout):
-            if runner.arm is None:
-                await provider.call(runner.prompt(0, warmup=True), rec)
-            else:
-                await runner.arm.call(provider, runner.prompt(0, warmup=True), rec)
+            await runner.provider.call(runner.prompt(0, warmup=True), rec)
     except Exception as exc:  # the run itself will count and report errors
         runner.prime_error = error_class(exc)
     gc.collect()

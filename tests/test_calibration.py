@@ -12,7 +12,8 @@ from loadgen.histograms import Recorder
 from loadgen.known_answer import FIGURES, HeldTime, held_figures, merge_held
 from loadgen.profile_files import ProfileError, load_profile
 from loadgen.providers.base import CallRecord
-from loadgen.tracers import CalibrationSettings, make_arm
+from loadgen.arms import make_arm
+from loadgen.settings import CalibrationSettings
 from loadgen.tracers import calibration as calibration_module
 from loadgen.tracers.calibration import CalibrationArm
 from tests.conftest import run_cli
@@ -52,9 +53,11 @@ class FakeProvider:
 
 
 def run_calls(arm: CalibrationArm, provider, op_ids) -> None:
+    held = arm.wrap(provider)
+
     async def calls() -> None:
         for op_id in op_ids:
-            await arm.call(provider, None, CallRecord(op_id, 0, None))
+            await held.call(None, CallRecord(op_id, 0, None))
 
     asyncio.run(calls())
 

@@ -142,7 +142,8 @@ def test_shards_merge_by_op_id_and_survive_hex():
 def test_calibration_arm_holds_resident_memory():
     import psutil
 
-    from loadgen.tracers.calibration import CalibrationArm, CalibrationSettings
+    from loadgen.tracers.calibration import CalibrationArm
+    from loadgen.settings import CalibrationSettings
 
     process = psutil.Process()
     before = process.memory_info().rss

@@ -13,6 +13,7 @@ from loadgen import clock
 from loadgen.clock import VirtualClock
 from loadgen.profile_files import load_profile
 from loadgen.runner import Runner
+from loadgen.tracers.base import Traced
 
 
 class FakeProvider:
@@ -241,18 +242,19 @@ def test_closed_loop_by_time_grows_every_per_op_array_together():
     assert sum(v >= 0 for v in stats.before_wire_by_op) == stats.ok
 
 
-class Hook:
-    """An arm that blocks the loop 2 ms (time.sleep, as a slow tracer hook would) before or
-    after the SDK call, or not at all; it keeps every record it saw through."""
+class Hook(Traced):
+    """A provider as an arm wraps it: blocks the loop 2 ms (time.sleep, as a slow tracer hook
+    would) before or after the SDK call, or not at all; it keeps every record it saw through."""
 
-    def __init__(self, where=None):
+    def __init__(self, provider, where=None):
+        super().__init__(provider)
         self.where = where
         self.records = []
 
-    async def call(self, provider, prompt, rec):
+    async def call(self, prompt, rec):
         if self.where == "before":
             time.sleep(0.002)
-        await provider.call(prompt, rec)
+        await self.provider.call(prompt, rec)
         if self.where == "after":
             time.sleep(0.002)
         if rec.op_id >= 0:
@@ -265,7 +267,8 @@ class Hook:
 def test_a_real_calls_timeline_adds_up_and_puts_a_hooks_time_where_it_ran(mock_server, provider, stream):
     from statistics import median
 
-    from loadgen.providers import ProviderSettings, make_provider
+    from loadgen.providers import make_provider
+    from loadgen.settings import ProviderSettings
     from loadgen.plan import provider_base_url
 
     profile = load_profile(None, {"load": {"kind": "sequential"}, "operations": 20, "warmup_operations": 2,
@@ -275,17 +278,15 @@ def test_a_real_calls_timeline_adds_up_and_puts_a_hooks_time_where_it_ran(mock_s
                                 max_retries=0, pool_size=4)
     parts = {}
     for where in (None, "before", "after"):
-        hook = Hook(where)
-
         async def go():
-            runner = Runner(profile, make_provider(provider, settings), arm=hook)
+            runner = Runner(profile, Hook(make_provider(provider, settings), where))
             try:
                 await runner.run()
             finally:
                 await runner.provider.aclose()
-            return runner.stats
+            return runner.stats, runner.provider
 
-        stats = clock.run(go())
+        stats, hook = clock.run(go())
         assert stats.ok == len(hook.records) == 20, stats.errors
         rows = []
         for rec in hook.records:

@@ -8,10 +8,11 @@ from array import array
 import pytest
 from jsonschema import Draft202012Validator
 
+from loadgen.arms import traces
 from loadgen.assessment import BASELINE_ARMS, CHECKS
 from loadgen.histograms import Recorder
 from loadgen.metrics import add_overheads, summarize
-from loadgen.profile import UNTRACED_ARMS, Profile
+from loadgen.profile import Profile
 from loadgen.document import build_document, schema, validate_document
 from tests.conftest import run_cli
 from tests.test_metrics import result as worker_result
@@ -20,7 +21,7 @@ from tests.test_metrics import result as worker_result
 def traced(arm: str, overhead_ns: int = 0) -> dict:
     """A worker result with per-op latencies and RSS samples, and for an exporting arm spans and collector figures."""
     extra_rss = 0 if arm == "baseline" else 5 * 2**20
-    exports = arm not in UNTRACED_ARMS
+    exports = traces(arm)
     export_latency = Recorder()
     for _ in range(2000):
         export_latency.record_ns(3_000_000)

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-OTEL_GENAI = "otel_genai"
-OPENINFERENCE = "openinference"
-HONEYHIVE = "honeyhive"
+# The convention names are shared with the arm registry (an arm names its LLM spans'
+# convention); re-exported here for this module's readers.
+from loadgen.span_names import HONEYHIVE, OPENINFERENCE, OTEL_GENAI, over_honeyhive
 
 REQUIRED_ATTRIBUTES: dict[str, list[str]] = {
     # OpenTelemetry semantic conventions for GenAI spans (status: Development). Semconv
@@ -62,17 +62,13 @@ REQUIRED_ATTRIBUTES: dict[str, list[str]] = {
     ],
 }
 
-ROOT_SPAN_NAME = "loadgen.operation"
-OP_ID_KEY = "loadgen.op_id"
-RUN_ID_KEY = "loadgen.run_id"
-SERVICE_NAME_KEY = "service.name"
 OI_KIND_KEY = "openinference.span.kind"
 HONEYHIVE_PREFIXES = ("honeyhive.", "honeyhive_")
 _LLM_KEY_PREFIXES = ("gen_ai.", "llm.")
 _LLM_NAME_WORDS = ("chat", "messages", "completion")
 _HTTP_METHOD_KEYS = frozenset({"http.method", "http.request.method"})
 
-_HONEYHIVE_OVER = {inner: f"{HONEYHIVE}/{inner}" for inner in (OPENINFERENCE, OTEL_GENAI)}
+_HONEYHIVE_OVER = {inner: over_honeyhive(inner) for inner in (OPENINFERENCE, OTEL_GENAI)}
 
 # One requirement: (its name as written in the data, the attributes that meet it).
 Requirement = tuple[str, frozenset[str]]

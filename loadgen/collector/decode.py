@@ -25,7 +25,9 @@ from typing import Any, NamedTuple
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from .conventions import HONEYHIVE_PREFIXES, OI_KIND_KEY, OP_ID_KEY, ROOT_SPAN_NAME, RUN_ID_KEY, SERVICE_NAME_KEY
+from loadgen.span_names import OP_ID, ROOT_SPAN, RUN_ID, SERVICE_NAME
+
+from .conventions import HONEYHIVE_PREFIXES, OI_KIND_KEY
 
 PROTOBUF = "protobuf"
 JSON = "json"
@@ -112,7 +114,7 @@ def _decode_protobuf(body: bytes) -> Resources:
                 name = span.name
                 rows.append(SpanRow(
                     span.trace_id, span.span_id, span.parent_span_id, name, span.end_time_unix_nano, keys,
-                    _pb_int(attributes, OP_ID_KEY) if name == ROOT_SPAN_NAME else None,
+                    _pb_int(attributes, OP_ID) if name == ROOT_SPAN else None,
                     _pb_str(attributes, OI_KIND_KEY) if OI_KIND_KEY in keys else None,
                 ))
         resources.append((_pb_resource(resource_spans.resource.attributes), rows))
@@ -124,9 +126,9 @@ def _pb_resource(attributes: Any) -> ResourceInfo:
     honeyhive = False
     for kv in attributes:
         key = kv.key
-        if key == RUN_ID_KEY:
+        if key == RUN_ID:
             run_id = kv.value.string_value
-        elif key == SERVICE_NAME_KEY:
+        elif key == SERVICE_NAME:
             service = kv.value.string_value
         elif key.startswith(HONEYHIVE_PREFIXES):
             honeyhive = True
@@ -180,7 +182,7 @@ def _json_rows(resource_spans: dict[str, Any]) -> list[SpanRow]:
             rows.append(SpanRow(
                 _json_id(span["traceId"], 16), _json_id(span["spanId"], 8), _json_id(span.get("parentSpanId"), 8),
                 name, int(span.get("endTimeUnixNano") or 0), keys,
-                _json_int(_json_value(attributes, OP_ID_KEY)) if name == ROOT_SPAN_NAME else None,
+                _json_int(_json_value(attributes, OP_ID)) if name == ROOT_SPAN else None,
                 _json_value(attributes, OI_KIND_KEY).get("stringValue", "") if OI_KIND_KEY in keys else None,
             ))
     return rows
@@ -189,8 +191,8 @@ def _json_rows(resource_spans: dict[str, Any]) -> list[SpanRow]:
 def _json_resource(resource: dict[str, Any]) -> ResourceInfo:
     attributes = resource.get("attributes") or ()
     honeyhive = any(kv["key"].startswith(HONEYHIVE_PREFIXES) for kv in attributes)
-    run_id = _json_value(attributes, RUN_ID_KEY).get("stringValue", "")
-    service = _json_value(attributes, SERVICE_NAME_KEY).get("stringValue", "")
+    run_id = _json_value(attributes, RUN_ID).get("stringValue", "")
+    service = _json_value(attributes, SERVICE_NAME).get("stringValue", "")
     return ResourceInfo(run_id, service, honeyhive)
 
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from loadgen.histograms import Recorder
+from loadgen.span_names import ROOT_SPAN
 
-from .conventions import ROOT_SPAN_NAME, Requirement, convention_of, is_llm_span, missing_attributes
+from .conventions import Requirement, convention_of, is_llm_span, missing_attributes
 from .decode import ResourceInfo, Resources, SpanRow
 
 
@@ -91,7 +92,7 @@ class RunFigures:
                     covered += 1
                 else:
                     roots_waiting.add(key)
-            elif name == ROOT_SPAN_NAME:
+            elif name == ROOT_SPAN:
                 self.roots_without_op_id += 1
             elif is_llm_span(name, keys, oi_kind):
                 llm += 1

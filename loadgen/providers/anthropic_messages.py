@@ -11,7 +11,8 @@ import anthropic
 import httpx2
 
 from loadgen.prompts import Prompt, anthropic_messages
-from loadgen.providers.base import CallRecord, ProviderSettings
+from loadgen.providers.base import CallRecord
+from loadgen.settings import ProviderSettings
 from loadgen.providers.http import make_http_client
 
 

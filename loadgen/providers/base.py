@@ -23,7 +23,6 @@ from typing import Protocol
 
 from loadgen.histograms import Recorder
 from loadgen.prompts import Prompt
-from loadgen.settings import ProviderSettings  # noqa: F401 (importers move to loadgen.settings after the merges)
 
 # The record of the call running in the current task, so an HTTP hook can count the
 # SDK's attempts and the transport can stamp the wire times (retries happen inside one

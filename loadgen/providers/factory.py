@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from loadgen.providers.base import Provider, ProviderSettings
+from loadgen.providers.base import Provider
+from loadgen.settings import ProviderSettings
 
 
 def make_provider(name: str, settings: ProviderSettings, **options) -> Provider:

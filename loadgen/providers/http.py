@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import httpx2
 
-from loadgen.providers.base import ProviderSettings, count_attempt
+from loadgen.providers.base import count_attempt
+from loadgen.settings import ProviderSettings
 from loadgen.providers.transport import LeanTransport
 
 

@@ -6,7 +6,8 @@ import httpx2
 import openai
 
 from loadgen.prompts import Prompt, openai_messages
-from loadgen.providers.base import CallRecord, ProviderSettings
+from loadgen.providers.base import CallRecord
+from loadgen.settings import ProviderSettings
 from loadgen.providers.http import make_http_client
 
 

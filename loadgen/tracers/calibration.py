@@ -19,14 +19,16 @@ import time
 from loadgen.known_answer import HeldTime
 from loadgen.prompts import Prompt
 from loadgen.providers.base import CallRecord, Provider
-from loadgen.settings import CalibrationSettings
+from loadgen.settings import CalibrationSettings, TracingSettings
+from loadgen.tracers.base import NoTracing, Traced
 
 PAGE = 4096
 
 
-class CalibrationArm:
+class CalibrationArm(NoTracing):
+    """A known cost in place of a tracer; like the baseline, it exports nothing (no flush,
+    no span accounting)."""
     name = "calibration"
-    accounting = None
 
     def __init__(self, settings: CalibrationSettings = CalibrationSettings()) -> None:
         self.settings = settings
@@ -42,18 +44,10 @@ class CalibrationArm:
         for offset in range(0, len(self.memory), PAGE):
             self.memory[offset] = 1
 
-    async def call(self, provider: Provider, prompt: Prompt, rec: CallRecord) -> None:
-        if self.leak:
-            self.leaked.append(b"\x01" * self.leak)  # written, so resident
-        if self.hold_ns and self.before:
-            self._hold(rec.op_id)
-        await provider.call(prompt, rec)
-        # After the response, as a tracer's span-end hook: a call that raised has no latency
-        # to carry it, so it is not held (nor counted in the held time).
-        if self.hold_ns and not self.before:
-            self._hold(rec.op_id)
+    def wrap(self, provider: Provider) -> Provider:
+        return Held(provider, self)
 
-    def _hold(self, op_id: int) -> None:
+    def hold(self, op_id: int) -> None:
         """Block the event loop for hold_ns, as a tracer's synchronous hook would, and keep
         how long it really was held: the stamps sit right around the spin or the sleep."""
         start = time.perf_counter_ns()
@@ -71,11 +65,28 @@ class CalibrationArm:
         """The worker result's `calibration` (loadgen.known_answer merges and summarises it)."""
         return self.held.entry(self.settings.kind, self.settings.at, self.settings.hold_us)
 
-    def provider_options(self) -> dict:
-        return {}
 
-    def flush(self) -> None:
-        return None
+class Held(Traced):
+    """Each call with the arm's known costs: the leak, and the hold before or after it."""
 
-    def shutdown(self) -> None:
-        return None
+    def __init__(self, provider: Provider, arm: CalibrationArm) -> None:
+        super().__init__(provider)
+        self.arm = arm
+
+    async def call(self, prompt: Prompt, rec: CallRecord) -> None:
+        arm = self.arm
+        if arm.leak:
+            arm.leaked.append(b"\x01" * arm.leak)  # written, so resident
+        if arm.hold_ns and arm.before:
+            arm.hold(rec.op_id)
+        await self.provider.call(prompt, rec)
+        # After the response, as a tracer's span-end hook: a call that raised has no latency
+        # to carry it, so it is not held (nor counted in the held time).
+        if arm.hold_ns and not arm.before:
+            arm.hold(rec.op_id)
+
+
+def calibration_arm(settings: TracingSettings | None, provider_name: str, model: str,
+                    calibration: CalibrationSettings | None) -> CalibrationArm:
+    """The `calibration` arm's factory (loadgen.arms)."""
+    return CalibrationArm(calibration or CalibrationSettings())

@@ -20,8 +20,10 @@ import os
 from opentelemetry.sdk.trace import SpanProcessor
 
 from loadgen.accounting import SpanAccounting
-from loadgen.tracers.base import RootSpanArm, TracingSettings, accounted_batch
+from loadgen.span_names import ARM, RUN_ID
+from loadgen.settings import TracingSettings
 from loadgen.tracers.instrumentors import instrumentor
+from loadgen.tracers.pipeline import RootSpanArm, accounted_batch
 
 
 class _Lifecycle(SpanProcessor):
@@ -46,7 +48,7 @@ class HoneyHiveArm(RootSpanArm):
 
         os.environ["OTEL_RESOURCE_ATTRIBUTES"] = ",".join(
             part for part in (os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""),
-                              f"loadgen.run_id={settings.run_id}", "loadgen.arm=honeyhive") if part
+                              f"{RUN_ID}={settings.run_id}", f"{ARM}={self.name}") if part
         )
         session = requests.Session()
         server = {"server_url": settings.collector_url} if settings.collector_url else {}
@@ -75,3 +77,8 @@ class HoneyHiveArm(RootSpanArm):
         self.honeyhive.force_flush()
         self.honeyhive.span_processor._batch_processor.shutdown()
         return self.accounting.snapshot()
+
+
+def honeyhive_arm(settings: TracingSettings, provider_name: str, model: str, calibration) -> HoneyHiveArm:
+    """The `honeyhive` arm's factory (loadgen.arms)."""
+    return HoneyHiveArm(settings, provider_name)

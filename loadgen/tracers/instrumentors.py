@@ -7,7 +7,8 @@ so the arm is built before the provider adapter takes its reference to `create`.
 
 from __future__ import annotations
 
-from loadgen.tracers.base import RootSpanArm, TracingSettings, otel_pipeline
+from loadgen.settings import TracingSettings
+from loadgen.tracers.pipeline import RootSpanArm, otel_pipeline
 
 INSTRUMENTORS = {
     ("openinference", "openai"): ("openinference.instrumentation.openai", "OpenAIInstrumentor"),
@@ -31,3 +32,13 @@ class InstrumentorArm(RootSpanArm):
         self.name = arm
         self.instrumentor = instrumentor(arm, provider_name)
         self.instrumentor.instrument(tracer_provider=tracer_provider)
+
+
+def openinference_arm(settings: TracingSettings, provider_name: str, model: str, calibration) -> InstrumentorArm:
+    """The `openinference` arm's factory (loadgen.arms)."""
+    return InstrumentorArm("openinference", settings, provider_name)
+
+
+def openllmetry_arm(settings: TracingSettings, provider_name: str, model: str, calibration) -> InstrumentorArm:
+    """The `openllmetry` arm's factory (loadgen.arms)."""
+    return InstrumentorArm("openllmetry", settings, provider_name)

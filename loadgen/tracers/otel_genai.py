@@ -11,7 +11,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from loadgen.prompts import Prompt
 from loadgen.providers.base import CallRecord, Provider, error_class
-from loadgen.tracers.base import RootSpanArm
+from loadgen.tracers.base import Traced
+from loadgen.settings import TracingSettings
+from loadgen.tracers.pipeline import RootSpanArm, otel_pipeline
 
 GENAI_SYSTEM = {"openai": "openai", "anthropic": "anthropic"}
 
@@ -29,7 +31,21 @@ class OtelGenAIArm(RootSpanArm):
             "gen_ai.request.model": model,
         }
 
-    async def inner_call(self, provider: Provider, prompt: Prompt, rec: CallRecord) -> None:
+    def wrap(self, provider: Provider) -> Provider:
+        """The root span, and under it the LLM span around the provider's call."""
+        return super().wrap(LLMSpanned(provider, self))
+
+
+class LLMSpanned(Traced):
+    """Each call inside a GenAI LLM span, described from what the call record says."""
+
+    def __init__(self, provider: Provider, arm: OtelGenAIArm) -> None:
+        super().__init__(provider)
+        self.tracer = arm.tracer
+        self.span_name = arm.span_name
+        self.request_attributes = arm.request_attributes
+
+    async def call(self, prompt: Prompt, rec: CallRecord) -> None:
         attributes = dict(self.request_attributes)
         attributes["gen_ai.request.max_tokens"] = prompt.max_tokens
         with self.tracer.start_as_current_span(
@@ -37,7 +53,7 @@ class OtelGenAIArm(RootSpanArm):
             set_status_on_exception=False,
         ) as span:
             try:
-                await provider.call(prompt, rec)
+                await self.provider.call(prompt, rec)
             except BaseException as exc:
                 span.set_attribute("error.type", error_class(exc))
                 span.set_status(Status(StatusCode.ERROR))
@@ -50,3 +66,9 @@ class OtelGenAIArm(RootSpanArm):
                 span.set_attribute("gen_ai.response.finish_reasons", (rec.finish_reason,))
             span.set_attribute("gen_ai.usage.input_tokens", rec.input_tokens)
             span.set_attribute("gen_ai.usage.output_tokens", rec.output_tokens)
+
+
+def otel_arm(settings: TracingSettings, provider_name: str, model: str, calibration) -> OtelGenAIArm:
+    """The `otel` arm's factory (loadgen.arms)."""
+    tracer_provider, accounting = otel_pipeline(settings, OtelGenAIArm.name, provider_name)
+    return OtelGenAIArm(tracer_provider, accounting, provider_name, model)

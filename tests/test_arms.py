@@ -1,0 +1,128 @@
+"""The arm registry (loadgen.arms): one table of arms, the provider rule, and arms that wrap a provider."""
+
+import asyncio
+import subprocess
+import sys
+from typing import get_args
+
+import pytest
+
+from loadgen.arms import ARM_NAMES, ARMS, make_arm, runs_on, traces
+from loadgen.collector.conventions import REQUIRED_ATTRIBUTES, compile_required
+from loadgen.profile import ArmName, Profile
+from loadgen.providers.base import CallRecord
+from loadgen.span_names import OP_ID, ROOT_SPAN
+from loadgen.tracers import NoTracing
+from loadgen.settings import TracingSettings
+
+
+class FakeProvider:
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.calls = []
+
+    async def call(self, prompt, rec: CallRecord) -> None:
+        self.calls.append(rec.op_id)
+        rec.input_tokens, rec.output_tokens = 3, 5
+
+    async def aclose(self) -> None:
+        self.calls.append("closed")
+
+
+def test_the_names_are_the_registrys_in_its_order():
+    assert ARM_NAMES == ("baseline", "otel", "openinference", "openllmetry", "honeyhive", "anthropic-native",
+                         "calibration")
+    assert get_args(ArmName) == ARM_NAMES  # the profile's schema lists the same names, in the same order
+    assert all(info.name == name for name, info in ARMS.items())
+
+
+@pytest.mark.parametrize("arm, provider, expected", [
+    ("baseline", "openai", True),  # no tracer: runs anywhere
+    ("otel", "anthropic", True),  # hand-written spans: any provider
+    ("honeyhive", "openai", True),
+    ("anthropic-native", "anthropic", True),  # the anthropic SDK's own tracing …
+    ("anthropic-native", "openai", False),  # … has nothing to trace in an OpenAI call
+    ("calibration", "openai", True),  # a known cost, not a tracer: any provider
+])
+def test_runs_on(arm, provider, expected):
+    assert runs_on(arm, provider) is expected
+
+
+def test_only_the_baseline_and_the_calibration_arm_export_nothing():
+    assert [name for name in ARM_NAMES if not traces(name)] == ["baseline", "calibration"]
+    assert all(ARMS[name].convention is None for name in ARM_NAMES if not traces(name))
+
+
+def test_every_tracing_arm_names_a_convention_the_collector_checks():
+    checked = compile_required(REQUIRED_ATTRIBUTES)
+    assert {ARMS[name].convention for name in ARM_NAMES if traces(name)} <= set(checked)
+
+
+def test_every_factory_resolves_to_a_function():
+    import importlib
+
+    for info in ARMS.values():
+        module, function = info.factory.split(":")
+        assert callable(getattr(importlib.import_module(module), function)), info.name
+
+
+def test_reading_the_table_imports_no_tracer_and_no_sdk():
+    # The profile and the planner read the registry in the main process; the arms' modules
+    # are for the workers.
+    code = ("import sys, loadgen.arms; print(sorted(m for m in sys.modules if m.startswith("
+            "('opentelemetry', 'anthropic', 'openai', 'honeyhive', 'openinference', 'loadgen.tracers', "
+            "'loadgen.profile'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_baselines_arm_is_a_no_op_twin_that_hands_back_the_provider():
+    arm = make_arm("baseline", None, "openai", "m")
+    provider = FakeProvider()
+    assert isinstance(arm, NoTracing) and arm.wrap(provider) is provider
+    assert arm.provider_options() == {} and arm.flush() is None
+    assert arm.shutdown() is None and arm.known_answer() is None and arm.accounting is None
+
+
+@pytest.mark.parametrize("name, provider, settings, message", [
+    ("otel", "openai", None, "needs tracing settings"),  # a tracing arm without a collector
+    ("anthropic-native", "openai", TracingSettings("http://x", "r"), "traces Anthropic calls only"),
+    ("otl", "openai", None, "unknown arm 'otl'"),
+])
+def test_make_arm_refuses(name, provider, settings, message):
+    with pytest.raises(ValueError, match=message):
+        make_arm(name, settings, provider, "m")
+
+
+def test_a_profile_whose_arms_run_on_none_of_its_providers_has_nothing_to_run():
+    with pytest.raises(ValueError, match="the anthropic-native arm traces Anthropic calls only; "
+                                         "with provider 'openai' there is nothing to run"):
+        Profile(provider="openai", tracing={"arms": ["anthropic-native"]})
+    assert Profile(provider="both", tracing={"arms": ["anthropic-native"]}).tracing.arms == ["anthropic-native"]
+
+
+def test_the_otel_arm_wraps_the_call_in_the_root_span_and_the_llm_span():
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from loadgen.tracers.otel_genai import OtelGenAIArm
+
+    exported = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exported))
+    provider = FakeProvider()
+    traced = OtelGenAIArm(tracer_provider, None, "openai", "m").wrap(provider)
+    prompt = type("Prompt", (), {"max_tokens": 16})()
+
+    async def calls() -> None:
+        await traced.call(prompt, CallRecord(7, 0, None))
+        await traced.aclose()
+
+    asyncio.run(calls())
+    assert provider.calls == [7, "closed"] and traced.name == "fake"  # a provider like any other
+    llm, root = exported.get_finished_spans()
+    assert root.name == ROOT_SPAN and root.attributes[OP_ID] == 7
+    assert llm.name == "chat m" and llm.parent.span_id == root.context.span_id
+    assert llm.attributes["gen_ai.usage.output_tokens"] == 5
