@@ -141,11 +141,11 @@ class Orchestrator:
             results = Fleet(groups, profile.timeout, self.on_progress, on_window).run(plan, outcome, together=soak)
             for label, result in results.items():
                 tracing = groups[label][0].tracing
-                result["export_endpoint"] = export_endpoint(groups[label][0].arm, tracing)
+                result.export_endpoint = export_endpoint(groups[label][0].arm, tracing)
                 if tracing is not None and tracing["collector_url"]:
                     # After the workers' final flush every exported span has been ACKed,
                     # so the collector's count is complete.
-                    result["collector"] = collector_figures(self.collector_url, tracing["run_id"])
+                    result.collector = collector_figures(self.collector_url, tracing["run_id"])
                 outcome.results.append(result)
 
     def _tracing(self, provider: str, arm: str, label: str) -> dict | None:

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from loadgen import soak
 from loadgen.budget import over_cap, plan_budget
 from loadgen.errors import ExitCode, UserError
-from loadgen.metrics import add_overheads, summarize_all
+from loadgen.metrics import summarize_all
 from loadgen.orchestrator import Orchestrator, RunOutcome, collector_figures
 from loadgen.profile import Profile
 from loadgen.report import build_document, print_summary, write_json
@@ -78,7 +78,6 @@ def run_session(profile: Profile, *, export_json: str | None, out: Console, err:
             outcome.interrupted = done.interrupted
             outcome.target = done.target
     runs = summarize_all(outcome.results, profile.validity)
-    add_overheads(outcome.results, runs)
     document = build_document(
         profile.model_dump(mode="json"), runs, target=outcome.target,
         interrupted=outcome.interrupted, errors=outcome.errors,

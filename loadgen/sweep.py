@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from loadgen.errors import ExitCode, UserError
-from loadgen.metrics import add_overheads, check_validity, summarize_all
+from loadgen.metrics import check_validity, summarize_all
 from loadgen.orchestrator import Orchestrator
 from loadgen.limits import Validity
 from loadgen.profile import Profile, Sweep
@@ -201,7 +201,6 @@ def orchestrated_step(profile: Profile, progress: LiveProgress) -> StepRunner:
                 step.failure = exc
                 break
             runs = summarize_all(done.results, profile.validity)
-            add_overheads(done.results, runs)
             step.runs += [{key: value for key, value in run.items() if key != "histograms"} for run in runs]
             step.errors += done.errors
             step.interrupted = done.interrupted

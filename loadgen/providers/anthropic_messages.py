@@ -11,8 +11,9 @@ import anthropic
 import httpx2
 
 from loadgen.prompts import Prompt, anthropic_messages
-from loadgen.providers.base import CallRecord, ProviderSettings
+from loadgen.providers.base import ProviderSettings
 from loadgen.providers.http import make_http_client
+from loadgen.results import CallRecord
 
 
 class AnthropicMessages:

@@ -13,7 +13,8 @@ from loadgen.accounting import (
     watch_queue,
 )
 from loadgen.prompts import Prompt
-from loadgen.providers.base import CallRecord, Provider
+from loadgen.providers.base import Provider
+from loadgen.results import CallRecord
 from loadgen.tracers.calibration import CalibrationSettings
 
 ROOT_SPAN = "loadgen.operation"

@@ -20,7 +20,8 @@ from typing import Literal
 
 from loadgen.known_answer import HeldTime
 from loadgen.prompts import Prompt
-from loadgen.providers.base import CallRecord, Provider
+from loadgen.providers.base import Provider
+from loadgen.results import CallRecord
 
 PAGE = 4096
 
