@@ -119,24 +119,24 @@ def costs(run: Measured, baseline: Measured | None) -> dict:
     work does to the calls around it, a cost, never a reason to call the run invalid.
     """
     result, figures = run
-    figures_out = dict(zip(("loop_delay_p50_ms", "loop_delay_p99_ms"), _loop_delay(figures)))
+    cost = dict(zip(("loop_delay_p50_ms", "loop_delay_p99_ms"), _loop_delay(figures)))
     if result.arm == "baseline" or baseline is None:
-        return {**figures_out, **dict.fromkeys(_NO_OVERHEAD), **memory_cost(None, result)}
+        return {**cost, **dict.fromkeys(_NO_OVERHEAD), **memory_cost(None, result)}
     base, base_figures = baseline
     units = pairing_units(base, result)
-    figures_out.update(paired_overhead(base.latency_by_op, result.latency_by_op, units))
+    cost.update(paired_overhead(base.latency_by_op, result.latency_by_op, units))
     for part, by_op in _PARTS.items():
-        figures_out.update(paired_part(part, getattr(base, by_op), getattr(result, by_op), units))
-    figures_out.update(memory_cost(base, result))
+        cost.update(paired_part(part, getattr(base, by_op), getattr(result, by_op), units))
+    cost.update(memory_cost(base, result))
     mine, theirs = figures["cpu_per_operation_us"], base_figures["cpu_per_operation_us"]
-    figures_out["cpu_per_operation_delta_us"] = None if mine is None or theirs is None else round(mine - theirs, 1)
+    cost["cpu_per_operation_delta_us"] = None if mine is None or theirs is None else round(mine - theirs, 1)
     untraced = result.arm in BASELINE_LABELS
-    p99, base_p99 = figures_out["loop_delay_p99_ms"], _loop_delay(base_figures)[1]
-    figures_out["loop_delay_delta_p99_ms"] = (None if untraced or p99 is None or base_p99 is None
-                                              else round(p99 - base_p99, 4))
-    figures_out.update(saturation(figures, base_figures) if not untraced else
-                       {"saturated": None, "saturation_detail": None})
-    return figures_out
+    p99, base_p99 = cost["loop_delay_p99_ms"], _loop_delay(base_figures)[1]
+    cost["loop_delay_delta_p99_ms"] = (None if untraced or p99 is None or base_p99 is None
+                                       else round(p99 - base_p99, 4))
+    cost.update(saturation(figures, base_figures) if not untraced else
+                {"saturated": None, "saturation_detail": None})
+    return cost
 
 
 def _loop_delay(figures: dict) -> tuple[float | None, float | None]:
