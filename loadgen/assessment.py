@@ -1,6 +1,6 @@
 """The assessment: each finished run graded against the profile's thresholds, and advice from its figures.
 
-Pure functions of the run summaries (metrics.summarize + add_overheads) — nothing here
+Pure functions of the run summaries (metrics.summarize_all) — nothing here
 reaches back into the engine. A figure that was not measured is `unmeasured`, never
 guessed; a recommendation appears only when a measured figure calls for it, and quotes it.
 """

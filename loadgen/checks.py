@@ -99,12 +99,12 @@ def connection_checks(profile: Profile) -> list[Check]:
     outcome = Orchestrator(plan_mode(one, worker_cores())).run()
     checks = [Check("run", False, error, ExitCode.FAILURE) for error in outcome.errors]
     for result in outcome.results:
-        name = f"{result['provider']}/{result['arm']}"
-        if result["errors"]:
-            example = next(iter(result["error_examples"].values()), "")
-            checks.append(Check(name, False, f"call failed: {', '.join(result['errors'])} {example}", ExitCode.UNREACHABLE))
+        name = f"{result.provider}/{result.arm}"
+        if result.errors:
+            example = next(iter(result.error_examples.values()), "")
+            checks.append(Check(name, False, f"call failed: {', '.join(result.errors)} {example}", ExitCode.UNREACHABLE))
             continue
-        spans, collector = result.get("spans"), result.get("collector")
+        spans, collector = result.spans, result.collector
         if spans is None:
             checks.append(Check(name, True, "call ok"))
         elif collector is None:

@@ -3,7 +3,7 @@
 The orchestrator builds the workers' specs; the fleet starts the processes, sends each its
 blocks in turn (or, in a soak, every arm's windows at once), gathers their messages
 (ready, progress, block done, result, error), notices a dead or stuck worker, and merges
-each arm's shards into one result.
+each arm's workers into one result (loadgen.results.merge).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from loadgen.metrics import merge_shards
 from loadgen.plan import WorkerSpec
 from loadgen.processes import one_hash_seed, spawn_context, start_process
+from loadgen.results import WorkerResult, merge
 from loadgen.schedule import Block
 
 BLOCK_MARGIN_NS = 150_000_000  # from a block's command to its common start
@@ -46,7 +46,7 @@ def rotation(block_index: int, replicas: int, arms: int) -> int:
 
 @dataclass
 class RunOutcome:
-    results: list[dict] = field(default_factory=list)
+    results: list[WorkerResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     interrupted: bool = False
     target: str = ""
@@ -83,12 +83,12 @@ class Fleet:
         }
         self.ready: set[Key] = set()
         self.blocks_done: set[tuple[str, int, int]] = set()
-        self.results: dict[Key, dict] = {}
+        self.results: dict[Key, WorkerResult] = {}
         self.failed: set[Key] = set()
         self.progress: dict[str, dict[int, dict]] = {label: {} for label in groups}
         self.stop_deadline: float | None = None
 
-    def run(self, blocks: tuple[Block, ...], outcome: RunOutcome, together: bool = False) -> dict[str, dict]:
+    def run(self, blocks: tuple[Block, ...], outcome: RunOutcome, together: bool = False) -> dict[str, WorkerResult]:
         """Run the blocks: each arm in turn, or (a soak's windows) every arm at once."""
         with one_hash_seed():  # the arms' processes alike, but for the arm
             # Replica by replica, every arm's in turn: no arm's processes all start first.
@@ -118,14 +118,14 @@ class Fleet:
                 proc.join(timeout=10)
                 if proc.is_alive():
                     proc.kill()
-        merged: dict[str, dict] = {}
+        merged: dict[str, WorkerResult] = {}
         for label in self.groups:
-            shards = [self.results[key] for key in self.specs if key[0] == label and key in self.results]
-            if not shards:
+            workers = [self.results[key] for key in self.specs if key[0] == label and key in self.results]
+            if not workers:
                 continue
-            result = merge_shards(shards)
+            result = merge(workers)
             if outcome.interrupted or any(key[0] == label for key in self.failed):
-                result["interrupted"] = True  # stopped early, or a shard's operations are missing
+                result.interrupted = True  # stopped early, or a shard's operations are missing
             merged[label] = result
         return merged
 
@@ -180,7 +180,8 @@ class Fleet:
             shards[payload["worker"]] = payload
             self.on_progress(_sum_progress(list(shards.values())))
         elif kind == "result":
-            self.results[(payload["arm"], payload["worker"])] = payload
+            result = WorkerResult.from_wire(payload)
+            self.results[(result.arm, result.worker)] = result
         else:
             label, shard, message = payload
             self._fail((label, shard), message, outcome)

@@ -32,6 +32,7 @@ import statistics
 from dataclasses import dataclass
 
 from loadgen.overhead import memory_overhead, t975
+from loadgen.results import WorkerResult
 
 MIB = 2**20
 OPS = 1000.0  # growth is per 1,000 operations
@@ -72,10 +73,9 @@ def fit_growth(workers: list[list[tuple[float, float]]]) -> GrowthFit | None:
                      dof=len(centred) - len(series) - 1)
 
 
-def growth_points(result: dict) -> list[list[tuple[int, int]]]:
+def growth_points(result: WorkerResult) -> list[list[tuple[int, int]]]:
     """Each worker's retained-RSS points after its blocks (the priming point left out: see above)."""
-    per_worker = result.get("rss_retained_by_worker") or [result.get("rss_retained") or []]
-    return [list(points[1:]) for points in per_worker]
+    return [list(points[1:]) for points in result.rss_retained_by_worker]
 
 
 def growth_delta(base: GrowthFit, arm: GrowthFit) -> tuple[float, list[float] | None]:
@@ -94,7 +94,7 @@ def growth_delta(base: GrowthFit, arm: GrowthFit) -> tuple[float, list[float] | 
     return delta, [delta - half, delta + half]
 
 
-def memory_cost(baseline_result: dict | None, arm_result: dict) -> dict:
+def memory_cost(baseline_result: WorkerResult | None, arm_result: WorkerResult) -> dict:
     """An arm's memory figures: its own growth, and with a baseline its fixed cost and growth
     against it (plus loadgen.overhead's steady-state overhead); None where not measurable."""
     own = fit_growth(growth_points(arm_result))

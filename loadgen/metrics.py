@@ -1,4 +1,4 @@
-"""Worker results → figures: percentile summaries, achieved rate, and run validity.
+"""Merged worker results → run summaries: percentiles, achieved rate, validity, and costs.
 
 Computed once, after the run (vegeta's `Close()`): nothing here reaches back into the
 engine. A run is invalid when the generator did not deliver the load asked for — the
@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loadgen.histograms import Recorder
-from loadgen.known_answer import held_figures, merge_held
+from loadgen.known_answer import held_figures
 from loadgen.memory import memory_cost
-from loadgen.overhead import Unit, latencies, memory_figures, merge_latencies, paired_overhead, paired_part
+from loadgen.overhead import Unit, memory_figures, paired_overhead, paired_part
 from loadgen.limits import Validity
 from loadgen.profile import BASELINE_LABELS, OPEN_LOOP_KINDS
-from loadgen.runner import BY_OP
+from loadgen.results import WorkerResult
 
 NS = 1_000_000_000
 # The generator's rules, in the order they are reported. The schedule rules judge every
@@ -45,92 +45,6 @@ class Violation:
     detail: str
 
 
-_SUMMED = ("operations_planned", "operations_sent", "operations_completed", "operations_ok", "shed", "attempts",
-           "output_tokens", "warmup_operations", "warmup_errors", "peak_in_flight")
-
-
-def merge_shards(shards: list[dict]) -> dict:
-    """One result from the workers that ran one provider/arm's schedule.
-
-    The workers are K shards (each runs every K-th op_id of a block) times R replicas (each
-    runs some of the blocks). Counters add up, histograms merge, the send window spans all
-    workers, and the CPU figure is the busiest worker's, since the validity rule is about any
-    one worker. Every replica of a shard plans the same share of the schedule, so the plan
-    is counted once per shard.
-    """
-    if len(shards) == 1:
-        return shards[0]
-    shards = sorted(shards, key=lambda r: (r.get("replica", 0), r["shard"]))
-    merged = dict(shards[0])
-    for key in _SUMMED:
-        merged[key] = sum(r[key] for r in shards)
-    merged["operations_planned"] = sum({r["shard"]: r["operations_planned"] for r in shards}.values())
-    merged["errors"] = {}
-    merged["error_examples"] = {}
-    for r in shards:
-        for name, count in r["errors"].items():
-            merged["errors"][name] = merged["errors"].get(name, 0) + count
-        for name, text in r["error_examples"].items():
-            merged["error_examples"].setdefault(name, text)
-    sent = [r for r in shards if r["first_sent_ns"]]
-    merged["first_sent_ns"] = min((r["first_sent_ns"] for r in sent), default=0)
-    merged["last_sent_ns"] = max((r["last_sent_ns"] for r in sent), default=0)
-    merged["last_done_ns"] = max(r["last_done_ns"] for r in shards)
-    merged["interrupted"] = any(r["interrupted"] for r in shards)
-    merged["cpu_percent"] = max(r["cpu_percent"] for r in shards)
-    merged["cpu_percent_by_worker"] = [r["cpu_percent"] for r in shards]
-    merged["cpu_seconds_total"] = round(sum(r["cpu_seconds_total"] for r in shards), 3)
-    merged["cpu_seconds_measured"] = round(sum(r.get("cpu_seconds_measured", 0.0) for r in shards), 4)
-    merged["rss_samples_by_worker"] = [r["rss_samples"] for r in shards]
-    merged["measure_start_s_by_worker"] = [r.get("measure_start_s") for r in shards]
-    merged["rss_retained_by_worker"] = [r.get("rss_retained") or [] for r in shards]
-    histos = {name: Recorder.decode(data) for name, data in shards[0]["histograms"].items()}
-    for r in shards[1:]:
-        for name, data in r["histograms"].items():
-            histos[name].add_encoded(data)
-    merged["histograms"] = {name: rec.encode() for name, rec in histos.items()}
-    merged["shards"] = len(shards)
-    merged["spans"] = _merge_spans([r.get("spans") for r in shards])
-    merged["soak_by_worker"] = [r["soak"] for r in shards if r.get("soak")]
-    merged["blocks"] = _merge_blocks([r.get("blocks") or [] for r in shards])
-    merged["calibration"] = merge_held([r.get("calibration") for r in shards])
-    for name in BY_OP:
-        merged[name] = merge_latencies([latencies(r.get(name)) for r in shards]).tobytes().hex()
-    return merged
-
-
-def _merge_blocks(per_shard: list[list[dict]]) -> list[dict]:
-    """Block by block: the plan is the block's, sends add up, the send window spans all shards."""
-    merged: dict[int, dict] = {}
-    for shard_blocks in per_shard:
-        for block in shard_blocks:
-            into = merged.setdefault(block["index"], {**block, "sent": 0, "shed": 0, "first_sent_ns": 0,
-                                                      "last_sent_ns": 0})
-            into["sent"] += block["sent"]
-            into["shed"] += block["shed"]
-            if block["first_sent_ns"]:
-                into["first_sent_ns"] = min(into["first_sent_ns"] or block["first_sent_ns"], block["first_sent_ns"])
-                into["last_sent_ns"] = max(into["last_sent_ns"], block["last_sent_ns"])
-            into["stopped"] = into.get("stopped", False) or block.get("stopped", False)
-            if block.get("first_op") is not None:
-                into["first_op"] = min(into["first_op"], block["first_op"])
-                into["last_op"] = max(into["last_op"], block["last_op"])
-    return [merged[index] for index in sorted(merged)]
-
-
-def _merge_spans(snapshots: list[dict | None]) -> dict | None:
-    present = [s for s in snapshots if s]
-    if not present:
-        return None
-    merged = {key: sum(s[key] for s in present) for key in ("started", "ended", "exported", "in_queue", "export_calls")}
-    merged["dropped"] = {reason: sum(s["dropped"][reason] for s in present) for reason in present[0]["dropped"]}
-    latency = Recorder.decode(present[0]["export_latency"])
-    for s in present[1:]:
-        latency.add_encoded(s["export_latency"])
-    merged["export_latency"] = latency.encode()
-    return merged
-
-
 def reconcile(snapshot: dict, received: int | None, duplicates: int | None) -> dict:
     """ended = received + Σ dropped + unaccounted, with duplicates apart (None: not measured)."""
     dropped_total = sum(snapshot["dropped"].values())
@@ -146,24 +60,24 @@ def reconcile(snapshot: dict, received: int | None, duplicates: int | None) -> d
     }
 
 
-def span_figures(result: dict) -> dict:
+def span_figures(result: WorkerResult) -> dict:
     """The tracing figures of one run: conservation, export latency, coverage, completeness.
 
     Figures that need the collector's side are None (shown as unmeasured) when the spans
     went to a receiver that cannot report them.
     """
-    spans = result.get("spans")
+    spans = result.spans
     if not spans:
         # The baseline traces nothing: the keys are there, with nothing in them.
         return dict.fromkeys(("spans", "dropped_span_rate_percent", "export_latency_ms", "trace_coverage_percent",
                               "attribute_completeness_percent", "missing_attributes", "export_bytes_per_operation"))
-    collector = result.get("collector")
+    collector = result.collector
     received = collector["spans_received"] if collector else None
     duplicates = collector["duplicates"] if collector else None
     dropped_total = sum(spans["dropped"].values())
-    operations = result["operations_sent"]
-    # Every traced call — warm-up and priming included — sent spans and bytes.
-    traced_calls = operations + result.get("warmup_operations", 0) + result.get("shards", 1)
+    operations = result.operations_sent
+    # Every traced call — warm-up and priming included (one priming call per worker) — sent spans and bytes.
+    traced_calls = operations + result.warmup_operations + result.workers
     figures = {
         "spans": reconcile(spans, received, duplicates),
         "dropped_span_rate_percent": _percent(dropped_total, spans["exported"] + dropped_total),
@@ -193,37 +107,42 @@ _NO_OVERHEAD = ("overhead_latency_ms", "overhead_latency_ci95_ms", "overhead_lat
                 "saturated", "saturation_detail",
                 *(f"overhead_{part}_{suffix}" for part in _PARTS for suffix in ("ms", "ci95_ms")))
 
+# A measured run and its summary figures, as the costs compare them.
+Measured = tuple[WorkerResult, dict]
 
-def add_overheads(results: list[dict], summaries: list[dict]) -> None:
-    """Each arm's cost against the baseline run of the same provider and mode.
+
+def costs(run: Measured, baseline: Measured | None) -> dict:
+    """What an arm costs against the baseline run of the same provider and mode (None: there is none).
 
     Latency and each part of its timeline are paired by op_id, with the CI over blocks
     (overhead.paired_overhead). Loop delay is the arm's dispatch lag: what its synchronous
     work does to the calls around it, a cost, never a reason to call the run invalid.
     """
-    baselines = {(r["provider"], r["mode"]): (r, s) for r, s in zip(results, summaries) if r["arm"] == "baseline"}
-    for result, summary in zip(results, summaries):
-        lag = summary.get("dispatch_lag_ms") or {}
-        summary["loop_delay_p50_ms"], summary["loop_delay_p99_ms"] = lag.get("p50"), lag.get("p99")
-        baseline, base_summary = baselines.get((result["provider"], result["mode"]), (None, None))
-        if result["arm"] == "baseline" or baseline is None:
-            summary.update(dict.fromkeys(_NO_OVERHEAD))
-            summary.update(memory_cost(None, result))
-            continue
-        units = pairing_units(baseline, result)
-        summary.update(paired_overhead(latencies(baseline.get("latency_by_op")), latencies(result.get("latency_by_op")),
-                                       units))
-        for part, by_op in _PARTS.items():
-            summary.update(paired_part(part, latencies(baseline.get(by_op)), latencies(result.get(by_op)), units))
-        summary.update(memory_cost(baseline, result))
-        mine, base = summary["cpu_per_operation_us"], base_summary["cpu_per_operation_us"]
-        summary["cpu_per_operation_delta_us"] = None if mine is None or base is None else round(mine - base, 1)
-        untraced = result["arm"] in BASELINE_LABELS
-        p99, base_p99 = summary["loop_delay_p99_ms"], base_summary["loop_delay_p99_ms"]
-        summary["loop_delay_delta_p99_ms"] = (None if untraced or p99 is None or base_p99 is None
-                                              else round(p99 - base_p99, 4))
-        summary.update(saturation(summary, base_summary) if not untraced else
-                       {"saturated": None, "saturation_detail": None})
+    result, figures = run
+    cost = dict(zip(("loop_delay_p50_ms", "loop_delay_p99_ms"), _loop_delay(figures)))
+    if result.arm == "baseline" or baseline is None:
+        return {**cost, **dict.fromkeys(_NO_OVERHEAD), **memory_cost(None, result)}
+    base, base_figures = baseline
+    units = pairing_units(base, result)
+    cost.update(paired_overhead(base.latency_by_op, result.latency_by_op, units))
+    for part, by_op in _PARTS.items():
+        cost.update(paired_part(part, getattr(base, by_op), getattr(result, by_op), units))
+    cost.update(memory_cost(base, result))
+    mine, theirs = figures["cpu_per_operation_us"], base_figures["cpu_per_operation_us"]
+    cost["cpu_per_operation_delta_us"] = None if mine is None or theirs is None else round(mine - theirs, 1)
+    untraced = result.arm in BASELINE_LABELS
+    p99, base_p99 = cost["loop_delay_p99_ms"], _loop_delay(base_figures)[1]
+    cost["loop_delay_delta_p99_ms"] = (None if untraced or p99 is None or base_p99 is None
+                                       else round(p99 - base_p99, 4))
+    cost.update(saturation(figures, base_figures) if not untraced else
+                {"saturated": None, "saturation_detail": None})
+    return cost
+
+
+def _loop_delay(figures: dict) -> tuple[float | None, float | None]:
+    """(p50, p99) of the run's dispatch lag in ms: the loop delay every call around its work saw."""
+    lag = figures.get("dispatch_lag_ms") or {}
+    return lag.get("p50"), lag.get("p99")
 
 
 def saturation(summary: dict, base_summary: dict) -> dict:
@@ -237,39 +156,39 @@ def saturation(summary: dict, base_summary: dict) -> dict:
     return {"saturated": saturated, "saturation_detail": detail}
 
 
-def pairing_units(baseline: dict, arm: dict) -> list[Unit] | None:
+def pairing_units(baseline: WorkerResult, arm: WorkerResult) -> list[Unit] | None:
     """The arm's blocks as the overhead CI's units, each with the pair of processes that ran it."""
-    base_replica = {block["index"]: block.get("replica", 0) for block in baseline.get("blocks") or []}
+    base_replica = {block["index"]: block.get("replica", 0) for block in baseline.blocks}
     units = [Unit(block["first_op"], block["last_op"], (block.get("replica", 0), base_replica.get(block["index"], 0)))
-             for block in arm.get("blocks") or [] if block.get("first_op") is not None]
+             for block in arm.blocks if block.get("first_op") is not None]
     return units if len(units) >= 2 else None
 
 
-def histograms(result: dict) -> dict[str, Recorder]:
-    return {name: Recorder.decode(data) for name, data in result["histograms"].items()}
+def histograms(result: WorkerResult) -> dict[str, Recorder]:
+    return {name: Recorder.decode(data) for name, data in result.histograms.items()}
 
 
-def schedule_rate(result: dict) -> float | None:
+def schedule_rate(result: WorkerResult) -> float | None:
     """The plan's own rate, (n − 1) / (last offset − first offset), summed over the blocks.
 
     Each block starts on a fresh clock, so the gaps between blocks belong to no one's rate.
     """
-    blocks = [b for b in result.get("blocks") or [] if b.get("planned") and b["planned"] > 1 and b["plan_span_ns"]]
+    blocks = [b for b in result.blocks if b.get("planned") and b["planned"] > 1 and b["plan_span_ns"]]
     if blocks:
         return sum(b["planned"] - 1 for b in blocks) * NS / sum(b["plan_span_ns"] for b in blocks)
-    first, last, planned = result.get("offsets_first_ns"), result.get("offsets_last_ns"), result["operations_planned"]
+    first, last, planned = result.offsets_first_ns, result.offsets_last_ns, result.operations_planned
     if first is None or last is None or planned < 2 or last == first:
         return None
     return (planned - 1) * NS / (last - first)
 
 
-def achieved_rate(result: dict) -> float | None:
+def achieved_rate(result: WorkerResult) -> float | None:
     """Sends per second over the measured phase: (sent − 1) / (last send − first send), per block."""
-    blocks = [b for b in result.get("blocks") or [] if b["sent"] > 1 and b["last_sent_ns"] > b["first_sent_ns"]]
+    blocks = [b for b in result.blocks if b["sent"] > 1 and b["last_sent_ns"] > b["first_sent_ns"]]
     if blocks:
         return sum(b["sent"] - 1 for b in blocks) * NS / sum(b["last_sent_ns"] - b["first_sent_ns"] for b in blocks)
-    sent = result["operations_sent"]
-    span = result["last_sent_ns"] - result["first_sent_ns"]
+    sent = result.operations_sent
+    span = result.last_sent_ns - result.first_sent_ns
     if sent < 2 or span <= 0:
         return None
     return (sent - 1) * NS / span
@@ -319,61 +238,70 @@ def check_validity(run: dict, validity: Validity, rules: tuple[str, ...] = SCHED
     return violations
 
 
-def summarize_all(results: list[dict], validity: Validity) -> list[dict]:
-    """Every run's summary, the saturation rules judged on the arms without a tracer.
+def summarize_all(results: list[WorkerResult], validity: Validity) -> list[dict]:
+    """Every run's complete summary, its costs against its baseline included.
 
-    Whether the generator kept up is read off the baseline arms of the same provider and
-    mode: a tracer's CPU and loop delay are its cost, measured and graded, not the
-    generator failing. A mode with no baseline arm has nothing else to read, so there the
-    rules judge every arm.
+    The saturation rules are judged on the arms without a tracer: whether the generator kept
+    up is read off the baseline arms of the same provider and mode, since a tracer's CPU and
+    loop delay are its cost, measured and graded, not the generator failing. A mode with no
+    baseline arm has nothing else to read, so there the rules judge every arm. Each arm's
+    baseline is the run labelled "baseline" of the same provider and mode.
     """
-    with_baseline = {(r["provider"], r["mode"]) for r in results if r["arm"] in BASELINE_LABELS}
-    return [summarize(r, validity, saturation_judged=r["arm"] in BASELINE_LABELS
-                      or (r["provider"], r["mode"]) not in with_baseline) for r in results]
+    with_baseline = {(r.provider, r.mode) for r in results if r.arm in BASELINE_LABELS}
+    measured = [(r, run_figures(r, validity, saturation_judged=r.arm in BASELINE_LABELS
+                                or (r.provider, r.mode) not in with_baseline)) for r in results]
+    baselines = {(r.provider, r.mode): (r, figures) for r, figures in measured if r.arm == "baseline"}
+    return [{**figures, **costs((r, figures), baselines.get((r.provider, r.mode)))} for r, figures in measured]
 
 
-def summarize(result: dict, validity: Validity = Validity(), saturation_judged: bool = True) -> dict:
-    """One entry of the exported `runs` list; `saturation_judged`: whether worker CPU and dispatch lag can
-    make it invalid (summarize_all decides, per arm)."""
+def summarize(result: WorkerResult, validity: Validity = Validity(), saturation_judged: bool = True) -> dict:
+    """One run's complete summary on its own: no baseline to compare with, so its costs are unmeasured."""
+    figures = run_figures(result, validity, saturation_judged)
+    return {**figures, **costs((result, figures), None)}
+
+
+def run_figures(result: WorkerResult, validity: Validity = Validity(), saturation_judged: bool = True) -> dict:
+    """What one run measured, the front of its exported `runs` entry (costs follow, from `costs`);
+    `saturation_judged`: whether worker CPU and dispatch lag can make it invalid (summarize_all decides, per arm)."""
     hist = histograms(result)
-    completed = result["operations_completed"]
+    completed = result.operations_completed
     # Scheduled operations never sent: every open-loop plan, and a closed loop given a count, is fixed up front.
-    fixed = result["load_kind"] in OPEN_LOOP_KINDS or result.get("operations_fixed")
+    fixed = result.load_kind in OPEN_LOOP_KINDS or result.operations_fixed
     summary = {
-        "provider": result["provider"],
-        "arm": result["arm"],
-        "mode": result["mode"],
-        "load_kind": result["load_kind"],
-        "stream": result["stream"],
-        "model": result["model"],
+        "provider": result.provider,
+        "arm": result.arm,
+        "mode": result.mode,
+        "load_kind": result.load_kind,
+        "stream": result.stream,
+        "model": result.model,
         "valid": None,  # set below, from the figures (check_validity)
         "invalid_reasons": [],
         "validity_limits": None,
-        "interrupted": result["interrupted"],
-        "operations_planned": result["operations_planned"],
-        "operations_sent": result["operations_sent"],
-        "operations_unsent": max(0, result["operations_planned"] - result["operations_sent"]) if fixed else 0,
+        "interrupted": result.interrupted,
+        "operations_planned": result.operations_planned,
+        "operations_sent": result.operations_sent,
+        "operations_unsent": max(0, result.operations_planned - result.operations_sent) if fixed else 0,
         "operations_completed": completed,
-        "operations_ok": result["operations_ok"],
-        "success_rate_percent": round(100.0 * result["operations_ok"] / completed, 3) if completed else None,
-        "shed": result["shed"],
-        "attempts": result["attempts"],
-        "warmup_operations": result["warmup_operations"],
-        "peak_in_flight": result["peak_in_flight"],
-        "pool_size": result["pool_size"],
-        "workers": result.get("shards", 1),
-        "rounds": len(result.get("blocks") or []) or None,
-        "blocks": result.get("blocks") or [],  # each block's plan and send window (perf_counter ns)
+        "operations_ok": result.operations_ok,
+        "success_rate_percent": round(100.0 * result.operations_ok / completed, 3) if completed else None,
+        "shed": result.shed,
+        "attempts": result.attempts,
+        "warmup_operations": result.warmup_operations,
+        "peak_in_flight": result.peak_in_flight,
+        "pool_size": result.pool_size,
+        "workers": result.workers,
+        "rounds": len(result.blocks) or None,
+        "blocks": result.blocks,  # each block's plan and send window (perf_counter ns)
         "target_rate_rps": _round(schedule_rate(result)),
         "achieved_rate_rps": _round(achieved_rate(result)),
-        "output_tokens": result["output_tokens"],
-        "cpu_percent": result["cpu_percent"],
-        "cpu_percent_by_worker": result.get("cpu_percent_by_worker", [result["cpu_percent"]]),
-        "cpu_per_operation_us": (round(result["cpu_seconds_measured"] * 1e6 / completed, 1)
-                                 if completed and result.get("cpu_seconds_measured") is not None else None),
-        "errors": result["errors"],
-        "error_examples": result["error_examples"],
-        "export_endpoint": result.get("export_endpoint"),  # where the spans went; None: untraced
+        "output_tokens": result.output_tokens,
+        "cpu_percent": result.cpu_percent,
+        "cpu_percent_by_worker": result.cpu_percent_by_worker,
+        "cpu_per_operation_us": (round(result.cpu_seconds_measured * 1e6 / completed, 1)
+                                 if completed and result.cpu_seconds_measured is not None else None),
+        "errors": result.errors,
+        "error_examples": result.error_examples,
+        "export_endpoint": result.export_endpoint,  # where the spans went; None: untraced
     }
     for key, name in SUMMARY_HISTOGRAMS.items():
         summary[key] = hist[name].summary_ms()
@@ -384,8 +312,8 @@ def summarize(result: dict, validity: Validity = Validity(), saturation_judged: 
     summary.update(span_figures(result))
     summary.update(memory_figures(result))
     # The calibration arm's known answer (held time per call), None for other arms.
-    summary["calibration"] = held_figures(result.get("calibration"))
-    summary["histograms"] = {name: data for name, data in result["histograms"].items()}
+    summary["calibration"] = held_figures(result.calibration)
+    summary["histograms"] = dict(result.histograms)
     return summary
 
 

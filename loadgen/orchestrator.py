@@ -118,11 +118,11 @@ class Orchestrator:
                 fleet.blocks, outcome, together=fleet.together)
             for label, result in results.items():
                 spec = groups[label][0]
-                result["export_endpoint"] = export_endpoint(spec.arm.arm, spec.tracing)
+                result.export_endpoint = export_endpoint(spec.arm.arm, spec.tracing)
                 if spec.tracing is not None and spec.tracing.collector_url:
                     # After the workers' final flush every exported span has been ACKed,
                     # so the collector's count is complete.
-                    result["collector"] = collector_figures(self.collector_url, spec.tracing.run_id)
+                    result.collector = collector_figures(self.collector_url, spec.tracing.run_id)
                 outcome.results.append(result)
 
     def _window_sink(self, groups: dict[str, list[WorkerSpec]]):

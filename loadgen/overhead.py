@@ -28,6 +28,8 @@ from array import array
 from dataclasses import dataclass
 from typing import Hashable, Sequence
 
+from loadgen.results import WorkerResult
+
 # Two-sided 97.5 % quantiles of Student's t for small samples; past 30 a Cornish–Fisher expansion.
 _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
          10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110,
@@ -48,25 +50,6 @@ def t975(degrees_of_freedom: float) -> float:
     # Quantiles are close to linear in 1/df between neighbouring integers.
     w = (1 / low - 1 / df) / (1 / low - 1 / high)
     return _T975[low] + w * (_T975[high] - _T975[low])
-
-
-def latencies(encoded: str | None) -> array:
-    """A worker's per-op latencies (ns; −1 = not done or failed) from their hex form."""
-    values = array("q")
-    if encoded:
-        values.frombytes(bytes.fromhex(encoded))
-    return values
-
-
-def merge_latencies(parts: list[array]) -> array:
-    """Shards fill disjoint op_ids; the merged array has each op's value from its shard."""
-    size = max((len(p) for p in parts), default=0)
-    merged = array("q", [-1]) * size
-    for part in parts:
-        for op_id, value in enumerate(part):
-            if value >= 0:
-                merged[op_id] = value
-    return merged
 
 
 @dataclass(frozen=True)
@@ -200,12 +183,10 @@ def steady_rss(samples: list, measure_start_s: float | None) -> tuple[float | No
     return (statistics.median(steady) if steady else None), max(rss for _, rss in samples)
 
 
-def memory_figures(result: dict) -> dict:
+def memory_figures(result: WorkerResult) -> dict:
     """A run's steady-state RSS (mean over its workers of each one's median) and peak."""
-    per_worker = result.get("rss_samples_by_worker") or [result.get("rss_samples") or []]
-    starts = result.get("measure_start_s_by_worker") or [result.get("measure_start_s")]
     medians, peaks = [], []
-    for samples, start in zip(per_worker, starts):
+    for samples, start in zip(result.rss_samples_by_worker, result.measure_start_s_by_worker):
         median, peak = steady_rss(samples, start)
         if median is not None:
             medians.append(median)
@@ -217,7 +198,7 @@ def memory_figures(result: dict) -> dict:
     }
 
 
-def memory_overhead(baseline: dict, arm: dict) -> dict:
+def memory_overhead(baseline: WorkerResult, arm: WorkerResult) -> dict:
     base, mine = memory_figures(baseline)["rss_steady_mib"], memory_figures(arm)["rss_steady_mib"]
     if base is None or mine is None:
         return {"memory_overhead_mib": None, "memory_overhead_percent": None}

@@ -6,7 +6,7 @@ t_done − t_intended, so when the generator (or a stalled server, or a full con
 pool) makes a call late, that lateness is in the figure — coordinated omission cannot
 hide it. The uncorrected view, t_done − t_start (service time), is kept beside it.
 
-One timeline per call (providers/base.py): t_intended → t_start (the call's task starts
+One timeline per call (results.CallRecord): t_intended → t_start (the call's task starts
 running) → t_wire → t_response_end (stamped by loadgen's transport) → t_done. So per call,
 exactly: latency = dispatch lag + before the wire + wire and server + after the response.
 
@@ -24,47 +24,14 @@ import time
 from array import array
 from typing import Callable
 
-from loadgen.histograms import Recorder
 from loadgen.profile import Profile
 from loadgen.prompts import Prompt, profile_prompt
-from loadgen.providers.base import CURRENT_CALL, CallRecord, Provider, error_class
+from loadgen.providers.base import CURRENT_CALL, Provider, error_class
+from loadgen.results import BY_OP, CallRecord, Stats
 from loadgen.schedule import Block, OffsetStream, blocks, closed_loop_plan, profile_offsets, warmup_offsets
 
-HISTOGRAMS = ("latency", "service_time", "dispatch_lag", "ttft", "ttft_service", "itl",
-              "before_wire", "wire", "after_response")
-# The per-op arrays of Stats (ns, −1 = none), by their names in the worker's result.
-BY_OP = ("latency_by_op", "lag_by_op", "before_wire_by_op", "after_response_by_op")
 START_DELAY_NS = 100_000_000  # time to get the loop going before the first intended start
 MAX_ERROR_EXAMPLES = 8
-
-
-class Stats:
-    """Everything the measured phase records: histograms and counters, no per-call lists."""
-
-    def __init__(self, planned: int, total: int) -> None:
-        self.h = {name: Recorder() for name in HISTOGRAMS}
-        self.planned = planned
-        self.sent = 0
-        self.completed = 0
-        self.ok = 0
-        self.shed = 0
-        self.attempts = 0
-        self.output_tokens = 0
-        self.errors: dict[str, int] = {}
-        self.error_examples: dict[str, str] = {}
-        self.first_sent_ns = 0
-        self.last_sent_ns = 0
-        self.last_done_ns = 0
-        # Per-op latency (ns, −1 = not done or failed): 8 bytes per operation, so
-        # later stages can pair the same op_id across arms. Indexed by the global op_id
-        # (total = every shard's operations), so shards merge. Beside it, in the same
-        # format, three of its parts (the wire part is the rest): dispatch lag, client time
-        # before the wire and after the response (−1 also where the transport could not
-        # stamp the wire times).
-        self.latency_by_op = array("q", [-1]) * total
-        self.lag_by_op = array("q", [-1]) * total
-        self.before_wire_by_op = array("q", [-1]) * total
-        self.after_response_by_op = array("q", [-1]) * total
 
 
 class Runner:
@@ -151,48 +118,7 @@ class Runner:
             self.warmup_done += 1
             self.warmup_errors += rec.error is not None
         else:
-            self._record(rec)
-
-    def _record(self, rec: CallRecord) -> None:
-        stats = self.stats
-        h = stats.h
-        stats.completed += 1
-        stats.attempts += rec.attempts
-        if rec.t_done > stats.last_done_ns:
-            stats.last_done_ns = rec.t_done
-        # Dispatch lag: how late the dispatcher handed the call over against the plan. Every
-        # call counts, failed or not: the generator was late either way.
-        lag = rec.t_start - rec.t_intended
-        h["dispatch_lag"].record_ns(lag)
-        if rec.error is not None:
-            stats.errors[rec.error] = stats.errors.get(rec.error, 0) + 1
-            return
-        stats.ok += 1
-        stats.output_tokens += rec.output_tokens
-        t_done = rec.t_done
-        latency = t_done - rec.t_intended
-        h["latency"].record_ns(latency)
-        h["service_time"].record_ns(t_done - rec.t_start)
-        if rec.t_first_token:
-            h["ttft"].record_ns(rec.t_first_token - rec.t_intended)
-            h["ttft_service"].record_ns(rec.t_first_token - rec.t_start)
-        # The wire stamps are 0 on httpx2's own pool: then the split is unmeasured (empty
-        # histograms, −1 per op), never guessed.
-        t_wire, t_end = rec.t_wire, rec.t_response_end
-        split = t_wire and t_end
-        if split:
-            before_wire = t_wire - rec.t_start
-            after_response = t_done - t_end
-            h["before_wire"].record_ns(before_wire)
-            h["wire"].record_ns(t_end - t_wire)
-            h["after_response"].record_ns(after_response)
-        op_id = rec.op_id
-        if op_id < len(stats.latency_by_op):
-            stats.latency_by_op[op_id] = latency
-            stats.lag_by_op[op_id] = lag
-            if split:
-                stats.before_wire_by_op[op_id] = before_wire
-                stats.after_response_by_op[op_id] = after_response
+            stats.add(rec)
 
     def _start(self, op_id: int, t_intended: int, warmup: bool, t_start: int) -> None:
         self.in_flight += 1

@@ -19,7 +19,7 @@ from loadgen.console import (LiveProgress, describe_soak_window, export, print_s
                              sweep_step_line)
 from loadgen.document import build_document
 from loadgen.errors import ExitCode, UserError
-from loadgen.metrics import add_overheads, summarize_all
+from loadgen.metrics import summarize_all
 from loadgen.orchestrator import Orchestrator, RunOutcome, collector_figures, worker_cores
 from loadgen.plan import plan_run
 from loadgen.profile import Profile
@@ -49,7 +49,6 @@ def run_session(profile: Profile, *, export_json: str | None, out: Console, err:
             outcome.interrupted = done.interrupted
             outcome.target = done.target
     runs = summarize_all(outcome.results, profile.validity)
-    add_overheads(outcome.results, runs)
     document = build_document(
         profile.model_dump(mode="json"), runs, target=outcome.target,
         interrupted=outcome.interrupted, errors=outcome.errors,

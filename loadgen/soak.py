@@ -29,6 +29,7 @@ from loadgen.histograms import Recorder
 from loadgen.overhead import t975
 from loadgen.processes import release_memory
 from loadgen.redact import redact_data
+from loadgen.results import WorkerResult
 from loadgen.settings import TracingSettings
 
 WINDOW_HISTOGRAMS = ("latency", "ttft", "dispatch_lag")
@@ -192,7 +193,7 @@ def leak_verdict(slope: dict, limit_mib_per_hour: float) -> str:
     return "inconclusive"
 
 
-def memory_verdicts(results: list[dict], warmup_windows: int, limit_mib_per_hour: float) -> list[dict]:
+def memory_verdicts(results: list[WorkerResult], warmup_windows: int, limit_mib_per_hour: float) -> list[dict]:
     """Per provider/arm: the RSS slope over the windows after warm-up, and the verdict.
 
     With several workers per arm the RSS is their sum at each window (a leak in any shows),
@@ -200,7 +201,7 @@ def memory_verdicts(results: list[dict], warmup_windows: int, limit_mib_per_hour
     """
     verdicts = []
     for result in results:
-        per_worker = result.get("soak_by_worker") or ([result["soak"]] if result.get("soak") else [])
+        per_worker = [figures for figures in result.soak_by_worker if figures]
         series = [worker["rss_retained"] for worker in per_worker]
         length = min((len(s) for s in series), default=0)
         points = [(series[0][k][0] / 3600, sum(s[k][1] for s in series) / 2**20) for k in range(warmup_windows, length)]
@@ -209,7 +210,7 @@ def memory_verdicts(results: list[dict], warmup_windows: int, limit_mib_per_hour
         steps = pile_ups(high_water[warmup_windows:], before)
         slope = rss_slope(points, steps)
         verdicts.append({
-            "provider": result["provider"], "arm": result["arm"], **slope,
+            "provider": result.provider, "arm": result.arm, **slope,
             "limit_mib_per_hour": limit_mib_per_hour, "verdict": leak_verdict(slope, limit_mib_per_hour),
             "pile_ups": [{"window": warmup_windows + k, "in_flight_high_water": high_water[warmup_windows + k],
                           "rss_step_mib": round(points[k][1] - points[k - 1][1], 2)} for k in steps],
@@ -313,7 +314,7 @@ def _sum(values) -> int | None:
     return None if any(v is None for v in values) else sum(values)
 
 
-def finish(log: SoakLog, results: list[dict], soak) -> dict:
+def finish(log: SoakLog, results: list[WorkerResult], soak) -> dict:
     """The soak's verdicts, appended to the JSONL as its last line and returned for the document."""
     verdicts = memory_verdicts(results, soak.warmup_windows, soak.leak_mib_per_hour)
     summary = {"jsonl": str(log.path), "window_s": soak.window, "warmup_windows": soak.warmup_windows,

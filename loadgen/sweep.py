@@ -23,7 +23,7 @@ from typing import Callable, Protocol
 
 from loadgen.document import document_header
 from loadgen.errors import ExitCode, UserError
-from loadgen.metrics import add_overheads, check_validity, summarize_all
+from loadgen.metrics import check_validity, summarize_all
 from loadgen.orchestrator import Orchestrator
 from loadgen.plan import ModePlan, arm_plans, plan_mode
 from loadgen.limits import Validity
@@ -194,7 +194,6 @@ def orchestrated_step(profile: Profile, progress: StepProgress, cores: int) -> S
             step.failure = exc
             return step
         runs = summarize_all(done.results, profile.validity)
-        add_overheads(done.results, runs)
         step.runs += [{key: value for key, value in run.items() if key != "histograms"} for run in runs]
         step.errors += done.errors
         step.interrupted = done.interrupted

@@ -20,11 +20,12 @@ import psutil
 from loadgen import clock
 from loadgen.plan import WorkerSpec
 from loadgen.profile import Profile
-from loadgen.providers import CallRecord, error_class, make_provider
-from loadgen.redact import redact
-from loadgen.runner import BY_OP, Runner
 from loadgen.arms import make_arm
+from loadgen.providers import error_class, make_provider
 from loadgen.processes import exit_with_parent, pin_to, release_memory
+from loadgen.redact import redact
+from loadgen.results import CallRecord, WorkerResult
+from loadgen.runner import Runner
 from loadgen.soak import WindowProbe
 
 SAMPLE_INTERVAL_S = 0.5
@@ -62,7 +63,7 @@ async def _next_command(commands, stop_event) -> tuple | None:
     return None
 
 
-async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
+async def _run(spec: WorkerSpec, messages, commands, stop_event) -> WorkerResult:
     profile, settings = spec.profile, spec.settings
     arm = make_arm(spec.arm.arm, spec.tracing, spec.provider, settings.model, calibration=spec.calibration)
     provider = make_provider(spec.provider, settings, **arm.provider_options())
@@ -144,18 +145,17 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> dict:
     report_progress()  # the final figures, so the display ends at what was done
     cpu_percent = busy["cpu"] / busy["wall"] * 100 if busy["wall"] > 0 else 0.0
     result = _result(spec, profile, runner, sampler, started_wall, cpu_percent, sampler.cpu_seconds())
-    result["blocks"] = blocks
-    result["spans"] = spans
-    result["rss_retained"] = retained
-    if probe is not None:
-        result["soak"] = probe.finish()
-    result["run_id"] = spec.tracing.run_id if spec.tracing else None
+    result.blocks = blocks
+    result.spans = spans
+    result.rss_retained = retained
+    result.soak = probe.finish() if probe is not None else None
+    result.run_id = spec.tracing.run_id if spec.tracing else None
     # The calibration arm's known answer: how long its hook really held the loop per call.
-    result["calibration"] = arm.known_answer()
+    result.calibration = arm.known_answer()
     # RSS samples from the first measured send on are the steady state (warm-up is over).
-    result["measure_start_s"] = round(window["measure_start_s"], 3) if "measure_start_s" in window else None
+    result.measure_start_s = round(window["measure_start_s"], 3) if "measure_start_s" in window else None
     # CPU per operation counts every flush too: exporting the spans is tracing work.
-    result["cpu_seconds_measured"] = round(busy["cpu"] + busy["flush_cpu"], 4)
+    result.cpu_seconds_measured = round(busy["cpu"] + busy["flush_cpu"], 4)
     return result
 
 
@@ -198,55 +198,58 @@ async def _prime(runner: Runner) -> None:
     gc.freeze()
 
 
-def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wall, cpu_percent, cpu_total) -> dict:
+def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wall, cpu_percent,
+            cpu_total) -> WorkerResult:
     stats = runner.stats
-    return {
-        "provider": spec.provider,
-        "arm": spec.label,
-        "shard": spec.shard,
-        "shards": spec.shards,
-        "replica": spec.replica,
-        "worker": spec.worker,
-        "mode": spec.mode,
-        "load_kind": profile.load.kind,
-        "stream": profile.stream,
-        "model": spec.settings.model,
-        "started_at": started_wall,
-        "interrupted": runner.stopping,
-        "operations_planned": stats.planned,
-        "operations_fixed": profile.operations is not None,
-        "operations_sent": stats.sent,
-        "operations_completed": stats.completed,
-        "operations_ok": stats.ok,
-        "shed": stats.shed,
-        "attempts": stats.attempts,
-        "output_tokens": stats.output_tokens,
-        "warmup_operations": runner.warmup_done,
-        "warmup_errors": runner.warmup_errors,
-        "prime_error": runner.prime_error,
-        "peak_in_flight": runner.peak_in_flight,
-        "pool_size": spec.settings.pool_size,
-        "offsets_first_ns": runner.offsets[0] if len(runner.offsets) else None,
-        "offsets_last_ns": runner.offsets[-1] if len(runner.offsets) else None,
-        "first_sent_ns": stats.first_sent_ns,
-        "last_sent_ns": stats.last_sent_ns,
-        "last_done_ns": stats.last_done_ns,
-        "measure_start_ns": runner.measure_start_ns,
-        "errors": dict(stats.errors),
-        "error_examples": {k: redact(v) for k, v in stats.error_examples.items()},
-        "histograms": {name: rec.encode() for name, rec in stats.h.items()},
-        "cpu_percent": round(cpu_percent, 2),
-        "cpu_seconds_total": round(cpu_total, 3),
-        "rss_samples": sampler.rss_samples,
-        # 8 bytes per operation each, for pairing op_ids across arms (loadgen.overhead):
-        # latency_by_op, lag_by_op, before_wire_by_op, after_response_by_op.
-        **{name: getattr(stats, name).tobytes().hex() for name in BY_OP},
-    }
+    return WorkerResult(
+        provider=spec.provider,
+        arm=spec.label,
+        shard=spec.shard,
+        shards=spec.shards,
+        replica=spec.replica,
+        worker=spec.worker,
+        mode=spec.mode,
+        load_kind=profile.load.kind,
+        stream=profile.stream,
+        model=spec.settings.model,
+        started_at=started_wall,
+        interrupted=runner.stopping,
+        operations_planned=stats.planned,
+        operations_fixed=profile.operations is not None,
+        operations_sent=stats.sent,
+        operations_completed=stats.completed,
+        operations_ok=stats.ok,
+        shed=stats.shed,
+        attempts=stats.attempts,
+        output_tokens=stats.output_tokens,
+        warmup_operations=runner.warmup_done,
+        warmup_errors=runner.warmup_errors,
+        prime_error=runner.prime_error,
+        peak_in_flight=runner.peak_in_flight,
+        pool_size=spec.settings.pool_size,
+        offsets_first_ns=runner.offsets[0] if len(runner.offsets) else None,
+        offsets_last_ns=runner.offsets[-1] if len(runner.offsets) else None,
+        first_sent_ns=stats.first_sent_ns,
+        last_sent_ns=stats.last_sent_ns,
+        last_done_ns=stats.last_done_ns,
+        measure_start_ns=runner.measure_start_ns,
+        errors=dict(stats.errors),
+        error_examples={k: redact(v) for k, v in stats.error_examples.items()},
+        histograms={name: rec.encode() for name, rec in stats.h.items()},
+        cpu_percent=round(cpu_percent, 2),
+        cpu_seconds_total=round(cpu_total, 3),
+        rss_samples=sampler.rss_samples,
+        # 8 bytes per operation each, for pairing op_ids across arms (loadgen.overhead).
+        latency_by_op=stats.latency_by_op,
+        lag_by_op=stats.lag_by_op,
+        before_wire_by_op=stats.before_wire_by_op,
+        after_response_by_op=stats.after_response_by_op,
+    )
 
 
 def worker_main(spec: WorkerSpec, messages, commands, stop_event) -> None:
     """Process entry point: prime, then run the blocks the orchestrator sends until told
-    to finish; put ('result', dict) or ('error', (label, shard, message)) on `messages`."""
+    to finish; put ('result', WorkerResult.to_wire()) or ('error', (label, shard, message)) on `messages`."""
     # Ctrl-C reaches the whole process group; the orchestrator decides, and tells us
     # through stop_event, so that results so far are still returned.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -258,7 +261,7 @@ def worker_main(spec: WorkerSpec, messages, commands, stop_event) -> None:
     label = spec.label
     try:
         result = clock.run(_run(spec, messages, commands, stop_event))
-        messages.put(("result", result))
+        messages.put(("result", result.to_wire()))
     except Exception as exc:  # reported by the orchestrator as one clear line
         messages.put(("error", (label, spec.worker,
                                 redact(f"{spec.provider}/{label} worker failed: {type(exc).__name__}: {exc}"))))

@@ -11,7 +11,7 @@ import pytest
 from loadgen.histograms import Recorder
 from loadgen.known_answer import FIGURES, HeldTime, held_figures, merge_held
 from loadgen.profile_files import ProfileError, load_profile
-from loadgen.providers.base import CallRecord
+from loadgen.results import CallRecord
 from loadgen.arms import make_arm
 from loadgen.settings import CalibrationSettings
 from loadgen.tracers import calibration as calibration_module
@@ -133,14 +133,15 @@ def test_worker_results_merge_by_adding_sums_counts_and_histograms():
     assert list(held_figures(merged)) == list(FIGURES)
 
 
-def test_merge_shards_and_summarize_carry_the_known_answer():
-    from tests.test_metrics import result
+def test_merge_and_summarize_carry_the_known_answer():
+    from tests.test_metrics import result, worker
 
-    from loadgen.metrics import merge_shards, summarize
+    from loadgen.metrics import summarize
+    from loadgen.results import merge
 
     shard = dict(rss_samples=[], cpu_seconds_total=1.0, last_done_ns=1, arm="calibration")
-    merged = merge_shards([result(shard=0, calibration=held([2_000_000]), **shard),
-                           result(shard=1, calibration=held([3_000_000]), **shard)])
+    merged = merge([worker(shard=0, calibration=held([2_000_000]), **shard),
+                    worker(shard=1, calibration=held([3_000_000]), **shard)])
     assert summarize(merged)["calibration"]["held_mean_ms"] == 2.5
     assert summarize(merged)["calibration"]["calls"] == 2
     assert summarize(result())["calibration"] is None  # other arms: None

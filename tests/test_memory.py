@@ -5,7 +5,9 @@ import json
 import pytest
 
 from loadgen.memory import fit_growth, growth_delta, growth_points, memory_cost
+from loadgen.results import merge
 from tests.conftest import run_cli
+from tests.test_metrics import result, worker
 
 MIB = 2**20
 
@@ -62,16 +64,15 @@ def test_the_delta_pools_both_arms_residuals():
 
 def test_the_priming_point_is_left_out_of_the_fit():
     # After priming 60 MiB; the first block's one-time costs lift it to 62 MiB, then it is flat.
-    result = {"rss_retained_by_worker": [[(1, 60 * MIB), *line(62, 0, [251, 501, 751])]]}
-    assert growth_points(result) == [line(62, 0, [251, 501, 751])]
-    assert fit_growth(growth_points(result)).slope == pytest.approx(0, abs=1e-6)
-    single = {"rss_retained": [(1, 60 * MIB), (251, 62 * MIB)]}  # one worker, unmerged
-    assert growth_points(single) == [[(251, 62 * MIB)]]
+    run = result(rss_retained=[(1, 60 * MIB), *line(62, 0, [251, 501, 751])])
+    assert growth_points(run) == [line(62, 0, [251, 501, 751])]
+    assert fit_growth(growth_points(run)).slope == pytest.approx(0, abs=1e-6)
 
 
-def worker_result(points: list[list[tuple[int, int]]], steady_mib: float) -> dict:
-    return {"rss_retained_by_worker": [[(1, 50 * MIB), *p] for p in points],
-            "rss_samples": [(1.0, round(steady_mib * MIB))], "measure_start_s": 0.5}
+def worker_result(points: list[list[tuple[int, int]]], steady_mib: float):
+    """A run whose workers retained these points after priming at 50 MiB, each steady at `steady_mib`."""
+    return merge([worker(shard=k, rss_retained=[(1, 50 * MIB), *p], rss_samples=[(1.0, round(steady_mib * MIB))],
+                         measure_start_s=0.5) for k, p in enumerate(points)])
 
 
 def test_memory_cost_takes_the_fixed_cost_and_growth_against_the_baseline():
@@ -97,17 +98,14 @@ def test_a_baseline_has_its_own_growth_and_nothing_against_itself():
 
 def test_without_points_every_figure_is_none():
     # A soak (its own memory figures) or a run cut short before its first block ended.
-    cost = memory_cost({"rss_retained": [(1, 60 * MIB)]}, {"rss_retained": []})
+    cost = memory_cost(result(rss_retained=[(1, 60 * MIB)]), result(rss_retained=[]))
     assert {key for key, value in cost.items() if value is not None} == set()
 
 
-def test_merge_shards_keeps_one_list_of_points_per_worker():
-    from loadgen.metrics import merge_shards
-    from tests.test_metrics import result
-
-    a = result(shard=0, rss_samples=[], cpu_seconds_total=1.0, last_done_ns=1, rss_retained=[(1, 1), (10, 2)])
-    b = result(shard=1, rss_samples=[], cpu_seconds_total=1.0, last_done_ns=1, rss_retained=[(1, 3), (12, 4)])
-    assert merge_shards([b, a])["rss_retained_by_worker"] == [[(1, 1), (10, 2)], [(1, 3), (12, 4)]]
+def test_merge_keeps_one_list_of_points_per_worker():
+    a = worker(shard=0, rss_samples=[], cpu_seconds_total=1.0, last_done_ns=1, rss_retained=[(1, 1), (10, 2)])
+    b = worker(shard=1, rss_samples=[], cpu_seconds_total=1.0, last_done_ns=1, rss_retained=[(1, 3), (12, 4)])
+    assert merge([b, a]).rss_retained_by_worker == [[(1, 1), (10, 2)], [(1, 3), (12, 4)]]
 
 
 @pytest.mark.e2e

@@ -1,6 +1,7 @@
 """Validity rules and summaries, on synthetic worker results."""
 
 from array import array
+from dataclasses import replace
 
 import pytest
 
@@ -8,12 +9,13 @@ from loadgen.histograms import Recorder
 from loadgen.metrics import achieved_rate, schedule_rate, summarize, summarize_all
 from loadgen.limits import Validity
 from loadgen.profile_files import build_profile
-from loadgen.runner import BY_OP, HISTOGRAMS
+from loadgen.results import BY_OP, HISTOGRAMS, WorkerResult, merge
 
 NS = 1_000_000_000
 
 
-def result(**changes):
+def worker(**changes) -> WorkerResult:
+    """One worker's result: 1,000 calls at 100/s, 0.2 ms dispatch lag each."""
     lag = Recorder()
     for _ in range(1000):
         lag.record_ns(200_000)  # 0.2 ms
@@ -29,7 +31,12 @@ def result(**changes):
     }
     base["histograms"]["dispatch_lag"] = lag.encode()
     base.update(changes)
-    return base
+    return WorkerResult(**base)
+
+
+def result(**changes) -> WorkerResult:
+    """A run of one worker, merged as the fleet merges every run."""
+    return merge([worker(**changes)])
 
 
 def lagging(ms: float) -> dict:
@@ -37,7 +44,7 @@ def lagging(ms: float) -> dict:
     lag = Recorder()
     for _ in range(1000):
         lag.record_ns(int(ms * 1_000_000))
-    return result()["histograms"] | {"dispatch_lag": lag.encode()}
+    return result().histograms | {"dispatch_lag": lag.encode()}
 
 
 def rules(res, validity: Validity = Validity(), saturation_judged: bool = True) -> list[str]:
@@ -94,8 +101,8 @@ def test_closed_loop_skips_rate_and_lag_rules():
                  last_sent_ns=5 * NS + 50 * NS, histograms=lagging(50.0))
     assert rules(res) == []
     # a closed loop for a duration plans nothing up front: fewer sent is not unsent; a fixed count is
-    assert rules(res | {"operations_sent": 400}) == []
-    assert rules(res | {"operations_sent": 400, "operations_fixed": True}) == ["unsent_operations"]
+    assert rules(replace(res, operations_sent=400)) == []
+    assert rules(replace(res, operations_sent=400, operations_fixed=True)) == ["unsent_operations"]
 
 
 def test_limits_come_from_the_validity_table():
@@ -163,41 +170,35 @@ def test_summary_has_the_contract_keys():
     assert summary["dispatch_lag_ms"]["p50"] == pytest.approx(0.2, rel=0.01)
 
 
-def test_merge_shards_adds_counters_and_histograms_and_keeps_the_busiest_cpu():
-    from loadgen.metrics import merge_shards
-
-    a = result(shard=0, operations_planned=500, operations_sent=500, operations_completed=500, operations_ok=500,
+def test_merge_adds_counters_and_histograms_and_keeps_the_busiest_cpu():
+    a = worker(shard=0, operations_planned=500, operations_sent=500, operations_completed=500, operations_ok=500,
                cpu_percent=40.0, rss_samples=[], cpu_seconds_total=1.0, errors={"timeout": 1},
                last_sent_ns=5 * NS + 998 * NS // 100, last_done_ns=1)
-    b = result(shard=1, operations_planned=500, operations_sent=500, operations_completed=500, operations_ok=500,
+    b = worker(shard=1, operations_planned=500, operations_sent=500, operations_completed=500, operations_ok=500,
                cpu_percent=70.0, rss_samples=[], cpu_seconds_total=2.0, errors={"timeout": 2, "http_500": 1},
                first_sent_ns=5 * NS + NS // 100, last_done_ns=2)
-    merged = merge_shards([b, a])
-    assert merged["operations_sent"] == 1000 and merged["operations_planned"] == 1000
-    assert merged["errors"] == {"timeout": 3, "http_500": 1}
-    assert merged["cpu_percent"] == 70.0 and merged["cpu_percent_by_worker"] == [40.0, 70.0]
-    assert merged["first_sent_ns"] == 5 * NS and merged["last_sent_ns"] == 5 * NS + 999 * NS // 100
+    merged = merge([b, a])
+    assert merged.operations_sent == 1000 and merged.operations_planned == 1000
+    assert merged.errors == {"timeout": 3, "http_500": 1}
+    assert merged.cpu_percent == 70.0 and merged.cpu_percent_by_worker == [40.0, 70.0]
+    assert merged.first_sent_ns == 5 * NS and merged.last_sent_ns == 5 * NS + 999 * NS // 100
     summary = summarize(merged)
     assert summary["dispatch_lag_ms"]["count"] == 2000 and summary["workers"] == 2
     assert summary["achieved_rate_rps"] == pytest.approx(100, rel=0.001)
 
 
-def test_merge_shards_merges_every_per_op_array_by_op_id():
+def test_merge_merges_every_per_op_array_by_op_id():
     # Two shards took alternate op_ids of 6: each per-op array merges like latency_by_op.
-    from loadgen.metrics import merge_shards
-    from loadgen.overhead import latencies
-
     def shard(k):
         values = {name: array("q", [-1] * 6) for name in BY_OP}
         for op_id in range(k, 6, 2):
             for n, name in enumerate(BY_OP):
                 values[name][op_id] = 1000 * (n + 1) + op_id
-        return result(shard=k, cpu_percent=40.0, rss_samples=[], cpu_seconds_total=1.0, last_done_ns=1,
-                      **{name: v.tobytes().hex() for name, v in values.items()})
+        return worker(shard=k, cpu_percent=40.0, rss_samples=[], cpu_seconds_total=1.0, last_done_ns=1, **values)
 
-    merged = merge_shards([shard(1), shard(0)])
+    merged = merge([shard(1), shard(0)])
     for n, name in enumerate(BY_OP):
-        assert list(latencies(merged[name])) == [1000 * (n + 1) + op_id for op_id in range(6)]
+        assert list(getattr(merged, name)) == [1000 * (n + 1) + op_id for op_id in range(6)]
 
 
 def test_the_timeline_split_is_summarised_or_unmeasured():
@@ -207,7 +208,7 @@ def test_the_timeline_split_is_summarised_or_unmeasured():
     for name, ms in (("before_wire", 2), ("wire", 20), ("after_response", 1)):
         for _ in range(10):
             parts[name].record_ns(ms * 1_000_000)
-    measured = summarize(result(histograms=result()["histograms"] | {k: v.encode() for k, v in parts.items()}))
+    measured = summarize(result(histograms=result().histograms | {k: v.encode() for k, v in parts.items()}))
     assert [measured[k]["p50"] for k in ("before_wire_ms", "wire_ms", "after_response_ms")] == pytest.approx(
         [2.0, 20.0, 1.0], rel=0.001)  # HDR's 3 significant digits
     unmeasured = summarize(result())
@@ -226,8 +227,8 @@ def test_span_figures_reconcile_with_the_collector_or_say_unmeasured():
              "export_latency": latency.encode()}
     collector = {"spans_received": 89, "duplicates": 1, "covered_operations": 40, "bytes": 50_000,
                  "attribute_completeness_percent": 97.5, "missing_attributes": {"gen_ai.response.model": 1}}
-    base = result(operations_sent=45, warmup_operations=4, shards=1, spans=spans)
-    measured = span_figures({**base, "collector": collector})
+    base = result(operations_sent=45, warmup_operations=4, spans=spans)
+    measured = span_figures(replace(base, collector=collector))
     assert measured["spans"]["unaccounted"] == 1 and measured["spans"]["duplicates"] == 1
     assert measured["dropped_span_rate_percent"] == 10.0
     assert measured["trace_coverage_percent"] == pytest.approx(100 * 40 / 45, abs=0.001)

@@ -4,7 +4,7 @@ from array import array
 
 import pytest
 
-from loadgen.overhead import Unit, block_interval, latencies, merge_latencies, paired_overhead, t975
+from loadgen.overhead import Unit, block_interval, paired_overhead, t975
 
 
 def test_a_known_shift_is_recovered_exactly():
@@ -131,14 +131,6 @@ def test_an_interval_over_pairs_would_not():
     assert _coverage(naive, runs=200) < 0.7
 
 
-def test_shards_merge_by_op_id_and_survive_hex():
-    a = array("q", [5, -1, 7, -1])
-    b = array("q", [-1, 6, -1, 8])
-    merged = merge_latencies([latencies(a.tobytes().hex()), latencies(b.tobytes().hex())])
-    assert list(merged) == [5, 6, 7, 8]
-    assert list(latencies(None)) == []
-
-
 def test_calibration_arm_holds_resident_memory():
     import psutil
 
@@ -155,14 +147,16 @@ def test_calibration_arm_holds_resident_memory():
 
 def test_memory_is_the_steady_state_median_after_warmup_against_the_baseline():
     from loadgen.overhead import memory_figures, memory_overhead
+    from loadgen.results import merge
+    from tests.test_metrics import result, worker
 
     mib = 2**20
     # Warm-up (t < 2 s) grows; after it the median is what counts, the peak beside it.
-    baseline = {"rss_samples": [(0.5, 40 * mib), (1.5, 90 * mib), (2.5, 100 * mib), (3.0, 100 * mib), (3.5, 102 * mib)],
-                "measure_start_s": 2.0}
-    arm = {"rss_samples_by_worker": [[(2.5, 150 * mib), (3.0, 150 * mib)], [(2.5, 160 * mib), (3.0, 170 * mib)]],
-           "measure_start_s_by_worker": [2.0, 2.0]}
+    baseline = result(rss_samples=[(0.5, 40 * mib), (1.5, 90 * mib), (2.5, 100 * mib), (3.0, 100 * mib),
+                                   (3.5, 102 * mib)], measure_start_s=2.0)
+    arm = merge([worker(shard=0, rss_samples=[(2.5, 150 * mib), (3.0, 150 * mib)], measure_start_s=2.0),
+                 worker(shard=1, rss_samples=[(2.5, 160 * mib), (3.0, 170 * mib)], measure_start_s=2.0)])
     assert memory_figures(baseline) == {"rss_steady_mib": 100.0, "rss_peak_mib": 102.0}
     assert memory_figures(arm)["rss_steady_mib"] == pytest.approx((150 + 165) / 2)
     assert memory_overhead(baseline, arm) == {"memory_overhead_mib": 57.5, "memory_overhead_percent": 57.5}
-    assert memory_overhead(baseline, {"rss_samples": []})["memory_overhead_mib"] is None
+    assert memory_overhead(baseline, result(rss_samples=[]))["memory_overhead_mib"] is None

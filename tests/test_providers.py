@@ -14,7 +14,8 @@ import pytest
 from loadgen.histograms import Recorder
 from loadgen.prompts import make_prompt
 from loadgen.providers.anthropic_messages import AnthropicMessages
-from loadgen.providers.base import CallRecord, error_class
+from loadgen.providers.base import error_class
+from loadgen.results import CallRecord
 from loadgen.settings import ProviderSettings
 from loadgen.plan import provider_base_url
 from loadgen.providers.openai_chat import OpenAIChat

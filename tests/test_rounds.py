@@ -6,12 +6,14 @@ import pytest
 
 from loadgen.clock import VirtualClock
 from loadgen.plan import plan_mode
-from loadgen.metrics import _merge_blocks, achieved_rate, schedule_rate
+from loadgen.metrics import achieved_rate, schedule_rate
 from loadgen.profile import ProfileError
 from loadgen.profile_files import load_profile
+from loadgen.results import merge
 from loadgen.runner import Runner
 from loadgen.schedule import blocks
 from tests.conftest import run_cli
+from tests.test_metrics import worker
 from tests.test_runner import FakeProvider
 
 
@@ -159,14 +161,14 @@ def test_rates_are_judged_within_blocks_not_across_the_gaps_between_them():
     # Two shards, two blocks of 100 planned operations each over 990 ms (100/s), sent on
     # time but with a 5 s pause between the blocks: the achieved rate is still 100/s.
     def shard(k, first_sent):
-        return {"shard": k, "blocks": [
+        return worker(shard=k, blocks=[
             {"index": i, "planned": 100, "plan_span_ns": 990_000_000, "sent": 50, "shed": 0,
              "first_sent_ns": first_sent + i * 6_000_000_000 + k * 10_000_000,
              "last_sent_ns": first_sent + i * 6_000_000_000 + 980_000_000 + k * 10_000_000}
-            for i in range(2)]}
+            for i in range(2)])
 
-    merged = {"blocks": _merge_blocks([shard(k, 10**9)["blocks"] for k in range(2)]), "operations_planned": 200}
-    assert [b["sent"] for b in merged["blocks"]] == [100, 100]
+    merged = merge([shard(k, 10**9) for k in range(2)])
+    assert [b["sent"] for b in merged.blocks] == [100, 100]
     assert schedule_rate(merged) == pytest.approx(100.0)
     assert achieved_rate(merged) == pytest.approx(100.0)
 

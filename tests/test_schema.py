@@ -11,14 +11,16 @@ from jsonschema import Draft202012Validator
 from loadgen.arms import traces
 from loadgen.assessment import BASELINE_ARMS, CHECKS
 from loadgen.histograms import Recorder
-from loadgen.metrics import add_overheads, summarize
-from loadgen.profile import Profile
 from loadgen.document import build_document, schema, validate_document
+from loadgen.limits import Validity
+from loadgen.metrics import summarize_all
+from loadgen.profile import Profile
 from tests.conftest import run_cli
+from loadgen.results import WorkerResult
 from tests.test_metrics import result as worker_result
 
 
-def traced(arm: str, overhead_ns: int = 0) -> dict:
+def traced(arm: str, overhead_ns: int = 0) -> WorkerResult:
     """A worker result with per-op latencies and RSS samples, and for an exporting arm spans and collector figures."""
     extra_rss = 0 if arm == "baseline" else 5 * 2**20
     exports = traces(arm)
@@ -28,7 +30,7 @@ def traced(arm: str, overhead_ns: int = 0) -> dict:
     return worker_result(
         arm=arm, cpu_seconds_measured=1.0, measure_start_s=1.0,
         rss_samples=[(0.5, 60 * 2**20), (1.5, 64 * 2**20 + extra_rss), (2.5, 64 * 2**20)],
-        latency_by_op=array("q", [100_000_000 + overhead_ns + i % 7 * 1000 for i in range(1000)]).tobytes().hex(),
+        latency_by_op=array("q", [100_000_000 + overhead_ns + i % 7 * 1000 for i in range(1000)]),
         spans=None if not exports else {
             "started": 2002, "ended": 2002, "exported": 1990, "in_queue": 0, "export_calls": 40,
             "dropped": {"queue_full": 12, "export_failed": 0, "rejected": 0, "after_shutdown": 0},
@@ -44,8 +46,7 @@ def traced(arm: str, overhead_ns: int = 0) -> dict:
 def built() -> dict:
     """Built once: summarize() decodes every histogram, which is most of this module's time."""
     results = [traced("baseline"), traced("otel", overhead_ns=400_000), traced("calibration")]
-    runs = [summarize(r) for r in results]
-    add_overheads(results, runs)
+    runs = summarize_all(results, Validity())
     return build_document(Profile().model_dump(mode="json"), runs, target="embedded", interrupted=False, errors=[])
 
 

@@ -21,6 +21,7 @@ from loadgen.runner import Runner
 from loadgen.schedule import OffsetStream, open_loop_offsets, windows
 from loadgen.soak import SoakLog, leak_verdict, memory_verdicts, merge_window, pile_ups, rss_slope
 from tests.conftest import ROOT, run_cli
+from tests.test_metrics import result
 from tests.test_runner import FakeProvider
 
 
@@ -72,8 +73,8 @@ def test_slope_and_verdict():
 
 def test_memory_verdicts_skip_the_warmup_windows_and_add_up_workers():
     medians = [[(60.0 * k, 100 * 2**20 if k == 0 else 50 * 2**20 + k * 2**20, 40) for k in range(6)]]
-    result = {"provider": "openai", "arm": "calibration", "soak": {"rss_retained": medians[0], "tracemalloc_top": None}}
-    row = memory_verdicts([result], warmup_windows=1, limit_mib_per_hour=5)[0]
+    run = result(arm="calibration", soak={"rss_retained": medians[0], "tracemalloc_top": None})
+    row = memory_verdicts([run], warmup_windows=1, limit_mib_per_hour=5)[0]
     assert row["points"] == 5 and row["slope_mib_per_hour"] == pytest.approx(60.0)  # 1 MiB a minute
     assert row["verdict"] == "leak" and row["pile_ups"] == []
 
@@ -83,8 +84,8 @@ def test_a_pile_up_is_a_step_not_a_slope():
     # of 60) and left the RSS 10 MiB higher for good: the slope is fitted between the steps.
     retained = [(60.0 * k, (140 + (10 if k >= 6 else 0) + (0.05 if k % 2 else -0.05)) * 2**20, 1200 if k >= 6 else 60)
                 for k in range(12)]
-    result = {"provider": "openai", "arm": "baseline", "soak": {"rss_retained": retained, "tracemalloc_top": None}}
-    row = memory_verdicts([result], warmup_windows=1, limit_mib_per_hour=5)[0]
+    run = result(soak={"rss_retained": retained, "tracemalloc_top": None})
+    row = memory_verdicts([run], warmup_windows=1, limit_mib_per_hour=5)[0]
     assert row["pile_ups"] == [{"window": 6, "in_flight_high_water": 1200, "rss_step_mib": pytest.approx(10, abs=0.2)}]
     assert abs(row["slope_mib_per_hour"]) < 1 and row["verdict"] == "no leak"
     console = Console(record=True, width=160)

@@ -22,7 +22,8 @@ import uvicorn
 
 from loadgen.mock_llm import MockConfig, create_app
 from loadgen.mock_llm.server import bind_socket
-from loadgen.providers.base import CURRENT_CALL, CallRecord
+from loadgen.providers.base import CURRENT_CALL
+from loadgen.results import CallRecord
 from loadgen.providers.transport import LeanTransport
 
 # Real sockets, real timeouts: every test here starts a server (in the test's loop, a thread or

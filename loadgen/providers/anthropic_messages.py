@@ -11,9 +11,9 @@ import anthropic
 import httpx2
 
 from loadgen.prompts import Prompt, anthropic_messages
-from loadgen.providers.base import CallRecord
 from loadgen.settings import ProviderSettings
 from loadgen.providers.http import make_http_client
+from loadgen.results import CallRecord
 
 
 class AnthropicMessages:

@@ -6,9 +6,9 @@ import httpx2
 import openai
 
 from loadgen.prompts import Prompt, openai_messages
-from loadgen.providers.base import CallRecord
 from loadgen.settings import ProviderSettings
 from loadgen.providers.http import make_http_client
+from loadgen.results import CallRecord
 
 
 class OpenAIChat:

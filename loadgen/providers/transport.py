@@ -34,7 +34,8 @@ from typing import AsyncIterator
 import httptools
 import httpx2
 
-from loadgen.providers.base import CURRENT_CALL, CallRecord
+from loadgen.providers.base import CURRENT_CALL
+from loadgen.results import CallRecord
 
 _EOF = object()
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from loadgen.prompts import Prompt
-from loadgen.providers.base import CallRecord, Provider
+from loadgen.providers.base import Provider
+from loadgen.results import CallRecord
 from loadgen.settings import TracingSettings
 
 if TYPE_CHECKING:

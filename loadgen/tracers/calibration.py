@@ -18,7 +18,8 @@ import time
 
 from loadgen.known_answer import HeldTime
 from loadgen.prompts import Prompt
-from loadgen.providers.base import CallRecord, Provider
+from loadgen.providers.base import Provider
+from loadgen.results import CallRecord
 from loadgen.settings import CalibrationSettings, TracingSettings
 from loadgen.tracers.base import NoTracing, Traced
 

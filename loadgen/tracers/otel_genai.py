@@ -10,7 +10,8 @@ from __future__ import annotations
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from loadgen.prompts import Prompt
-from loadgen.providers.base import CallRecord, Provider, error_class
+from loadgen.providers.base import Provider, error_class
+from loadgen.results import CallRecord
 from loadgen.tracers.base import Traced
 from loadgen.settings import TracingSettings
 from loadgen.tracers.pipeline import RootSpanArm, otel_pipeline
