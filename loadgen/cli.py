@@ -114,7 +114,7 @@ def main() -> None:
 def run(profile_path: str | None, quiet: bool, export_json: str | None, validate_only: bool,
         test_connections: bool, test_determinism: bool, north_star_only: bool, yes: bool, **flags: Any) -> None:
     """Run a load test (default profile: profiles/quickstart.toml)."""
-    from loadgen.session import run_session
+    from loadgen.run_command import run_command
 
     path = Path(profile_path) if profile_path else (DEFAULT_PROFILE if DEFAULT_PROFILE.exists() else None)
     try:
@@ -140,7 +140,7 @@ def run(profile_path: str | None, quiet: bool, export_json: str | None, validate
         sys.exit(checks.report(found, out))
     export_json = export_json or profile.outputs.results_json
     try:
-        code = run_session(profile, export_json=export_json, out=out, err=err, live=not quiet,
+        code = run_command(profile, export_json=export_json, out=out, err=err, live=not quiet,
                            confirmed=yes, north_star_only=north_star_only)
     except UserError as exc:
         _fail(str(exc), exc.code)

@@ -65,7 +65,7 @@ class Runner:
         self._block_ops = (shard, shard)  # a time slice's op_ids, [first, last) of this shard
         self._block_before = (0, 0)
         self._tasks: set[asyncio.Task] = set()
-        self._plan: tuple[int, int, array] = (0, 0, array("q"))
+        self._block_offsets: tuple[int, int, array] = (0, 0, array("q"))
         if profile.open_loop and profile.soak is not None:
             # A soak streams its schedule window by window and keeps no per-operation
             # array: its memory must not grow with its length.
@@ -80,8 +80,8 @@ class Runner:
         else:
             self.offsets = array("q")
             self.warmup = array("q")
-            self.plan = closed_loop_plan(profile, shard, shards)
-            planned = self.plan.operations or 0
+            self.closed_loop = closed_loop_plan(profile, shard, shards)
+            planned = self.closed_loop.operations or 0
         total = len(self.offsets) if profile.open_loop else (profile.operations or 0)
         if profile.soak is not None:
             total = 0  # no pairing by op_id in a soak: histograms only
@@ -147,7 +147,7 @@ class Runner:
         return now
 
     # -- open loop -----------------------------------------------------------------
-    def _open_plan(self, block: Block) -> tuple[int, int, array]:
+    def _open_block_offsets(self, block: Block) -> tuple[int, int, array]:
         """(first op_id, the offset op `first` is aligned to, the block's offsets)."""
         if block.first is None:  # a time window of a streamed schedule (a soak)
             first, offsets = self.stream.until(block.start_ns + block.duration_ns)
@@ -160,7 +160,7 @@ class Runner:
         now_ns = self.now_ns
         cap = self.profile.max_in_flight
         shard, shards = self.shard, self.shards
-        first, origin, offsets = self._plan = self._open_plan(block)
+        first, origin, offsets = self._block_offsets = self._open_block_offsets(block)
         warmup = self.warmup if warm else array("q")
         lead = -warmup[0] if len(warmup) else 0
         # The block's origin is intended at start + lead; its operations keep their distance to it.
@@ -232,7 +232,7 @@ class Runner:
                     t_start = self.now_ns()
                 await self._call(op_id, now, warmup, t_start)
 
-        await asyncio.gather(*(user() for _ in range(self.plan.users)))
+        await asyncio.gather(*(user() for _ in range(self.closed_loop.users)))
         if block.first is None:
             self._block_ops = (self._block_ops[0], self._next_closed_op)
 
@@ -269,9 +269,9 @@ class Runner:
     def block_figures(self, block: Block) -> dict:
         """The block's plan and what was sent of it (also for a block cut short by a stop)."""
         planned = span = None
-        if self.profile.open_loop and len(self._plan[2]):
+        if self.profile.open_loop and len(self._block_offsets[2]):
             # The whole block's plan (every shard's operations), so shards merge by adding sends.
-            offsets = self._plan[2]
+            offsets = self._block_offsets[2]
             planned = len(offsets)
             span = offsets[-1] - offsets[0]
         sent_before, shed_before = self._block_before

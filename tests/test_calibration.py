@@ -169,16 +169,16 @@ def test_flags_reach_the_profile(monkeypatch):
 
     from click.testing import CliRunner
 
-    import loadgen.session
+    import loadgen.run_command
     from loadgen.cli import main
 
     seen = {}
 
-    def run_session(profile, **_):
+    def run_command(profile, **_):
         seen["tracing"] = profile.tracing
         return 0
 
-    monkeypatch.setattr(loadgen.session, "run_session", run_session)
+    monkeypatch.setattr(loadgen.run_command, "run_command", run_command)
     monkeypatch.setattr(signal, "signal", lambda *_: None)  # the command's handlers stay out of pytest
     done = CliRunner().invoke(main, ["run", "--arms", "baseline,calibration", "--calibrate-us", "300",
                                      "--calibrate-kind", "sleep", "--calibrate-at", "after"])

@@ -26,10 +26,10 @@ from loadgen.profile import Profile
 from loadgen.sweep import budget_modes, initial_tracks, orchestrated_step, run_sweep, step_rates, sweep_document
 
 
-def run_session(profile: Profile, *, export_json: str | None, out: Console, err: Console, live: bool = True,
+def run_command(profile: Profile, *, export_json: str | None, out: Console, err: Console, live: bool = True,
                 confirmed: bool = False, north_star_only: bool = False) -> int:
     if profile.sweep is not None:
-        return run_sweep_session(profile, export_json=export_json, out=out, err=err, live=live, confirmed=confirmed)
+        return sweep_command(profile, export_json=export_json, out=out, err=err, live=live, confirmed=confirmed)
     modes = plan_run(profile, worker_cores())
     err.print(f"loadgen: {profile.name}: {', '.join(profile.providers)} · "
               f"{', '.join(mode.mode for mode in modes)}"
@@ -94,7 +94,7 @@ def _window_printer(log: soak.SoakLog | None, err: Console):
     return on_window
 
 
-def run_sweep_session(profile: Profile, *, export_json: str | None, out: Console, err: Console, live: bool = True,
+def sweep_command(profile: Profile, *, export_json: str | None, out: Console, err: Console, live: bool = True,
                       confirmed: bool = False) -> int:
     """`loadgen run` for a profile with [sweep]: finding where arms stop is the point; only a cut-short sweep fails."""
     if profile.modes:
