@@ -69,9 +69,12 @@ class CallRecord:
         self._t_last_token = 0
         self._itl = itl
 
+    # The clock of the token stamps: perf_counter_ns, as the runner's (a VirtualClock's in tests).
+    now_ns = staticmethod(time.perf_counter_ns)
+
     def token(self) -> None:
         """A content (or reasoning) delta with text arrived now."""
-        now = time.perf_counter_ns()
+        now = self.now_ns()
         if self.t_first_token == 0:
             self.t_first_token = now
         elif self._itl is not None:

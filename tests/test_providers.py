@@ -11,6 +11,7 @@ import time
 import httpx2
 import pytest
 
+from loadgen.clock import VirtualClock
 from loadgen.histograms import Recorder
 from loadgen.prompts import make_prompt
 from loadgen.providers.anthropic_messages import AnthropicMessages
@@ -86,11 +87,11 @@ def anthropic_stream_handler(request):
     return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=sse(frames))
 
 
-async def one_call(provider, itl):
-    rec = CallRecord(0, time.perf_counter_ns(), itl)
-    rec.t_start = time.perf_counter_ns()
+async def one_call(provider, itl, now_ns=time.perf_counter_ns):
+    rec = CallRecord(0, now_ns(), itl)
+    rec.t_start = now_ns()
     await provider.call(make_prompt(0, 0), rec)
-    rec.t_done = time.perf_counter_ns()
+    rec.t_done = now_ns()
     await provider.aclose()
     return rec
 
@@ -99,16 +100,19 @@ async def one_call(provider, itl):
     (OpenAIChat, openai_stream_handler, "http://mock/v1"),
     (AnthropicMessages, anthropic_stream_handler, "http://mock"),
 ])
-def test_ttft_skips_role_only_ping_and_usage_frames(make, handler, url):
+def test_ttft_skips_role_only_ping_and_usage_frames(make, handler, url, monkeypatch):
+    # On virtual time (the pauses are the only time that passes), so the figures are exact.
+    clock = VirtualClock()
+    monkeypatch.setattr(CallRecord, "now_ns", staticmethod(clock.now_ns))
     itl = Recorder()
     provider = make(settings(True, url), transport=httpx2.MockTransport(handler))
-    rec = asyncio.run(one_call(provider, itl))
+    rec = clock.run(one_call(provider, itl, clock.now_ns))
     # The role-only chunk (or message_start and ping) arrived at once; the first text
-    # only after one pause, so TTFT ≥ the pause.
-    assert (rec.t_first_token - rec.t_start) / 1e9 >= GAP_S * 0.9
-    # One gap between the two text deltas, itself about one pause.
+    # only after one pause: TTFT is the pause.
+    assert rec.t_first_token - rec.t_start == round(GAP_S * 1e9)
+    # One gap between the two text deltas: one pause.
     assert itl.count == 1
-    assert itl.histogram.get_max_value() / 1e6 >= GAP_S * 0.9
+    assert itl.histogram.get_max_value() == pytest.approx(GAP_S * 1e6, rel=1e-3)  # µs, to HDR's 3 digits
     assert rec.output_tokens == 2
     assert rec.error is None
 
