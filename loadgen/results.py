@@ -152,6 +152,19 @@ class Stats:
                 self.after_response_by_op[op_id] = after_response
 
 
+    def measured(self) -> dict:
+        """The WorkerResult fields these stats fill: counts, send window, errors, histograms, per-op arrays."""
+        return {
+            "operations_planned": self.planned, "operations_sent": self.sent, "operations_completed": self.completed,
+            "operations_ok": self.ok, "shed": self.shed, "attempts": self.attempts,
+            "output_tokens": self.output_tokens, "first_sent_ns": self.first_sent_ns,
+            "last_sent_ns": self.last_sent_ns, "last_done_ns": self.last_done_ns, "errors": dict(self.errors),
+            "histograms": {name: rec.encode() for name, rec in self.h.items()},
+            # 8 bytes per operation each, for pairing op_ids across arms (loadgen.overhead).
+            **{name: getattr(self, name) for name in BY_OP},
+        }
+
+
 def _no_ops() -> array:
     return array("q")
 

@@ -166,8 +166,8 @@ def test_shards_split_the_schedule_and_merge_back():
 def test_closed_loop_shards_split_users_and_operations():
     profile = load_profile(None, {"load": {"kind": "concurrency", "users": 3}, "operations": 10, "provider": "openai"})
     a, b = Runner(profile, FakeProvider(), 0, 2), Runner(profile, FakeProvider(), 1, 2)
-    assert (a.plan.users, b.plan.users) == (2, 1)
-    assert (a.plan.operations, b.plan.operations) == (5, 5)
+    assert (a.closed_loop.users, b.closed_loop.users) == (2, 1)
+    assert (a.closed_loop.operations, b.closed_loop.operations) == (5, 5)
 
 
 # --- one timeline per call: lag + before the wire + wire + after the response = latency ---------
