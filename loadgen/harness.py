@@ -17,14 +17,16 @@ from contextlib import contextmanager
 from typing import Iterator
 from urllib.parse import urlencode, urlsplit
 
+from loadgen.collector.config import CollectorConfig
 from loadgen.errors import ExitCode, UserError
+from loadgen.mock_llm.config import MockConfig
 from loadgen.profile import Profile
 from loadgen.processes import exit_with_parent, pin_to, spawn_context
 
 HARNESS_START_TIMEOUT_S = 20.0
 
 
-def _harness_main(kind: str, config: dict, ready_queue, cpu: int | None) -> None:
+def _harness_main(kind: str, config: MockConfig | CollectorConfig, ready_queue, cpu: int | None) -> None:
     # A process group of its own: the terminal's Ctrl-C must not stop the mock or the
     # collector while the workers drain their last calls and flush their last spans;
     # the orchestrator terminates them at the end.
@@ -32,18 +34,16 @@ def _harness_main(kind: str, config: dict, ready_queue, cpu: int | None) -> None
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent()
     pin_to(cpu)
+    # The config arrives as the validated object it is; the server is imported here only.
     if kind == "mock":
-        from loadgen.mock_llm import MockConfig, serve
-
-        serve(MockConfig.model_validate(config), host="127.0.0.1", port=0, on_ready=ready_queue.put)
+        from loadgen.mock_llm import serve
     else:
-        from loadgen.collector import CollectorConfig, serve
-
-        serve(CollectorConfig.model_validate(config), host="127.0.0.1", port=0, on_ready=ready_queue.put)
+        from loadgen.collector import serve
+    serve(config, host="127.0.0.1", port=0, on_ready=ready_queue.put)
 
 
 @contextmanager
-def _harness(kind: str, config: dict, cpu: int | None) -> Iterator[str]:
+def _harness(kind: str, config: MockConfig | CollectorConfig, cpu: int | None) -> Iterator[str]:
     """Start the embedded mock LLM or collector in its own process; yield http://127.0.0.1:PORT."""
     ctx = spawn_context()
     ready = ctx.Queue()
@@ -63,11 +63,11 @@ def _harness(kind: str, config: dict, cpu: int | None) -> Iterator[str]:
 
 
 def embedded_mock(profile: Profile, cpu: int | None = None):
-    return _harness("mock", profile.mock.model_dump(mode="json"), cpu)
+    return _harness("mock", profile.mock, cpu)
 
 
 def embedded_collector(profile: Profile, cpu: int | None = None):
-    return _harness("collector", profile.collector.model_dump(mode="json"), cpu)
+    return _harness("collector", profile.collector, cpu)
 
 
 def collector_figures(collector_url: str, run_id: str) -> dict | None:
