@@ -30,6 +30,12 @@ class ArmInfo:
     providers: tuple[str, ...] | None = None  # the providers it runs on; None: every provider
     traces: bool = True  # exports spans (so needs a collector, and has span figures)
     convention: str | None = None  # its LLM spans' convention in the collector's by_convention
+    # The requirements the arm needs in an environment of its own (loadgen/envs.py): always
+    # for an arm marked `own_env`, and for any arm run at a version (`--arms name@1.2.3`,
+    # which pins `distribution`). Empty: the arm runs in loadgen's own environment only.
+    packages: tuple[str, ...] = ()
+    distribution: str | None = None  # the PyPI package that `name@version` pins
+    own_env: bool = False  # never runs in loadgen's environment (its packages cannot live there)
 
 
 ARMS: dict[str, ArmInfo] = {info.name: info for info in (
@@ -46,7 +52,9 @@ ARMS: dict[str, ArmInfo] = {info.name: info for info in (
     # HoneyHive traces through OpenInference's instrumentors (loadgen.tracers.honeyhive).
     ArmInfo("honeyhive", "loadgen.tracers.honeyhive:honeyhive_arm",
             ("honeyhive", "openinference.instrumentation.openai"),
-            convention=over_honeyhive(OPENINFERENCE)),
+            convention=over_honeyhive(OPENINFERENCE),
+            packages=("honeyhive", "openinference-instrumentation-openai", "openinference-instrumentation-anthropic"),
+            distribution="honeyhive"),
     # The anthropic SDK's own tracing: there is nothing of it to switch on in an OpenAI call.
     ArmInfo("anthropic-native", "loadgen.tracers.anthropic_native:anthropic_native_arm", ("anthropic",),
             providers=("anthropic",), convention=OTEL_GENAI),
