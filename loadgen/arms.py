@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from loadgen.span_names import OPENINFERENCE, OTEL_GENAI, over_honeyhive
+from loadgen.span_names import LMNR, OPENINFERENCE, OTEL_GENAI, over_honeyhive
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,9 @@ ARMS: dict[str, ArmInfo] = {info.name: info for info in (
     # The anthropic SDK's own tracing: there is nothing of it to switch on in an OpenAI call.
     ArmInfo("anthropic-native", "loadgen.tracers.anthropic_native:anthropic_native_arm", ("anthropic",),
             providers=("anthropic",), convention=OTEL_GENAI),
+    # Laminar: its own copies of OpenLLMetry's instrumentors, OTLP/HTTP to /v1/traces (loadgen.tracers.lmnr).
+    ArmInfo("lmnr", "loadgen.tracers.lmnr:lmnr_arm", ("lmnr",), convention=LMNR,
+            packages=("lmnr",), distribution="lmnr", own_env=True),
     # A known cost in place of a tracer: it exports nothing.
     ArmInfo("calibration", "loadgen.tracers.calibration:calibration_arm", traces=False),
 )}

@@ -18,6 +18,7 @@ SERVICE_NAME = "service.name"  # resource attribute (OTel's): "loadgen-{arm}-{pr
 OTEL_GENAI = "otel_genai"
 OPENINFERENCE = "openinference"
 HONEYHIVE = "honeyhive"
+LMNR = "lmnr"  # Laminar: GenAI attributes plus its own lmnr.span.* (loadgen.tracers.lmnr)
 
 
 def over_honeyhive(inner: str) -> str:

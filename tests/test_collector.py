@@ -345,6 +345,27 @@ def test_honeyhive_spans_need_honeyhive_and_instrumentor_attributes():
                                                                         "honeyhive.session_id": 1}
 
 
+def test_laminar_spans_are_checked_against_laminars_list():
+    # lmnr 0.8's instrumentors write pre-1.37 GenAI keys and no gen_ai.operation.name; its
+    # processor adds lmnr.span.*, which is what marks the span as Laminar's.
+    laminar = {"lmnr.span.type": "LLM", "lmnr.span.path": ("loadgen.operation", "openai.chat"),
+               "gen_ai.system": "openai", "gen_ai.request.model": "gpt-mock", "gen_ai.response.model": "gpt-mock",
+               "gen_ai.usage.input_tokens": 4, "gen_ai.usage.output_tokens": 7}
+
+    async def go():
+        c, s = Collector(), Spans()
+        s.operation(0, laminar, name="openai.chat")  # complete without gen_ai.operation.name
+        s.operation(1, {k: v for k, v in laminar.items() if k != "lmnr.span.path"}, name="openai.chat")
+        s.operation(2, {**OPENINFERENCE, "lmnr.span.type": "LLM"}, name="ChatCompletion")  # OpenInference decides
+        await c.export(s.body())
+        return await c.stats("r1")
+
+    conventions = run(go())["by_convention"]
+    assert conventions["lmnr"]["llm_spans"] == 2 and conventions["lmnr"]["complete_llm_spans"] == 1
+    assert conventions["lmnr"]["missing_attributes"] == {"lmnr.span.path": 1}
+    assert conventions["openinference"]["complete_llm_spans"] == 1
+
+
 def test_which_spans_are_llm_spans():
     async def go():
         c, s = Collector(), Spans()

@@ -15,7 +15,8 @@ The root span of an operation (`loadgen.operation`) is never an LLM span.
 
 An LLM span's **convention**: HoneyHive when a span or resource attribute key starts with
 `honeyhive.` or `honeyhive_` (its span processor stamps every span); otherwise
-OpenInference when it carries `openinference.span.kind`; otherwise OTel GenAI.
+OpenInference when it carries `openinference.span.kind`; otherwise Laminar when it carries
+`lmnr.span.type`; otherwise OTel GenAI.
 HoneyHive wraps other instrumentors, so a HoneyHive LLM span must carry HoneyHive's list
 *and* the list of the convention its instrumentor follows (OpenInference, HoneyHive's
 default, or OTel GenAI for OpenLLMetry's instrumentors).
@@ -27,7 +28,7 @@ from collections.abc import Collection, Mapping
 
 # The convention names are shared with the arm registry (an arm names its LLM spans'
 # convention); re-exported here for this module's readers.
-from loadgen.span_names import HONEYHIVE, OPENINFERENCE, OTEL_GENAI, over_honeyhive
+from loadgen.span_names import HONEYHIVE, LMNR, OPENINFERENCE, OTEL_GENAI, over_honeyhive
 
 REQUIRED_ATTRIBUTES: dict[str, list[str]] = {
     # OpenTelemetry semantic conventions for GenAI spans (status: Development). Semconv
@@ -60,9 +61,23 @@ REQUIRED_ATTRIBUTES: dict[str, list[str]] = {
         "honeyhive.session_id",
         "honeyhive.project",
     ],
+    # Laminar (lmnr 0.8): its LaminarSpanProcessor stamps lmnr.span.* on every span, and its
+    # copies of OpenLLMetry's instrumentors write GenAI attributes from before semconv 1.37
+    # (gen_ai.system, no gen_ai.operation.name). Laminar's backend shows an LLM span from
+    # lmnr.span.type "LLM", the model and the token counts; lmnr.span.path places it.
+    LMNR: [
+        "lmnr.span.type",
+        "lmnr.span.path",
+        "gen_ai.provider.name|gen_ai.system",
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+    ],
 }
 
 OI_KIND_KEY = "openinference.span.kind"
+LMNR_TYPE_KEY = "lmnr.span.type"
 HONEYHIVE_PREFIXES = ("honeyhive.", "honeyhive_")
 _LLM_KEY_PREFIXES = ("gen_ai.", "llm.")
 _LLM_NAME_WORDS = ("chat", "messages", "completion")
@@ -110,6 +125,8 @@ def convention_of(keys: Collection[str], honeyhive_resource: bool) -> str:
     for key in keys:  # a plain loop: any() over a generator costs twice as much per span
         if key.startswith(HONEYHIVE_PREFIXES):
             return _HONEYHIVE_OVER[inner]
+    if inner == OTEL_GENAI and LMNR_TYPE_KEY in keys:
+        return LMNR
     return inner
 
 

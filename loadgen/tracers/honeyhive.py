@@ -17,26 +17,11 @@ from __future__ import annotations
 
 import os
 
-from opentelemetry.sdk.trace import SpanProcessor
-
 from loadgen.accounting import SpanAccounting
 from loadgen.span_names import ARM, RUN_ID
 from loadgen.settings import TracingSettings
 from loadgen.tracers.instrumentors import instrumentor
-from loadgen.tracers.pipeline import RootSpanArm, accounted_batch
-
-
-class _Lifecycle(SpanProcessor):
-    """Counts spans started and ended on the provider, before HoneyHive's own processor."""
-
-    def __init__(self, accounting: SpanAccounting) -> None:
-        self.accounting = accounting
-
-    def on_start(self, span, parent_context=None) -> None:
-        self.accounting.started += 1
-
-    def on_end(self, span) -> None:
-        self.accounting.ended += 1
+from loadgen.tracers.pipeline import LifecycleCounter, RootSpanArm, accounted_batch
 
 
 class HoneyHiveArm(RootSpanArm):
@@ -62,7 +47,7 @@ class HoneyHiveArm(RootSpanArm):
             **server,
         )
         accounting = SpanAccounting()
-        tracer.provider.add_span_processor(_Lifecycle(accounting))
+        tracer.provider.add_span_processor(LifecycleCounter(accounting))
         tracer.span_processor._batch_processor = accounted_batch(
             tracer.otlp_exporter, session, settings, accounting, count_lifecycle=False
         )
