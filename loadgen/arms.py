@@ -61,6 +61,9 @@ ARMS: dict[str, ArmInfo] = {info.name: info for info in (
     # Laminar: its own copies of OpenLLMetry's instrumentors, OTLP/HTTP to /v1/traces (loadgen.tracers.lmnr).
     ArmInfo("lmnr", "loadgen.tracers.lmnr:lmnr_arm", ("lmnr",), convention=LMNR,
             packages=("lmnr",), distribution="lmnr", own_env=True),
+    # LangSmith in its OpenTelemetry mode: its client wrappers' runs become OTel spans (loadgen.tracers.langsmith).
+    ArmInfo("langsmith", "loadgen.tracers.langsmith:langsmith_arm", ("langsmith", "langsmith.wrappers"),
+            convention=OTEL_GENAI, packages=("langsmith[otel]",), distribution="langsmith", own_env=True),
     # A known cost in place of a tracer: it exports nothing.
     ArmInfo("calibration", "loadgen.tracers.calibration:calibration_arm", traces=False),
 )}

@@ -194,3 +194,28 @@ def test_a_dropped_response_is_a_stream_cut_for_both_sdks():
     assert error_class(wrapped) == "stream_cut"
     assert error_class(h.RemoteProtocolError("cut")) == "stream_cut"
     assert error_class(openai.APIConnectionError(request=h.Request("POST", "http://x"))) == "connection"
+
+
+@pytest.mark.parametrize("make, handler, url", [
+    (OpenAIChat, openai_stream_handler, "http://mock/v1"),
+    (AnthropicMessages, anthropic_stream_handler, "http://mock"),
+])
+def test_a_tracer_that_wraps_the_client_sees_every_call(make, handler, url):
+    # LangSmith's wrap_openai / wrap_anthropic replace `create` on the client instance:
+    # the adapter must take `create` from the client after the wrapper has run.
+    seen = []
+
+    def wrap_client(client):
+        resource = client.chat.completions if make is OpenAIChat else client.messages
+        create = resource.create
+
+        async def traced_create(**kwargs):
+            seen.append(kwargs["model"])
+            return await create(**kwargs)
+
+        resource.create = traced_create
+        return client
+
+    provider = make(settings(True, url), transport=httpx2.MockTransport(handler), wrap_client=wrap_client)
+    rec = asyncio.run(one_call(provider, Recorder()))
+    assert seen == ["m"] and rec.error is None and rec.output_tokens == 2

@@ -7,6 +7,8 @@ passes `open_telemetry={"tracer_provider": tp}` (the bare `True` crashes in anth
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anthropic
 import httpx2
 
@@ -24,6 +26,7 @@ class AnthropicMessages:
         settings: ProviderSettings,
         transport: httpx2.AsyncBaseTransport | None = None,
         open_telemetry: bool | dict = False,
+        wrap_client: Callable | None = None,
     ) -> None:
         self._settings = settings
         self._http = make_http_client(settings, transport)
@@ -36,6 +39,8 @@ class AnthropicMessages:
             open_telemetry=open_telemetry,
             **kwargs,
         )
+        if wrap_client is not None:  # a tracer that wraps the client instance (LangSmith's wrap_openai)
+            self._client = wrap_client(self._client)
         self._create = self._client.messages.create
 
     async def call(self, prompt: Prompt, rec: CallRecord) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx2
 import openai
 
@@ -14,7 +16,8 @@ from loadgen.results import CallRecord
 class OpenAIChat:
     name = "openai"
 
-    def __init__(self, settings: ProviderSettings, transport: httpx2.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, settings: ProviderSettings, transport: httpx2.AsyncBaseTransport | None = None,
+                 wrap_client: Callable | None = None) -> None:
         self._settings = settings
         self._http = make_http_client(settings, transport)
         kwargs = {"base_url": settings.base_url} if settings.base_url else {}
@@ -25,6 +28,8 @@ class OpenAIChat:
             http_client=self._http,
             **kwargs,
         )
+        if wrap_client is not None:  # a tracer that wraps the client instance (LangSmith's wrap_openai)
+            self._client = wrap_client(self._client)
         self._create = self._client.chat.completions.create
 
     async def call(self, prompt: Prompt, rec: CallRecord) -> None:
