@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from loadgen.span_names import LMNR, OPENINFERENCE, OTEL_GENAI, over_honeyhive
+from loadgen.span_names import LMNR, MLFLOW, OPENINFERENCE, OTEL_GENAI, over_honeyhive
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,9 @@ ARMS: dict[str, ArmInfo] = {info.name: info for info in (
     # LangSmith in its OpenTelemetry mode: its client wrappers' runs become OTel spans (loadgen.tracers.langsmith).
     ArmInfo("langsmith", "loadgen.tracers.langsmith:langsmith_arm", ("langsmith", "langsmith.wrappers"),
             convention=OTEL_GENAI, packages=("langsmith[otel]",), distribution="langsmith", own_env=True),
+    # MLflow tracing with autolog, OTLP/HTTP to the collector (loadgen.tracers.mlflow).
+    ArmInfo("mlflow", "loadgen.tracers.mlflow:mlflow_arm", ("mlflow", "mlflow.openai", "mlflow.anthropic"),
+            convention=MLFLOW, packages=("mlflow-tracing",), distribution="mlflow-tracing", own_env=True),
     # A known cost in place of a tracer: it exports nothing.
     ArmInfo("calibration", "loadgen.tracers.calibration:calibration_arm", traces=False),
 )}

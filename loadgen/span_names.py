@@ -19,6 +19,7 @@ OTEL_GENAI = "otel_genai"
 OPENINFERENCE = "openinference"
 HONEYHIVE = "honeyhive"
 LMNR = "lmnr"  # Laminar: GenAI attributes plus its own lmnr.span.* (loadgen.tracers.lmnr)
+MLFLOW = "mlflow"  # MLflow tracing: its own mlflow.* attributes, JSON text (loadgen.tracers.mlflow)
 
 
 def over_honeyhive(inner: str) -> str:

@@ -366,6 +366,27 @@ def test_laminar_spans_are_checked_against_laminars_list():
     assert conventions["openinference"]["complete_llm_spans"] == 1
 
 
+def test_mlflow_spans_write_op_ids_as_text_and_are_checked_against_mlflows_list():
+    # MLflow writes every attribute as JSON text: op_id "0", a warm-up's "-2"; its autolog
+    # spans are named after the SDK class and carry mlflow.* keys only.
+    mlflow = {"mlflow.spanType": '"CHAT_MODEL"', "mlflow.traceRequestId": '"tr-1"', "mlflow.spanInputs": "{}",
+              "mlflow.spanOutputs": "{}", "mlflow.llm.model": '"gpt-mock"', "mlflow.chat.tokenUsage": "{}"}
+
+    async def go():
+        c, s = Collector(), Spans()
+        s.operation("-2", mlflow, name="AsyncCompletions")  # a warm-up call
+        s.operation("0", mlflow, name="AsyncCompletions")
+        s.operation("1", {k: v for k, v in mlflow.items() if k != "mlflow.chat.tokenUsage"},
+                    name="AsyncMessages.create")  # Anthropic streaming: no usage
+        await c.export(s.body())
+        return await c.stats("r1")
+
+    figures = run(go())
+    assert figures["roots"] == 2 and figures["warmup_roots"] == 1 and figures["covered_operations"] == 2
+    assert figures["by_convention"]["mlflow"]["llm_spans"] == 3
+    assert figures["by_convention"]["mlflow"]["missing_attributes"] == {"mlflow.chat.tokenUsage": 1}
+
+
 def test_which_spans_are_llm_spans():
     async def go():
         c, s = Collector(), Spans()

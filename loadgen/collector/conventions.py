@@ -16,7 +16,7 @@ The root span of an operation (`loadgen.operation`) is never an LLM span.
 An LLM span's **convention**: HoneyHive when a span or resource attribute key starts with
 `honeyhive.` or `honeyhive_` (its span processor stamps every span); otherwise
 OpenInference when it carries `openinference.span.kind`; otherwise Laminar when it carries
-`lmnr.span.type`; otherwise OTel GenAI.
+`lmnr.span.type`; otherwise MLflow when it carries `mlflow.spanType`; otherwise OTel GenAI.
 HoneyHive wraps other instrumentors, so a HoneyHive LLM span must carry HoneyHive's list
 *and* the list of the convention its instrumentor follows (OpenInference, HoneyHive's
 default, or OTel GenAI for OpenLLMetry's instrumentors).
@@ -28,7 +28,7 @@ from collections.abc import Collection, Mapping
 
 # The convention names are shared with the arm registry (an arm names its LLM spans'
 # convention); re-exported here for this module's readers.
-from loadgen.span_names import HONEYHIVE, LMNR, OPENINFERENCE, OTEL_GENAI, over_honeyhive
+from loadgen.span_names import HONEYHIVE, LMNR, MLFLOW, OPENINFERENCE, OTEL_GENAI, over_honeyhive
 
 REQUIRED_ATTRIBUTES: dict[str, list[str]] = {
     # OpenTelemetry semantic conventions for GenAI spans (status: Development). Semconv
@@ -74,10 +74,22 @@ REQUIRED_ATTRIBUTES: dict[str, list[str]] = {
         "gen_ai.usage.input_tokens",
         "gen_ai.usage.output_tokens",
     ],
+    # MLflow tracing (mlflow-tracing 3.17, autolog, without MLFLOW_ENABLE_OTEL_GENAI_SEMCONV):
+    # every value is JSON text. What MLflow's trace UI reads for a chat span: its type, its
+    # trace, inputs and outputs, the model and the token usage.
+    MLFLOW: [
+        "mlflow.spanType",
+        "mlflow.traceRequestId",
+        "mlflow.spanInputs",
+        "mlflow.spanOutputs",
+        "mlflow.llm.model",
+        "mlflow.chat.tokenUsage",
+    ],
 }
 
 OI_KIND_KEY = "openinference.span.kind"
 LMNR_TYPE_KEY = "lmnr.span.type"
+MLFLOW_TYPE_KEY = "mlflow.spanType"
 HONEYHIVE_PREFIXES = ("honeyhive.", "honeyhive_")
 _LLM_KEY_PREFIXES = ("gen_ai.", "llm.")
 _LLM_NAME_WORDS = ("chat", "messages", "completion")
@@ -125,8 +137,11 @@ def convention_of(keys: Collection[str], honeyhive_resource: bool) -> str:
     for key in keys:  # a plain loop: any() over a generator costs twice as much per span
         if key.startswith(HONEYHIVE_PREFIXES):
             return _HONEYHIVE_OVER[inner]
-    if inner == OTEL_GENAI and LMNR_TYPE_KEY in keys:
-        return LMNR
+    if inner == OTEL_GENAI:
+        if LMNR_TYPE_KEY in keys:
+            return LMNR
+        if MLFLOW_TYPE_KEY in keys:
+            return MLFLOW
     return inner
 
 

@@ -149,7 +149,7 @@ def _pb_int(attributes: Any, key: str) -> int | None:
             kind = value.WhichOneof("value")
             if kind == "int_value":
                 return value.int_value
-            if kind == "string_value" and value.string_value.isdigit():
+            if kind == "string_value" and _is_int_text(value.string_value):
                 return int(value.string_value)
             return None
     return None
@@ -218,6 +218,12 @@ def _json_value(attributes: Any, key: str) -> dict[str, Any]:
 
 def _json_int(value: dict[str, Any]) -> int | None:
     raw = value.get("intValue", value.get("stringValue"))  # int64 comes as a string, or a number
-    if isinstance(raw, int) or (isinstance(raw, str) and raw.isdigit()):
+    if isinstance(raw, int) or (isinstance(raw, str) and _is_int_text(raw)):
         return int(raw)
     return None
+
+
+def _is_int_text(text: str) -> bool:
+    """'12' or '-3': an integer written as text (OTLP/JSON's int64, or a tracer that writes
+    every attribute as JSON text, as MLflow does); warm-up op_ids are negative."""
+    return text.isdigit() or (text[:1] == "-" and text[1:].isdigit())
