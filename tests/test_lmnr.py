@@ -13,3 +13,12 @@ from loadgen.tracers.lmnr import _split_collector_url
 ])
 def test_a_collector_url_is_split_into_laminars_base_url_and_http_port(url, expected):
     assert _split_collector_url(url) == expected
+
+
+@pytest.mark.e2e
+def test_the_lmnr_arm_against_the_baseline_on_both_providers(tmp_path):
+    from tests.arm_e2e import run_against_the_baseline, skip_without
+
+    skip_without("lmnr", "lmnr")
+    runs = run_against_the_baseline(tmp_path, "lmnr")
+    assert all(runs[(p, "lmnr")]["attribute_completeness_percent"] == 100.0 for p in ("openai", "anthropic"))

@@ -1,5 +1,7 @@
 """The mlflow arm's own logic: the environment MLflow reads to export to the collector."""
 
+import pytest
+
 from loadgen.settings import TracingSettings
 from loadgen.tracers.mlflow import mlflow_environment
 
@@ -24,3 +26,12 @@ def test_resource_attributes_already_set_are_kept(monkeypatch):
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=ci")
     env = mlflow_environment(TracingSettings(collector_url="http://c", run_id="r2"), "anthropic")
     assert env["OTEL_RESOURCE_ATTRIBUTES"] == "deployment.environment=ci,loadgen.run_id=r2,loadgen.arm=mlflow"
+
+
+@pytest.mark.e2e
+def test_the_mlflow_arm_against_the_baseline_on_both_providers(tmp_path):
+    from tests.arm_e2e import run_against_the_baseline, skip_without
+
+    skip_without("mlflow", "mlflow")
+    runs = run_against_the_baseline(tmp_path, "mlflow")
+    assert all(runs[(p, "mlflow")]["attribute_completeness_percent"] == 100.0 for p in ("openai", "anthropic"))
