@@ -59,8 +59,10 @@ ARMS: dict[str, ArmInfo] = {info.name: info for info in (
     ArmInfo("anthropic-native", "loadgen.tracers.anthropic_native:anthropic_native_arm", ("anthropic",),
             providers=("anthropic",), convention=OTEL_GENAI),
     # Laminar: its own copies of OpenLLMetry's instrumentors, OTLP/HTTP to /v1/traces (loadgen.tracers.lmnr).
+    # >=0.8: with the OTel SDK held at 1.45.2 a resolver falls back to lmnr 0.7, which has
+    # neither init_tracing nor force_http in initialize; better a resolver's reason than that.
     ArmInfo("lmnr", "loadgen.tracers.lmnr:lmnr_arm", ("lmnr",), convention=LMNR,
-            packages=("lmnr",), distribution="lmnr", own_env=True),
+            packages=("lmnr>=0.8",), distribution="lmnr", own_env=True),
     # LangSmith in its OpenTelemetry mode: its client wrappers' runs become OTel spans (loadgen.tracers.langsmith).
     ArmInfo("langsmith", "loadgen.tracers.langsmith:langsmith_arm", ("langsmith", "langsmith.wrappers"),
             convention=OTEL_GENAI, packages=("langsmith[otel]",), distribution="langsmith", own_env=True),
