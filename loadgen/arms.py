@@ -14,6 +14,7 @@ imported only by `make_arm`, in the worker that runs it.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from dataclasses import dataclass
 
@@ -63,6 +64,46 @@ ARMS: dict[str, ArmInfo] = {info.name: info for info in (
 )}
 
 ARM_NAMES = tuple(ARMS)
+
+
+def parse_entry(entry: str) -> tuple[str, str | None]:
+    """An entry of `tracing.arms` → (arm name, what follows its @ or None).
+
+    `honeyhive@1.6.0` is the honeyhive arm at version 1.6.0, in an environment of its own;
+    `baseline@openlit` is a baseline in the environment of the entry `openlit`.
+    """
+    name, at, rest = entry.partition("@")
+    return name, (rest if at else None)
+
+
+def check_entry(entry: str) -> None:
+    """Raise ValueError, with the names to choose from, unless `entry` names an arm correctly."""
+    name, at = parse_entry(entry)
+    if name not in ARMS:
+        close = difflib.get_close_matches(name, ARM_NAMES, n=1)
+        raise ValueError(f"unknown arm {name!r} " + (f"(did you mean {close[0]!r}?)" if close
+                                                     else f"(arms: {', '.join(ARM_NAMES)})"))
+    if at is not None and not at:
+        raise ValueError(f"{entry!r}: nothing after the @ (name@version, or baseline@<arm>)")
+    if at is not None and name != "baseline" and ARMS[name].distribution is None:
+        raise ValueError(f"{entry!r}: the {name} arm has no package to pin a version of")
+
+
+def is_baseline(label: str) -> bool:
+    """Whether a row label is a baseline's: 'baseline', 'baseline-2', or 'baseline@<arm>' (a baseline
+    in that arm's environment). What the generator does alone, paired with no one."""
+    return label == "baseline" or label.startswith(("baseline-", "baseline@"))
+
+
+def installed_version(arm: str) -> str | None:
+    """The version of the arm's package in this environment (in a worker: the one it traces with)."""
+    from importlib import metadata
+
+    distribution = ARMS[arm].distribution
+    try:
+        return metadata.version(distribution) if distribution else None
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def runs_on(arm: str, provider: str) -> bool:

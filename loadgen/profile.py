@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from loadgen.arms import ARM_NAMES, providers_sentence, runs_on, traces
+from loadgen.arms import ARM_NAMES, check_entry, is_baseline, parse_entry, providers_sentence, runs_on, traces
 from loadgen.collector.config import CollectorConfig
 from loadgen.limits import StrictModel, Thresholds, Validity
 from loadgen.mock_llm.config import MockConfig
@@ -121,18 +121,27 @@ class Target(_Strict):
         return self
 
 
-ArmName = Literal[ARM_NAMES]  # the registry's names, in its order (loadgen.arms)
+def _arm_entry(entry: str) -> str:
+    check_entry(entry)
+    return entry
 
 
-# The row labels of the arms without a tracer (Tracing.arm_labels): what the generator does
-# alone. The calibration arm exports nothing but stands in for a tracer, so it is not one.
-BASELINE_LABELS = ("baseline", "baseline-2")
+# An arm by the registry's name (loadgen.arms), at a version in an environment of its own
+# (`honeyhive@1.6.0`), or a baseline in another entry's environment (`baseline@openlit`).
+ArmEntry = Annotated[str, Field(pattern=r"^[a-z][a-z-]*(@\S+)?$",
+                                description=f"an arm ({', '.join(ARM_NAMES)}), name@version, or baseline@<arm>"),
+                     AfterValidator(_arm_entry)]
 
 
 class Tracing(_Strict):
     """Which tracer arms run, where their spans go, and the batch processor's settings."""
 
-    arms: list[ArmName] = Field(default_factory=lambda: ["baseline"], min_length=1)
+    arms: list[ArmEntry] = Field(default_factory=lambda: ["baseline"], min_length=1)
+    packages: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="an arm's own requirements (arm → pip requirements), installed in an environment of its own "
+                    "instead of the registry's",
+    )
     collector_url: str | None = Field(
         default=None, description="external OTLP/HTTP receiver (spans go to URL/v1/traces); default: the embedded collector"
     )
@@ -168,6 +177,14 @@ class Tracing(_Strict):
             raise ValueError(f"tracing.arms lists {', '.join(sorted(repeated))} twice (only baseline may repeat, once)")
         if self.collector_url and not re.match(r"^https?://", self.collector_url):
             raise ValueError(f"tracing.collector_url {self.collector_url!r} must start with http:// or https://")
+        for entry in self.arms:
+            name, at = parse_entry(entry)
+            if name == "baseline" and at is not None and (at not in self.arms or parse_entry(at)[0] == "baseline"):
+                raise ValueError(f"tracing.arms: {entry!r} names the environment of {at!r}, which is not a tracing "
+                                 f"arm in tracing.arms")
+        for entry in self.packages:
+            if entry not in self.arms or is_baseline(entry):
+                raise ValueError(f"tracing.packages.{entry}: not a tracing arm in tracing.arms")
         return self
 
     @property
@@ -181,7 +198,7 @@ class Tracing(_Strict):
     @property
     def traced(self) -> bool:
         """Whether any arm exports spans (and so needs a collector)."""
-        return any(traces(arm) for arm in self.arms)
+        return any(traces(parse_entry(arm)[0]) for arm in self.arms)
 
 
 class Soak(_Strict):
@@ -293,8 +310,9 @@ class Profile(_Strict):
 
     @model_validator(mode="after")
     def _something_to_run(self) -> "Profile":
-        if not any(runs_on(arm, provider) for arm in self.tracing.arms for provider in self.providers):
-            arm = self.tracing.arms[0]
+        names = [parse_entry(entry)[0] for entry in self.tracing.arms]
+        if not any(runs_on(arm, provider) for arm in names for provider in self.providers):
+            arm = names[0]
             raise ValueError(f"tracing.arms: the {arm} arm traces {providers_sentence(arm)}; "
                              f"with provider {self.provider!r} there is nothing to run")
         return self
