@@ -113,21 +113,26 @@ class WorkerSpec:
 
 
 def mode_label(load: Load) -> str:
-    """The row label of a load model: 'rate 200/s constant', 'concurrency 8', 'sequential'."""
+    """The row label of a load model: 'rate 200/s constant', 'concurrency 8', 'sequential';
+    ' stream' after it when the load model itself asks for streamed calls."""
     if load.kind == "ramp":
-        return f"ramp {load.rate:g}->{load.rate_end:g}/s"
-    if load.kind in ("constant", "poisson"):
-        return f"rate {load.rate:g}/s {load.kind}"
-    if load.kind == "concurrency":
-        return f"concurrency {load.users}"
-    return "sequential"
+        label = f"ramp {load.rate:g}->{load.rate_end:g}/s"
+    elif load.kind in ("constant", "poisson"):
+        label = f"rate {load.rate:g}/s {load.kind}"
+    elif load.kind == "concurrency":
+        label = f"concurrency {load.users}"
+    else:
+        label = "sequential"
+    return label + (" stream" if load.stream else "")
 
 
 def mode_profiles(profile: Profile) -> list[Profile]:
-    """One profile per load model: `load` first, then each of `modes`."""
-    if not profile.modes:
+    """One profile per load model: `load` first, then each of `modes` (with its own `stream`, if it says)."""
+    if not profile.modes and profile.load.stream is None:
         return [profile]
-    return [profile.model_copy(update={"load": load, "modes": []}) for load in (profile.load, *profile.modes)]
+    return [profile.model_copy(update={"load": load, "modes": [],
+                                       "stream": profile.stream if load.stream is None else load.stream})
+            for load in (profile.load, *profile.modes)]
 
 
 def arm_plans(profile: Profile, providers: tuple[str, ...] | None = None) -> list[ArmPlan]:

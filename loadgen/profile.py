@@ -50,21 +50,29 @@ Seconds = Annotated[float, Field(gt=0)]
 Duration = Annotated[Seconds, BeforeValidator(parse_duration)]
 
 
-class ConstantLoad(_Strict):
+class _Load(_Strict):
+    """What every load model may say besides its arrival process."""
+
+    stream: bool | None = Field(
+        default=None, description="this load model's calls stream their responses (default: the profile's `stream`); "
+                                  "a profile's modes can so measure streaming and not in one run")
+
+
+class ConstantLoad(_Load):
     """Open loop: one call every 1/rate seconds."""
 
     kind: Literal["constant"] = "constant"
     rate: float = Field(gt=0, description="calls per second")
 
 
-class PoissonLoad(_Strict):
+class PoissonLoad(_Load):
     """Open loop: exponential inter-arrival times with mean 1/rate (seeded)."""
 
     kind: Literal["poisson"]
     rate: float = Field(gt=0, description="mean calls per second")
 
 
-class RampLoad(_Strict):
+class RampLoad(_Load):
     """Open loop: the rate rises (or falls) linearly from rate to rate_end over the run."""
 
     kind: Literal["ramp"]
@@ -72,14 +80,14 @@ class RampLoad(_Strict):
     rate_end: float = Field(gt=0, description="calls per second at the end")
 
 
-class ConcurrencyLoad(_Strict):
+class ConcurrencyLoad(_Load):
     """Closed loop: N virtual users, each starting its next call when its last one ends."""
 
     kind: Literal["concurrency"]
     users: int = Field(ge=1, le=100_000)
 
 
-class SequentialLoad(_Strict):
+class SequentialLoad(_Load):
     """Closed loop with one user: one call at a time."""
 
     kind: Literal["sequential"]
@@ -234,6 +242,10 @@ class Outputs(_Strict):
 
     results_json: str | None = Field(
         default=None, alias="json", description="the results document (as --export-json); key: json"
+    )
+    north_star_order: Literal["arms", "overhead"] = Field(
+        default="arms", description="the printed north-star table's rows: in the order of the arms, or each "
+                                    "provider and mode's tracer arms by latency overhead, lowest first"
     )
     model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
 
