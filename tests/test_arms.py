@@ -31,8 +31,8 @@ class FakeProvider:
 
 
 def test_the_names_are_the_registrys_in_its_order():
-    assert ARM_NAMES == ("baseline", "otel", "openinference", "openllmetry", "honeyhive", "anthropic-native",
-                         "calibration")
+    assert ARM_NAMES == ("baseline", "otel", "openinference", "openllmetry", "honeyhive", "traceloop", "openlit",
+                         "anthropic-native", "calibration")
     assert get_args(ArmName) == ARM_NAMES  # the profile's schema lists the same names, in the same order
     assert all(info.name == name for name, info in ARMS.items())
 
