@@ -16,10 +16,14 @@ OpenLIT's; loadgen.run_id and loadgen.arm reach it through OTEL_RESOURCE_ATTRIBU
 
 Nothing else leaves the worker: `pricing_json` names a local file (otherwise every init
 GETs the price list from raw.githubusercontent.com); `disable_metrics=True` stops the
-metric instruments, and the `meter` that releases up to 1.3x accept is a no-op one, so no
-MeterProvider with an OTLP exporter (to `{endpoint}/v1/metrics`) is built; releases that
+metric instruments, and releases that take a `meter` (1.26 does, 1.45 does not) get a no-op
+one, so no MeterProvider with an OTLP exporter (to `{endpoint}/v1/metrics`) is built; releases that
 export events (OTLP logs) are given `disable_events=True`. Options an installed release
 does not know are left out (`openlit.init`'s signature changed across releases).
+
+One thing it cannot be told: 1.26 counts a streamed OpenAI call's tokens with tiktoken,
+which downloads its encodings on first use; offline those spans end ERROR without
+attributes (docs/instrumentors.md, openlit pitfalls).
 """
 
 from __future__ import annotations

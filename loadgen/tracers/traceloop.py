@@ -40,8 +40,7 @@ class TraceloopArm(RootSpanArm):
     name = "traceloop"
 
     def __init__(self, settings: TracingSettings, provider_name: str) -> None:
-        for key, value in QUIET_ENVIRONMENT.items():
-            os.environ.setdefault(key, value)
+        os.environ.update(QUIET_ENVIRONMENT)  # set, not defaulted: nothing but spans may leave
         from opentelemetry import trace
         from traceloop.sdk import Traceloop
         from traceloop.sdk.instruments import Instruments
