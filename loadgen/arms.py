@@ -56,6 +56,18 @@ ARMS: dict[str, ArmInfo] = {info.name: info for info in (
             convention=over_honeyhive(OPENINFERENCE),
             packages=("honeyhive", "openinference-instrumentation-openai", "openinference-instrumentation-anthropic"),
             distribution="honeyhive"),
+    # The Traceloop SDK: OpenLLMetry's instrumentors behind Traceloop.init's own exporter.
+    # traceloop-sdk 0.62 imports the original httpx without declaring it (openai 3 brings httpx2).
+    ArmInfo("traceloop", "loadgen.tracers.traceloop:traceloop_arm",
+            ("traceloop.sdk", "opentelemetry.instrumentation.openai", "opentelemetry.instrumentation.anthropic"),
+            convention=OTEL_GENAI,
+            packages=("traceloop-sdk", "httpx"), distribution="traceloop-sdk", own_env=True),
+    # OpenLIT: its own instrumentors and OTLP exporter (openlit.init). Releases from 1.27 pin
+    # openai<2 or anthropic<1, so 1.26.0 is the newest beside the pinned SDKs; its
+    # opentelemetry-instrumentation 0.48b0 imports pkg_resources, gone from setuptools 81.
+    ArmInfo("openlit", "loadgen.tracers.openlit:openlit_arm", ("openlit",),
+            convention=OTEL_GENAI,
+            packages=("openlit", "setuptools<81"), distribution="openlit", own_env=True),
     # The anthropic SDK's own tracing: there is nothing of it to switch on in an OpenAI call.
     ArmInfo("anthropic-native", "loadgen.tracers.anthropic_native:anthropic_native_arm", ("anthropic",),
             providers=("anthropic",), convention=OTEL_GENAI),

@@ -58,8 +58,8 @@ def test_baseline_labels(label, baseline):
 
 
 def test_the_names_are_the_registrys_in_its_order():
-    assert ARM_NAMES == ("baseline", "otel", "openinference", "openllmetry", "honeyhive", "anthropic-native",
-                         "calibration")
+    assert ARM_NAMES == ("baseline", "otel", "openinference", "openllmetry", "honeyhive", "traceloop", "openlit",
+                         "anthropic-native", "calibration")
     # a wrong name is told the registry's names, in the same order
     with pytest.raises(ValueError, match=re.escape("unknown arm 'zipkin' (arms: " + ", ".join(ARM_NAMES) + ")")):
         check_entry("zipkin")
