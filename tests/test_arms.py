@@ -32,7 +32,7 @@ class FakeProvider:
 
 def test_the_names_are_the_registrys_in_its_order():
     assert ARM_NAMES == ("baseline", "otel", "openinference", "openllmetry", "honeyhive", "anthropic-native",
-                         "calibration")
+                         "langfuse", "logfire", "calibration")
     assert get_args(ArmName) == ARM_NAMES  # the profile's schema lists the same names, in the same order
     assert all(info.name == name for name, info in ARMS.items())
 
@@ -43,6 +43,8 @@ def test_the_names_are_the_registrys_in_its_order():
     ("honeyhive", "openai", True),
     ("anthropic-native", "anthropic", True),  # the anthropic SDK's own tracing …
     ("anthropic-native", "openai", False),  # … has nothing to trace in an OpenAI call
+    ("langfuse", "anthropic", True),  # Langfuse's guide: OpenLLMetry's instrumentor on its provider
+    ("logfire", "anthropic", True),  # instrument_anthropic()
     ("calibration", "openai", True),  # a known cost, not a tracer: any provider
 ])
 def test_runs_on(arm, provider, expected):

@@ -109,7 +109,7 @@ def test_several_errors_are_one_complete_line_each(tmp_path):
         f"{path}:2: load.rate: Field required",
         f"{path}:4: load.rte: unknown key (did you mean 'rate'?)",
         f"{path}:6: tracing.arms.0: Input should be 'baseline', 'otel', 'openinference', 'openllmetry', "
-        "'honeyhive', 'anthropic-native' or 'calibration' (did you mean 'otel'?)",
+        "'honeyhive', 'anthropic-native', 'langfuse', 'logfire' or 'calibration' (did you mean 'otel'?)",
     ])
 
 
