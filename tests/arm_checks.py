@@ -1,21 +1,24 @@
 """Checks shared by the arms that run in environments of their own (tests/test_<arm>.py).
 
 `one_root_through` builds the arm against an embedded collector and sends one root span;
-`check_arm_end_to_end` runs `loadgen run --arms baseline,<arm> --provider both` (environments built by loadgen.envs),
-then for each provider's row of the arm: every span ended was received, none is
+`check_arm_end_to_end` runs `loadgen run --arms baseline,<arm> --provider both` (environments
+built by loadgen.envs), then for each provider's row of the arm: every span ended was received, none is
 unaccounted, and the operations are covered.
 """
 
-import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 
+import loadgen
 from loadgen.settings import TracingSettings
 from loadgen.span_names import OP_ID, ROOT_SPAN
 from tests.conftest import run_cli
 
-needs_arm_environments = pytest.mark.skipif(importlib.util.find_spec("loadgen.envs") is None,
+# Looked for beside this checkout's package: an editable install elsewhere can make
+# find_spec("loadgen.envs") answer from another tree.
+needs_arm_environments = pytest.mark.skipif(not (Path(loadgen.__file__).parent / "envs.py").exists(),
                                             reason="arm environments (loadgen.envs) not on this branch yet")
 
 
