@@ -13,6 +13,7 @@ import os
 import uuid
 from typing import Callable
 
+from loadgen import envs
 from loadgen.errors import ExitCode, UserError
 from loadgen.fleet import Fleet, ProgressSink, RunOutcome
 from loadgen.harness import check_reachable, collector_figures, embedded_collector, embedded_mock
@@ -147,11 +148,12 @@ class Orchestrator:
         settings = provider_settings(profile, arm.provider, provider_base_url(arm.provider, url), api_key)
         tracing = self._tracing(arm)
         calibration = calibration_settings(profile)
+        python = str(envs.ensure(arm.env)) if arm.env is not None else None  # built already (run_command)
         return [
             WorkerSpec(profile=profile, mode=self.plan.mode, arm=arm, settings=settings, calibration=calibration,
                        tracing=tracing, shard=shard, shards=fleet.shards, replica=replica,
                        worker=replica * fleet.shards + shard,
-                       cpu=cpus[(first_core + shard) % len(cpus)] if cpus else None)
+                       cpu=cpus[(first_core + shard) % len(cpus)] if cpus else None, python=python)
             for replica in range(fleet.replicas)
             for shard in range(fleet.shards)
         ]

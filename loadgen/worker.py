@@ -20,7 +20,7 @@ import psutil
 from loadgen import clock
 from loadgen.plan import WorkerSpec
 from loadgen.profile import Profile
-from loadgen.arms import make_arm
+from loadgen.arms import installed_version, make_arm
 from loadgen.providers import error_class, make_provider
 from loadgen.processes import exit_with_parent, pin_to, release_memory
 from loadgen.redact import redact
@@ -227,6 +227,8 @@ def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wa
         cpu_percent=round(cpu_percent, 2),
         cpu_seconds_total=round(cpu_total, 3),
         rss_samples=sampler.rss_samples,
+        paired_with=spec.arm.pairs_with,
+        tracer_version=installed_version(spec.arm.arm),
         **stats.measured(),
     )
 

@@ -1,9 +1,10 @@
-"""The langfuse arm (loadgen.tracers.langfuse): its export filter, and a run end to end."""
+"""The langfuse arm (loadgen.tracers.langfuse): its export filter and its accounting; its run end to end is in
+tests/test_tracing_e2e.py."""
 
 import pytest
 
 from loadgen.settings import TracingSettings
-from tests.arm_checks import check_arm_end_to_end, needs_arm_environments, one_root_through
+from tests.arm_checks import one_root_through
 
 
 def finished_span(scope: str, attributes: dict | None = None):
@@ -43,8 +44,3 @@ def test_the_arm_exports_to_langfuses_path_on_the_collector_and_counts_every_spa
     assert snapshot["started"] == snapshot["ended"] == snapshot["exported"] == 1
     assert figures["spans_received"] == figures["roots"] == 1
 
-
-@pytest.mark.e2e
-@needs_arm_environments
-def test_langfuse_end_to_end(tmp_path):
-    check_arm_end_to_end(tmp_path, "langfuse")

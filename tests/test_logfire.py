@@ -1,9 +1,10 @@
-"""The logfire arm (loadgen.tracers.logfire): its batch settings, its accounting, and a run end to end."""
+"""The logfire arm (loadgen.tracers.logfire): its batch settings and its accounting; its run end to end is in
+tests/test_tracing_e2e.py."""
 
 import pytest
 
 from loadgen.settings import TracingSettings
-from tests.arm_checks import check_arm_end_to_end, needs_arm_environments, one_root_through
+from tests.arm_checks import one_root_through
 
 
 def test_the_profiles_batch_settings_reach_logfire_through_otels_variables():
@@ -27,8 +28,3 @@ def test_the_arm_counts_every_span_through_logfires_own_pipeline(monkeypatch):
     assert snapshot["started"] == snapshot["ended"] == snapshot["exported"] == 1
     assert figures["spans_received"] == figures["roots"] == 1
 
-
-@pytest.mark.e2e
-@needs_arm_environments
-def test_logfire_end_to_end(tmp_path):
-    check_arm_end_to_end(tmp_path, "logfire")

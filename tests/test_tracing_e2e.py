@@ -111,3 +111,25 @@ def test_every_arm_reaches_the_collector_with_nothing_unaccounted(tmp_path):
         assert run["trace_coverage_percent"] == 100.0, (provider, arm)
         assert run["attribute_completeness_percent"] is not None, (provider, arm)
     assert "tracing pipelines" in done.stdout
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("loadgen.envs"),
+                    reason="needs the arms' own environments (loadgen/envs.py)")
+@pytest.mark.parametrize("arm", ["traceloop", "openlit", "langfuse", "logfire"])
+def test_a_vendor_exporter_arm_in_its_own_environment_loses_no_span(tmp_path, arm):
+    # Each vendor builds its own OTLP exporter from its own endpoint setting; loadgen's
+    # accounting sits around it, so every span it ends is received, none unaccounted.
+    out = tmp_path / "r.json"
+    done = run_cli("run", "--provider", "both", "--arms", f"baseline,{arm}", "--rate", "10", "--duration", "2s",
+                   "--warmup-operations", "0", "--max-tokens", "8", "--schedule-delay-ms", "200",
+                   "--export-json", str(out), "--quiet", timeout=900)
+    assert done.returncode in (0, 3), done.stderr
+    runs = {(r["provider"], r["arm"]): r for r in json.loads(out.read_text())["runs"]}
+    assert set(runs) == {(p, a) for p in ("openai", "anthropic") for a in ("baseline", arm)}
+    for provider in ("openai", "anthropic"):
+        run = runs[(provider, arm)]
+        spans = run["spans"]
+        assert spans["received"] == spans["exported"] == spans["ended"] > 0, provider
+        assert spans["unaccounted"] == 0 and sum(spans["dropped"].values()) == 0, provider
+        assert run["trace_coverage_percent"] >= 99.0, provider

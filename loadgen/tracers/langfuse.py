@@ -30,6 +30,7 @@ from loadgen.settings import TracingSettings
 from loadgen.span_names import ARM, RUN_ID, SERVICE_NAME
 from loadgen.tracers.instrumentors import instrumentor
 from loadgen.tracers.pipeline import RootSpanArm
+from loadgen.tracers.vendor_pipeline import otlp_session
 
 ROOT_SCOPE = "loadgen"  # the root span's tracer (pipeline.RootSpanArm)
 PUBLIC_KEY = "pk-lf-loadgen"  # any strings: the collector checks no credentials
@@ -45,12 +46,6 @@ def export_filter():
         return (scope is not None and scope.name == ROOT_SCOPE) or is_default_export_span(span)
 
     return export_span
-
-
-def requests_session(exporter):
-    """The `requests.Session` under an OTLPSpanExporter (OTel 1.45 keeps it in its transport), or None."""
-    transport = getattr(getattr(exporter, "_client", None), "_transport", None)
-    return getattr(transport, "_session", None)
 
 
 class LangfuseArm(RootSpanArm):
@@ -77,9 +72,9 @@ class LangfuseArm(RootSpanArm):
             inner = processor._batch_processor
             wrapped = AccountingExporter(inner._exporter, accounting)
             inner._exporter = wrapped
-            session = requests_session(getattr(wrapped.inner, "_exporter", wrapped.inner))
-            if session is not None:
-                session.hooks["response"].append(rejected_spans_hook(wrapped))
+            # LangfuseTransformingSpanExporter keeps the OTLP exporter as `_exporter`.
+            otlp_session(getattr(wrapped.inner, "_exporter", wrapped.inner)).hooks["response"].append(
+                rejected_spans_hook(wrapped))
             watch_queue(processor, accounting)
             add_processor(AccountingProcessor(processor, accounting))
 

@@ -37,6 +37,7 @@ from loadgen.accounting import AccountingExporter, AccountingProcessor, SpanAcco
 from loadgen.settings import TracingSettings
 from loadgen.span_names import ARM, RUN_ID
 from loadgen.tracers.pipeline import RootSpanArm
+from loadgen.tracers.vendor_pipeline import otlp_session
 
 TOKEN = "pylf_v1_loadgen_local"  # a placeholder: Logfire sends it to base_url only (the collector)
 
@@ -51,16 +52,11 @@ def batch_environment(settings: TracingSettings) -> dict[str, str]:
     }
 
 
-def _requests_session(exporter):
-    """The requests session at the bottom of Logfire's exporter chain, or None."""
-    seen = 0
-    while exporter is not None and seen < 8:
-        session = getattr(exporter, "_session", None)
-        if session is not None:
-            return session
-        exporter = getattr(exporter, "exporter", None) or getattr(exporter, "wrapped_exporter", None)
-        seen += 1
-    return None
+def innermost_exporter(exporter):
+    """The OTLP exporter at the bottom of Logfire's chain of wrapping exporters (`wrapped_exporter`)."""
+    while getattr(exporter, "wrapped_exporter", None) is not None:
+        exporter = exporter.wrapped_exporter
+    return exporter
 
 
 @contextmanager
@@ -72,9 +68,7 @@ def accounted_batches(accounting: SpanAccounting):
 
     def build(exporter):
         wrapped = AccountingExporter(exporter, accounting)
-        session = _requests_session(exporter)
-        if session is not None:
-            session.hooks["response"].append(rejected_spans_hook(wrapped))
+        otlp_session(innermost_exporter(exporter)).hooks["response"].append(rejected_spans_hook(wrapped))
         processor = original(wrapped)
         watch_queue(processor.processor, accounting)
         return AccountingProcessor(processor, accounting)
