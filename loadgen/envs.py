@@ -36,11 +36,12 @@ from typing import Callable
 from loadgen.errors import ExitCode, UserError
 
 SDKS_UNDER_TEST = ("openai", "anthropic", "httpx2")
-# Pinned too: pydantic's objects (the profile) and HDR histograms cross the process boundary.
-PINNED_WITH_LOADGEN = ("pydantic", "pydantic-core", "hdrhistogram")
-# What a worker imports beyond the SDKs and the tracer; the tracer's own requirements choose
-# the OpenTelemetry versions (loadgen's accounting works with the SDK's public processor API).
-WORKER_REQUIREMENTS = ("psutil", "uvicorn[standard]", "starlette", "click", "opentelemetry-sdk", "opentelemetry-proto",
+# Pinned too: pydantic's objects (the profile) cross the process boundary pickled.
+PINNED_WITH_LOADGEN = ("pydantic", "pydantic-core")
+# What a worker imports beyond the SDKs and the tracer, at the versions the tracer allows: the
+# tracer's own requirements choose OpenTelemetry's (loadgen's accounting uses the SDK's public
+# processor API), and HDR histograms cross as their standard encoding, which any version reads.
+WORKER_REQUIREMENTS = ("hdrhistogram", "psutil", "uvicorn[standard]", "starlette", "click", "opentelemetry-sdk", "opentelemetry-proto",
                        "opentelemetry-exporter-otlp-proto-http")
 READY = "loadgen-env.json"  # written last: an environment without it is not used
 
