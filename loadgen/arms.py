@@ -18,7 +18,7 @@ import difflib
 import importlib
 from dataclasses import dataclass
 
-from loadgen.span_names import OPENINFERENCE, OTEL_GENAI, over_honeyhive
+from loadgen.span_names import LANGFUSE, OPENINFERENCE, OTEL_GENAI, over_honeyhive
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,17 @@ ARMS: dict[str, ArmInfo] = {info.name: info for info in (
     # The anthropic SDK's own tracing: there is nothing of it to switch on in an OpenAI call.
     ArmInfo("anthropic-native", "loadgen.tracers.anthropic_native:anthropic_native_arm", ("anthropic",),
             providers=("anthropic",), convention=OTEL_GENAI),
+    # Langfuse's own OpenAI integration; on Anthropic, the OpenLLMetry instrumentor its guide
+    # installs (loadgen.tracers.langfuse). Its OpenAI spans follow Langfuse's convention,
+    # its Anthropic spans OTel GenAI (the collector tells them apart by their attributes).
+    ArmInfo("langfuse", "loadgen.tracers.langfuse:langfuse_arm",
+            ("langfuse", "langfuse.openai", "opentelemetry.instrumentation.anthropic"),
+            convention=LANGFUSE,
+            packages=("langfuse>=3", "opentelemetry-instrumentation-anthropic"),
+            distribution="langfuse", own_env=True),
+    # Logfire's own export pipeline and its OpenAI / Anthropic instrumentation (loadgen.tracers.logfire).
+    ArmInfo("logfire", "loadgen.tracers.logfire:logfire_arm", ("logfire",),
+            convention=OTEL_GENAI, packages=("logfire",), distribution="logfire", own_env=True),
     # A known cost in place of a tracer: it exports nothing.
     ArmInfo("calibration", "loadgen.tracers.calibration:calibration_arm", traces=False),
 )}

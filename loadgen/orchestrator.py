@@ -22,6 +22,7 @@ from loadgen.plan import (ArmPlan, FleetPlan, ModePlan, WorkerSpec, calibration_
 from loadgen.processes import core_plan
 from loadgen.profile import Profile
 from loadgen.settings import TracingSettings
+from loadgen.span_names import LANGFUSE_OTLP_PATH
 
 API_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 REAL_API_URL = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
@@ -178,5 +179,5 @@ def export_endpoint(arm: str, tracing: TracingSettings | None) -> str | None:
     if tracing.collector_url is None:  # the HoneyHive arm reporting to HoneyHive itself
         url = os.environ.get("HH_API_URL") or HONEYHIVE_DEFAULT_URL
         return f"HoneyHive's server ({url.rstrip('/')}/opentelemetry/v1/traces)"
-    path = "/opentelemetry/v1/traces" if arm == "honeyhive" else "/v1/traces"
+    path = {"honeyhive": "/opentelemetry/v1/traces", "langfuse": LANGFUSE_OTLP_PATH}.get(arm, "/v1/traces")
     return tracing.collector_url.rstrip("/") + path

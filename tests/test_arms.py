@@ -59,7 +59,7 @@ def test_baseline_labels(label, baseline):
 
 def test_the_names_are_the_registrys_in_its_order():
     assert ARM_NAMES == ("baseline", "otel", "openinference", "openllmetry", "honeyhive", "traceloop", "openlit",
-                         "anthropic-native", "calibration")
+                         "anthropic-native", "langfuse", "logfire", "calibration")
     # a wrong name is told the registry's names, in the same order
     with pytest.raises(ValueError, match=re.escape("unknown arm 'zipkin' (arms: " + ", ".join(ARM_NAMES) + ")")):
         check_entry("zipkin")
@@ -72,6 +72,8 @@ def test_the_names_are_the_registrys_in_its_order():
     ("honeyhive", "openai", True),
     ("anthropic-native", "anthropic", True),  # the anthropic SDK's own tracing …
     ("anthropic-native", "openai", False),  # … has nothing to trace in an OpenAI call
+    ("langfuse", "anthropic", True),  # Langfuse's guide: OpenLLMetry's instrumentor on its provider
+    ("logfire", "anthropic", True),  # instrument_anthropic()
     ("calibration", "openai", True),  # a known cost, not a tracer: any provider
 ])
 def test_runs_on(arm, provider, expected):
