@@ -114,8 +114,6 @@ def test_every_arm_reaches_the_collector_with_nothing_unaccounted(tmp_path):
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(not __import__("importlib").util.find_spec("loadgen.envs"),
-                    reason="needs the arms' own environments (loadgen/envs.py)")
 @pytest.mark.parametrize("arm", ["traceloop", "openlit", "langfuse", "logfire"])
 def test_a_vendor_exporter_arm_in_its_own_environment_loses_no_span(tmp_path, arm):
     # Each vendor builds its own OTLP exporter from its own endpoint setting; loadgen's
