@@ -58,7 +58,7 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_foreve
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("arm", ["otel", "openinference"])
+@pytest.mark.parametrize("arm", ["otel", "openinference", "traceloop", "openlit", "langfuse", "logfire"])
 def test_another_receiver_counts_what_loadgen_reports_exported(tmp_path, arm):
     # A receiver written independently of loadgen's collector (protobuf only, no loadgen
     # figures): its unique span count must equal loadgen's `exported`, and the figures
