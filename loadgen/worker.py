@@ -13,6 +13,7 @@ import gc
 import os
 import queue
 import signal
+import warnings
 import time
 
 import psutil
@@ -240,9 +241,12 @@ def worker_main(spec: WorkerSpec, messages, commands, stop_event) -> None:
     # through stop_event, so that results so far are still returned.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent()
-    # Some tracers (HoneyHive) log JSON lines to stdout; the report owns the terminal.
+    # Some tracers (HoneyHive) log JSON lines to stdout; the report owns the terminal. Their
+    # import-time warnings (OpenLIT's OTel 0.48 on pkg_resources, once per process) would
+    # bury the progress display too; a failure still reaches stderr and the report.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
+    warnings.simplefilter("ignore")
     pin_to(spec.cpu)
     label = spec.label
     try:
