@@ -14,10 +14,11 @@ imported only by `make_arm`, in the worker that runs it.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from dataclasses import dataclass
 
-from loadgen.span_names import LMNR, MLFLOW, OPENINFERENCE, OTEL_GENAI, over_honeyhive
+from loadgen.span_names import LANGFUSE, LMNR, MLFLOW, OPENINFERENCE, OTEL_GENAI, over_honeyhive
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,32 @@ ARMS: dict[str, ArmInfo] = {info.name: info for info in (
             convention=over_honeyhive(OPENINFERENCE),
             packages=("honeyhive", "openinference-instrumentation-openai", "openinference-instrumentation-anthropic"),
             distribution="honeyhive"),
+    # The Traceloop SDK: OpenLLMetry's instrumentors behind Traceloop.init's own exporter.
+    # traceloop-sdk 0.62 imports the original httpx without declaring it (openai 3 brings httpx2).
+    ArmInfo("traceloop", "loadgen.tracers.traceloop:traceloop_arm",
+            ("traceloop.sdk", "opentelemetry.instrumentation.openai", "opentelemetry.instrumentation.anthropic"),
+            convention=OTEL_GENAI,
+            packages=("traceloop-sdk", "httpx"), distribution="traceloop-sdk", own_env=True),
+    # OpenLIT: its own instrumentors and OTLP exporter (openlit.init). Releases from 1.27 pin
+    # openai<2 or anthropic<1, so 1.26.0 is the newest beside the pinned SDKs; its
+    # opentelemetry-instrumentation 0.48b0 imports pkg_resources, gone from setuptools 81.
+    ArmInfo("openlit", "loadgen.tracers.openlit:openlit_arm", ("openlit",),
+            convention=OTEL_GENAI,
+            packages=("openlit", "setuptools<81"), distribution="openlit", own_env=True),
     # The anthropic SDK's own tracing: there is nothing of it to switch on in an OpenAI call.
     ArmInfo("anthropic-native", "loadgen.tracers.anthropic_native:anthropic_native_arm", ("anthropic",),
             providers=("anthropic",), convention=OTEL_GENAI),
+    # Langfuse's own OpenAI integration; on Anthropic, the OpenLLMetry instrumentor its guide
+    # installs (loadgen.tracers.langfuse). Its OpenAI spans follow Langfuse's convention,
+    # its Anthropic spans OTel GenAI (the collector tells them apart by their attributes).
+    ArmInfo("langfuse", "loadgen.tracers.langfuse:langfuse_arm",
+            ("langfuse", "langfuse.openai", "opentelemetry.instrumentation.anthropic"),
+            convention=LANGFUSE,
+            packages=("langfuse>=3", "opentelemetry-instrumentation-anthropic"),
+            distribution="langfuse", own_env=True),
+    # Logfire's own export pipeline and its OpenAI / Anthropic instrumentation (loadgen.tracers.logfire).
+    ArmInfo("logfire", "loadgen.tracers.logfire:logfire_arm", ("logfire",),
+            convention=OTEL_GENAI, packages=("logfire",), distribution="logfire", own_env=True),
     # Laminar: its own copies of OpenLLMetry's instrumentors, OTLP/HTTP to /v1/traces (loadgen.tracers.lmnr).
     # >=0.8: with the OTel SDK held at 1.45.2 a resolver falls back to lmnr 0.7, which has
     # neither init_tracing nor force_http in initialize; better a resolver's reason than that.
@@ -74,6 +98,46 @@ ARMS: dict[str, ArmInfo] = {info.name: info for info in (
 )}
 
 ARM_NAMES = tuple(ARMS)
+
+
+def parse_entry(entry: str) -> tuple[str, str | None]:
+    """An entry of `tracing.arms` → (arm name, what follows its @ or None).
+
+    `honeyhive@1.6.0` is the honeyhive arm at version 1.6.0, in an environment of its own;
+    `baseline@openlit` is a baseline in the environment of the entry `openlit`.
+    """
+    name, at, rest = entry.partition("@")
+    return name, (rest if at else None)
+
+
+def check_entry(entry: str) -> None:
+    """Raise ValueError, with the names to choose from, unless `entry` names an arm correctly."""
+    name, at = parse_entry(entry)
+    if name not in ARMS:
+        close = difflib.get_close_matches(name, ARM_NAMES, n=1)
+        raise ValueError(f"unknown arm {name!r} " + (f"(did you mean {close[0]!r}?)" if close
+                                                     else f"(arms: {', '.join(ARM_NAMES)})"))
+    if at is not None and not at:
+        raise ValueError(f"{entry!r}: nothing after the @ (name@version, or baseline@<arm>)")
+    if at is not None and name != "baseline" and ARMS[name].distribution is None:
+        raise ValueError(f"{entry!r}: the {name} arm has no package to pin a version of")
+
+
+def is_baseline(label: str) -> bool:
+    """Whether a row label is a baseline's: 'baseline', 'baseline-2', or 'baseline@<arm>' (a baseline
+    in that arm's environment). What the generator does alone, paired with no one."""
+    return label == "baseline" or label.startswith(("baseline-", "baseline@"))
+
+
+def installed_version(arm: str) -> str | None:
+    """The version of the arm's package in this environment (in a worker: the one it traces with)."""
+    from importlib import metadata
+
+    distribution = ARMS[arm].distribution
+    try:
+        return metadata.version(distribution) if distribution else None
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def runs_on(arm: str, provider: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from loadgen.limits import Limits, Thresholds
-from loadgen.profile import BASELINE_LABELS
+from loadgen.arms import is_baseline
 
 # check → its value in a run summary, in the order the assessment shows them: the two every
 # run gets, then what a tracer costs, how faithful its data is, how reliable its pipeline is.
@@ -29,7 +29,6 @@ _VALUES = {
     "export_latency_p95_ms": lambda run: (run.get("export_latency_ms") or {}).get("p95"),
 }
 CHECKS = tuple(_VALUES)
-BASELINE_ARMS = BASELINE_LABELS
 _BASELINE_CHECKS = ("success_rate_percent", "latency_p95_ms")
 # Checks of the spans an arm exported: unmeasured for an arm that exports none (calibration).
 _SPAN_CHECKS = ("trace_coverage_percent", "attribute_completeness_percent", "dropped_span_rate_percent",
@@ -63,7 +62,7 @@ def verdicts(runs: list[dict], thresholds: Thresholds) -> list[dict]:
     """
     rows = []
     for run in runs:
-        for check in _BASELINE_CHECKS if run["arm"] in BASELINE_ARMS else CHECKS:
+        for check in _BASELINE_CHECKS if is_baseline(run["arm"]) else CHECKS:
             value = None if check in _SPAN_CHECKS and not run.get("spans") else _VALUES[check](run)
             if check == "saturated":
                 verdict = "unmeasured" if value is None else "fail" if value else "pass"
@@ -218,7 +217,7 @@ def _split(run: dict) -> str:
 
 
 def _saturated(run: dict) -> Iterator[tuple[str, str]]:
-    if run.get("saturated") and run["arm"] not in BASELINE_ARMS:
+    if run.get("saturated") and not is_baseline(run["arm"]):
         detail = run.get("saturation_detail") or "its worker passed 90 % CPU while the baseline's did not"
         yield "saturated", (
             f"saturated: {detail}. With the tracer the worker has no CPU to spare, so calls queue behind each "

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import importlib
 import json
+import subprocess
 import urllib.request
 from dataclasses import dataclass
 
 from rich.console import Console
 
-from loadgen.arms import ARMS
+from loadgen import envs
+from loadgen.arms import ARMS, parse_entry
 from loadgen.errors import ExitCode, UserError
 from loadgen.harness import check_reachable, embedded_collector, embedded_mock
 from loadgen.orchestrator import Orchestrator, real_api_url, resolve_api_key, worker_cores
-from loadgen.plan import mode_label, plan_mode
+from loadgen.plan import arm_env, mode_label, plan_mode
 from loadgen.profile import Profile, SequentialLoad
 
 
@@ -80,13 +82,30 @@ def validation_checks(profile: Profile) -> list[Check]:
                 _healthy(url)
             return "embedded collector started and answered /healthz"
         checks.append(_check("collector", start_collector, ExitCode.FAILURE))
-    for arm in tracing.arms:
-        def imports(arm=arm) -> str:
-            for module in ARMS[arm].imports:
-                importlib.import_module(module)
-            return "packages import"
-        checks.append(_check(f"arm {arm}", imports, ExitCode.USAGE))
+    for entry in tracing.arms:
+        checks.append(_check(f"arm {entry}", lambda entry=entry: _arm_imports(profile, entry), ExitCode.USAGE))
     return checks
+
+
+def _arm_imports(profile: Profile, entry: str) -> str:
+    """The arm's modules import where its workers will run: here, or in its own environment (built if need be)."""
+    name, at = parse_entry(entry)
+    if name == "baseline":
+        env = arm_env(profile, at) if at else None  # baseline@<arm> runs in that arm's environment
+    else:
+        env = arm_env(profile, entry)
+    modules = ARMS[name].imports
+    if env is None:
+        for module in modules:
+            importlib.import_module(module)
+        return "packages import"
+    python = envs.ensure(env)
+    done = subprocess.run([str(python), "-c", "".join(f"import {module}\n" for module in modules)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise UserError(f"in its environment ({python.parent.parent}): {done.stderr.strip().splitlines()[-1]}",
+                        ExitCode.USAGE)
+    return f"packages import in its own environment ({python.parent.parent})"
 
 
 def connection_checks(profile: Profile) -> list[Check]:

@@ -63,14 +63,14 @@ def print_summary(console: Console, document: dict, north_star_only: bool = Fals
     runs = document["runs"]
     if north_star_only:
         if runs:
-            console.print(north_star_table(document["north_star_metrics"]))
+            console.print(north_star_table(document["north_star_metrics"], _north_star_order(document)))
         _print_status(console, document)
         return
     if runs:
         console.print(configuration_line(document["summary"]["configuration"]), highlight=False)
         console.print(summary_table(runs))
         if any(row["arm"] != "baseline" for row in document["north_star_metrics"]):
-            console.print(north_star_table(document["north_star_metrics"]))
+            console.print(north_star_table(document["north_star_metrics"], _north_star_order(document)))
         for run in runs:
             if run.get("overhead_pairs"):
                 console.print(versus_baseline(run), highlight=False)
@@ -103,6 +103,10 @@ def print_summary(console: Console, document: dict, north_star_only: bool = Fals
         for item in summary["recommendations"]:
             console.print(f"  {item['provider']}/{item['arm']} [dim]({item['kind']})[/]: {item['text']}", highlight=False)
     _print_status(console, document)
+
+
+def _north_star_order(document: dict) -> str:
+    return ((document.get("profile") or {}).get("outputs") or {}).get("north_star_order", "arms")
 
 
 def _print_status(console: Console, document: dict) -> None:

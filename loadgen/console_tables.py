@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from loadgen.arms import is_baseline
 from loadgen.assessment import format_overhead
 from loadgen.limits import Validity
 from loadgen.sweep import judge
@@ -49,14 +50,30 @@ _NORTH_STAR_COLUMNS = (("cost", "Overhead (ms ± CI, %)"), ("cost", "Loop delay 
                        ("reliability", "Export p95"), ("", "CPU/op"))
 
 
-def north_star_table(rows: list[dict]) -> Table:
-    table = Table(title="north-star metrics — what tracing costs, how faithful and how reliable it is")
+def by_overhead(rows: list[dict]) -> list[dict]:
+    """Each provider and mode's rows with its baselines first, then its arms by latency overhead,
+    lowest first (unmeasured last); providers and modes keep their order."""
+    groups = list(dict.fromkeys((row["provider"], row["mode"]) for row in rows))
+
+    def rank(row: dict) -> tuple:
+        overhead = row.get("overhead_latency_ms")
+        return (groups.index((row["provider"], row["mode"])), not is_baseline(row["arm"]), overhead is None,
+                overhead or 0.0)
+
+    return sorted(rows, key=rank)
+
+
+def north_star_table(rows: list[dict], order: str = "arms") -> Table:
+    table = Table(title="north-star metrics — what tracing costs, how faithful and how reliable it is"
+                  + (" (arms by overhead)" if order == "overhead" else ""))
+    if order == "overhead":
+        rows = by_overhead(rows)
     for column in ("Provider", "Arm", "Mode"):
         table.add_column(column)
     for group, column in _NORTH_STAR_COLUMNS:
         table.add_column(f"[dim]{group}[/]\n{column}", justify="right")
     for row in rows:
-        baseline = row["arm"] == "baseline"
+        baseline = is_baseline(row["arm"])
         table.add_row(
             row["provider"], row["arm"], row["mode"],
             "—" if baseline else format_overhead(row, plus_minus=True),

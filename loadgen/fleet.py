@@ -78,7 +78,7 @@ class Fleet:
         self.commands = {key: ctx.Queue() for key in self.specs}
         self.procs = {
             key: start_process(ctx, "loadgen.worker:worker_main", (spec, self.messages, self.commands[key], self.stop),
-                               name=f"loadgen-{spec.provider}-{key[0]}-{key[1]}")
+                               name=f"loadgen-{spec.provider}-{key[0]}-{key[1]}", python=spec.python)
             for key, spec in self.specs.items()
         }
         self.ready: set[Key] = set()

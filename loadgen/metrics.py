@@ -15,7 +15,8 @@ from loadgen.known_answer import held_figures
 from loadgen.memory import memory_cost
 from loadgen.overhead import Unit, memory_figures, paired_overhead, paired_part
 from loadgen.limits import Validity
-from loadgen.profile import BASELINE_LABELS, OPEN_LOOP_KINDS
+from loadgen.arms import is_baseline
+from loadgen.profile import OPEN_LOOP_KINDS
 from loadgen.results import WorkerResult
 
 NS = 1_000_000_000
@@ -120,7 +121,7 @@ def costs(run: Measured, baseline: Measured | None) -> dict:
     """
     result, figures = run
     cost = dict(zip(("loop_delay_p50_ms", "loop_delay_p99_ms"), _loop_delay(figures)))
-    if result.arm == "baseline" or baseline is None:
+    if baseline is None:
         return {**cost, **dict.fromkeys(_NO_OVERHEAD), **memory_cost(None, result)}
     base, base_figures = baseline
     units = pairing_units(base, result)
@@ -130,7 +131,7 @@ def costs(run: Measured, baseline: Measured | None) -> dict:
     cost.update(memory_cost(base, result))
     mine, theirs = figures["cpu_per_operation_us"], base_figures["cpu_per_operation_us"]
     cost["cpu_per_operation_delta_us"] = None if mine is None or theirs is None else round(mine - theirs, 1)
-    untraced = result.arm in BASELINE_LABELS
+    untraced = is_baseline(result.arm)
     p99, base_p99 = cost["loop_delay_p99_ms"], _loop_delay(base_figures)[1]
     cost["loop_delay_delta_p99_ms"] = (None if untraced or p99 is None or base_p99 is None
                                        else round(p99 - base_p99, 4))
@@ -245,13 +246,15 @@ def summarize_all(results: list[WorkerResult], validity: Validity) -> list[dict]
     up is read off the baseline arms of the same provider and mode, since a tracer's CPU and
     loop delay are its cost, measured and graded, not the generator failing. A mode with no
     baseline arm has nothing else to read, so there the rules judge every arm. Each arm's
-    baseline is the run labelled "baseline" of the same provider and mode.
+    baseline is the run of the same provider and mode labelled as its `paired_with` says:
+    "baseline", or "baseline@<arm>" for an arm whose environment has SDKs of its own.
     """
-    with_baseline = {(r.provider, r.mode) for r in results if r.arm in BASELINE_LABELS}
-    measured = [(r, run_figures(r, validity, saturation_judged=r.arm in BASELINE_LABELS
+    with_baseline = {(r.provider, r.mode) for r in results if is_baseline(r.arm)}
+    measured = [(r, run_figures(r, validity, saturation_judged=is_baseline(r.arm)
                                 or (r.provider, r.mode) not in with_baseline)) for r in results]
-    baselines = {(r.provider, r.mode): (r, figures) for r, figures in measured if r.arm == "baseline"}
-    return [{**figures, **costs((r, figures), baselines.get((r.provider, r.mode)))} for r, figures in measured]
+    baselines = {(r.provider, r.mode, r.arm): (r, figures) for r, figures in measured if is_baseline(r.arm)}
+    return [{**figures, **costs((r, figures), baselines.get((r.provider, r.mode, r.paired_with)))}
+            for r, figures in measured]
 
 
 def summarize(result: WorkerResult, validity: Validity = Validity(), saturation_judged: bool = True) -> dict:
@@ -270,6 +273,8 @@ def run_figures(result: WorkerResult, validity: Validity = Validity(), saturatio
     summary = {
         "provider": result.provider,
         "arm": result.arm,
+        "paired_with": result.paired_with,  # the baseline its costs are paired against; None: a baseline
+        "tracer_version": result.tracer_version,  # the arm's package as the worker imported it
         "mode": result.mode,
         "load_kind": result.load_kind,
         "stream": result.stream,

@@ -13,6 +13,7 @@ import os
 import uuid
 from typing import Callable
 
+from loadgen import envs
 from loadgen.errors import ExitCode, UserError
 from loadgen.fleet import Fleet, ProgressSink, RunOutcome
 from loadgen.harness import check_reachable, collector_figures, embedded_collector, embedded_mock
@@ -21,6 +22,7 @@ from loadgen.plan import (ArmPlan, FleetPlan, ModePlan, WorkerSpec, calibration_
 from loadgen.processes import core_plan
 from loadgen.profile import Profile
 from loadgen.settings import TracingSettings
+from loadgen.span_names import LANGFUSE_OTLP_PATH
 
 API_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 REAL_API_URL = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
@@ -146,11 +148,12 @@ class Orchestrator:
         settings = provider_settings(profile, arm.provider, provider_base_url(arm.provider, url), api_key)
         tracing = self._tracing(arm)
         calibration = calibration_settings(profile)
+        python = str(envs.ensure(arm.env)) if arm.env is not None else None  # built already (run_command)
         return [
             WorkerSpec(profile=profile, mode=self.plan.mode, arm=arm, settings=settings, calibration=calibration,
                        tracing=tracing, shard=shard, shards=fleet.shards, replica=replica,
                        worker=replica * fleet.shards + shard,
-                       cpu=cpus[(first_core + shard) % len(cpus)] if cpus else None)
+                       cpu=cpus[(first_core + shard) % len(cpus)] if cpus else None, python=python)
             for replica in range(fleet.replicas)
             for shard in range(fleet.shards)
         ]
@@ -176,5 +179,5 @@ def export_endpoint(arm: str, tracing: TracingSettings | None) -> str | None:
     if tracing.collector_url is None:  # the HoneyHive arm reporting to HoneyHive itself
         url = os.environ.get("HH_API_URL") or HONEYHIVE_DEFAULT_URL
         return f"HoneyHive's server ({url.rstrip('/')}/opentelemetry/v1/traces)"
-    path = "/opentelemetry/v1/traces" if arm == "honeyhive" else "/v1/traces"
+    path = {"honeyhive": "/opentelemetry/v1/traces", "langfuse": LANGFUSE_OTLP_PATH}.get(arm, "/v1/traces")
     return tracing.collector_url.rstrip("/") + path

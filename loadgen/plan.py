@@ -16,9 +16,11 @@ that every arm runs in turn.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
-from loadgen.arms import runs_on, traces
+from loadgen.arms import ARMS, parse_entry, runs_on, traces
+from loadgen.envs import EnvSpec
 from loadgen.profile import OPEN_LOOP_KINDS, Load, Profile
 from loadgen.schedule import Block, blocks, windows
 from loadgen.settings import CalibrationSettings, ProviderSettings, TracingSettings
@@ -45,7 +47,9 @@ class ArmPlan:
 
     provider: str
     arm: str  # the registry's name (loadgen/arms.py)
-    label: str  # the row label: the arm's name, or 'baseline-2' for a second baseline
+    label: str  # the row label: the entry ('honeyhive@1.6.0', 'baseline@openlit'), 'baseline-2' for a second baseline
+    env: EnvSpec | None = None  # its environment of its own (loadgen/envs.py); None: loadgen's
+    pairs_with: str | None = None  # the label of the baseline its costs are paired with; None: it is a baseline
 
     @property
     def traced(self) -> bool:
@@ -97,6 +101,7 @@ class WorkerSpec:
     replica: int = 0  # which of the arm's replica processes this is (they take blocks in rotation)
     worker: int = 0  # this worker's index among the arm's processes: replica × shards + shard
     cpu: int | None = None  # pin to this core when given
+    python: str | None = None  # the interpreter of the arm's own environment; None: this one
 
     @property
     def provider(self) -> str:
@@ -108,27 +113,67 @@ class WorkerSpec:
 
 
 def mode_label(load: Load) -> str:
-    """The row label of a load model: 'rate 200/s constant', 'concurrency 8', 'sequential'."""
+    """The row label of a load model: 'rate 200/s constant', 'concurrency 8', 'sequential';
+    ' stream' after it when the load model itself asks for streamed calls."""
     if load.kind == "ramp":
-        return f"ramp {load.rate:g}->{load.rate_end:g}/s"
-    if load.kind in ("constant", "poisson"):
-        return f"rate {load.rate:g}/s {load.kind}"
-    if load.kind == "concurrency":
-        return f"concurrency {load.users}"
-    return "sequential"
+        label = f"ramp {load.rate:g}->{load.rate_end:g}/s"
+    elif load.kind in ("constant", "poisson"):
+        label = f"rate {load.rate:g}/s {load.kind}"
+    elif load.kind == "concurrency":
+        label = f"concurrency {load.users}"
+    else:
+        label = "sequential"
+    return label + (" stream" if load.stream else "")
 
 
 def mode_profiles(profile: Profile) -> list[Profile]:
-    """One profile per load model: `load` first, then each of `modes`."""
-    if not profile.modes:
+    """One profile per load model: `load` first, then each of `modes` (with its own `stream`, if it says)."""
+    if not profile.modes and profile.load.stream is None:
         return [profile]
-    return [profile.model_copy(update={"load": load, "modes": []}) for load in (profile.load, *profile.modes)]
+    return [profile.model_copy(update={"load": load, "modes": [],
+                                       "stream": profile.stream if load.stream is None else load.stream})
+            for load in (profile.load, *profile.modes)]
 
 
 def arm_plans(profile: Profile, providers: tuple[str, ...] | None = None) -> list[ArmPlan]:
-    """Every row the profile runs: each provider, each arm that runs on it, with its label."""
-    return [ArmPlan(provider, arm, label) for provider in providers or profile.providers
-            for arm, label in zip(profile.tracing.arms, profile.tracing.arm_labels) if runs_on(arm, provider)]
+    """Every row the profile runs: each provider, each arm that runs on it, with its label,
+    its environment and the baseline it is paired with."""
+    entries = []
+    for entry, label in zip(profile.tracing.arms, profile.tracing.arm_labels):
+        name, at = parse_entry(entry)
+        if name != "baseline":
+            own_baseline = f"baseline@{entry}"
+            entries.append((name, label, arm_env(profile, entry),
+                            own_baseline if own_baseline in profile.tracing.arms else "baseline"))
+        elif at is not None:
+            entries.append((name, label, arm_env(profile, at), None))  # the pair of the arm in that environment
+        else:
+            # A second plain baseline is the first one's pair: baseline against baseline, an A/A run.
+            entries.append((name, label, None, None if label == "baseline" else "baseline"))
+    return [ArmPlan(provider, name, label, env, pairs_with) for provider in providers or profile.providers
+            for name, label, env, pairs_with in entries if runs_on(name, provider)]
+
+
+def arm_env(profile: Profile, entry: str) -> EnvSpec | None:
+    """The environment an arm entry runs in: its own when it is at a version, names packages of its
+    own, or cannot live in loadgen's (the registry's `own_env`); None: loadgen's environment."""
+    name, version = parse_entry(entry)
+    info = ARMS[name]
+    packages = profile.tracing.packages.get(entry)
+    if packages is None and version is None and not info.own_env:
+        return None
+    if packages is None:
+        packages = [f"{info.distribution}=={version}" if version and _requirement_name(p) == info.distribution else p
+                    for p in info.packages]
+        if version and info.distribution not in map(_requirement_name, packages):
+            packages.append(f"{info.distribution}=={version}")
+    # The SDKs under test stay pinned unless the profile pairs this arm with a baseline of its own.
+    return EnvSpec(entry, tuple(packages), pin_sdks=f"baseline@{entry}" not in profile.tracing.arms)
+
+
+def _requirement_name(requirement: str) -> str:
+    """'honeyhive>=1.7' → 'honeyhive' (PEP 508 names end where a bracket, marker or comparison begins)."""
+    return re.split(r"[\s\[<>=!~;@]", requirement, maxsplit=1)[0].lower().replace("_", "-")
 
 
 def _peak_rate(load: Load) -> float:

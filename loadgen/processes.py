@@ -35,9 +35,46 @@ def _enter(entry: str, args: tuple) -> None:
     getattr(importlib.import_module(module), name)(*args)
 
 
-def start_process(ctx, entry: str, args: tuple, name: str):
-    """A daemon process (not yet started) that runs `entry` ("package.module:function")."""
-    return ctx.Process(target=_enter, args=(entry, args), name=name, daemon=True)
+def start_process(ctx, entry: str, args: tuple, name: str, python: str | None = None):
+    """A daemon process (not yet started) that runs `entry` ("package.module:function"), with
+    this interpreter or, given `python`, with that one (an arm's own environment, loadgen/envs.py)."""
+    if python is None:
+        return ctx.Process(target=_enter, args=(entry, args), name=name, daemon=True)
+    return _OwnInterpreterProcess(python, target=_enter, args=(entry, args), name=name, daemon=True)
+
+
+class _OwnInterpreterProcess(mp.context.SpawnProcess):
+    """A spawned process on another interpreter, which imports from its own environment only.
+
+    multiprocessing's spawn hands the child this process's sys.path and re-imports this
+    process's __main__ there: in another environment the first would import every package
+    from this one (the isolation lost), the second would import the command line. So for
+    the time of the start, the interpreter is set to `python` and both are left out of what
+    the child is told; the child's own site-packages (and PYTHONPATH) make its path.
+    """
+
+    def __init__(self, python: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.python = python
+
+    def start(self) -> None:
+        from multiprocessing import spawn
+
+        executable, preparation = spawn.get_executable(), spawn.get_preparation_data
+
+        def own_environment(name: str) -> dict:
+            data = preparation(name)
+            for key in ("sys_path", "init_main_from_name", "init_main_from_path"):
+                data.pop(key, None)
+            return data
+
+        spawn.set_executable(self.python)
+        spawn.get_preparation_data = own_environment
+        try:
+            super().start()
+        finally:
+            spawn.set_executable(executable)
+            spawn.get_preparation_data = preparation
 
 
 @contextmanager

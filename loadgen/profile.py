@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from loadgen.arms import ARM_NAMES, providers_sentence, runs_on, traces
+from loadgen.arms import ARM_NAMES, check_entry, is_baseline, parse_entry, providers_sentence, runs_on, traces
 from loadgen.collector.config import CollectorConfig
 from loadgen.limits import StrictModel, Thresholds, Validity
 from loadgen.mock_llm.config import MockConfig
@@ -50,21 +50,29 @@ Seconds = Annotated[float, Field(gt=0)]
 Duration = Annotated[Seconds, BeforeValidator(parse_duration)]
 
 
-class ConstantLoad(_Strict):
+class _Load(_Strict):
+    """What every load model may say besides its arrival process."""
+
+    stream: bool | None = Field(
+        default=None, description="this load model's calls stream their responses (default: the profile's `stream`); "
+                                  "a profile's modes can so measure streaming and not in one run")
+
+
+class ConstantLoad(_Load):
     """Open loop: one call every 1/rate seconds."""
 
     kind: Literal["constant"] = "constant"
     rate: float = Field(gt=0, description="calls per second")
 
 
-class PoissonLoad(_Strict):
+class PoissonLoad(_Load):
     """Open loop: exponential inter-arrival times with mean 1/rate (seeded)."""
 
     kind: Literal["poisson"]
     rate: float = Field(gt=0, description="mean calls per second")
 
 
-class RampLoad(_Strict):
+class RampLoad(_Load):
     """Open loop: the rate rises (or falls) linearly from rate to rate_end over the run."""
 
     kind: Literal["ramp"]
@@ -72,14 +80,14 @@ class RampLoad(_Strict):
     rate_end: float = Field(gt=0, description="calls per second at the end")
 
 
-class ConcurrencyLoad(_Strict):
+class ConcurrencyLoad(_Load):
     """Closed loop: N virtual users, each starting its next call when its last one ends."""
 
     kind: Literal["concurrency"]
     users: int = Field(ge=1, le=100_000)
 
 
-class SequentialLoad(_Strict):
+class SequentialLoad(_Load):
     """Closed loop with one user: one call at a time."""
 
     kind: Literal["sequential"]
@@ -121,18 +129,27 @@ class Target(_Strict):
         return self
 
 
-ArmName = Literal[ARM_NAMES]  # the registry's names, in its order (loadgen.arms)
+def _arm_entry(entry: str) -> str:
+    check_entry(entry)
+    return entry
 
 
-# The row labels of the arms without a tracer (Tracing.arm_labels): what the generator does
-# alone. The calibration arm exports nothing but stands in for a tracer, so it is not one.
-BASELINE_LABELS = ("baseline", "baseline-2")
+# An arm by the registry's name (loadgen.arms), at a version in an environment of its own
+# (`honeyhive@1.6.0`), or a baseline in another entry's environment (`baseline@openlit`).
+ArmEntry = Annotated[str, Field(pattern=r"^[a-z][a-z-]*(@\S+)?$",
+                                description=f"an arm ({', '.join(ARM_NAMES)}), name@version, or baseline@<arm>"),
+                     AfterValidator(_arm_entry)]
 
 
 class Tracing(_Strict):
     """Which tracer arms run, where their spans go, and the batch processor's settings."""
 
-    arms: list[ArmName] = Field(default_factory=lambda: ["baseline"], min_length=1)
+    arms: list[ArmEntry] = Field(default_factory=lambda: ["baseline"], min_length=1)
+    packages: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="an arm's own requirements (arm → pip requirements), installed in an environment of its own "
+                    "instead of the registry's",
+    )
     collector_url: str | None = Field(
         default=None, description="external OTLP/HTTP receiver (spans go to URL/v1/traces); default: the embedded collector"
     )
@@ -168,6 +185,14 @@ class Tracing(_Strict):
             raise ValueError(f"tracing.arms lists {', '.join(sorted(repeated))} twice (only baseline may repeat, once)")
         if self.collector_url and not re.match(r"^https?://", self.collector_url):
             raise ValueError(f"tracing.collector_url {self.collector_url!r} must start with http:// or https://")
+        for entry in self.arms:
+            name, at = parse_entry(entry)
+            if name == "baseline" and at is not None and (at not in self.arms or parse_entry(at)[0] == "baseline"):
+                raise ValueError(f"tracing.arms: {entry!r} names the environment of {at!r}, which is not a tracing "
+                                 f"arm in tracing.arms")
+        for entry in self.packages:
+            if entry not in self.arms or is_baseline(entry):
+                raise ValueError(f"tracing.packages.{entry}: not a tracing arm in tracing.arms")
         return self
 
     @property
@@ -181,7 +206,7 @@ class Tracing(_Strict):
     @property
     def traced(self) -> bool:
         """Whether any arm exports spans (and so needs a collector)."""
-        return any(traces(arm) for arm in self.arms)
+        return any(traces(parse_entry(arm)[0]) for arm in self.arms)
 
 
 class Soak(_Strict):
@@ -217,6 +242,10 @@ class Outputs(_Strict):
 
     results_json: str | None = Field(
         default=None, alias="json", description="the results document (as --export-json); key: json"
+    )
+    north_star_order: Literal["arms", "overhead"] = Field(
+        default="arms", description="the printed north-star table's rows: in the order of the arms, or each "
+                                    "provider and mode's tracer arms by latency overhead, lowest first"
     )
     model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
 
@@ -293,8 +322,9 @@ class Profile(_Strict):
 
     @model_validator(mode="after")
     def _something_to_run(self) -> "Profile":
-        if not any(runs_on(arm, provider) for arm in self.tracing.arms for provider in self.providers):
-            arm = self.tracing.arms[0]
+        names = [parse_entry(entry)[0] for entry in self.tracing.arms]
+        if not any(runs_on(arm, provider) for arm in names for provider in self.providers):
+            arm = names[0]
             raise ValueError(f"tracing.arms: the {arm} arm traces {providers_sentence(arm)}; "
                              f"with provider {self.provider!r} there is nothing to run")
         return self

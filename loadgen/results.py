@@ -179,7 +179,7 @@ class WorkerResult:
     """
 
     provider: str
-    arm: str  # the row label ('baseline-2' for a second baseline)
+    arm: str  # the row label ('baseline-2' for a second baseline, 'honeyhive@1.6.0' for an arm at a version)
     mode: str
     load_kind: str
     stream: bool
@@ -229,6 +229,8 @@ class WorkerResult:
     spans: dict | None = None  # the span accounting's snapshot; None: the arm traces nothing
     soak: dict | None = None  # a soak's windows' retained RSS and growth sites
     run_id: str | None = None
+    paired_with: str | None = None  # the label of the baseline its costs are paired against; None: a baseline
+    tracer_version: str | None = None  # the version of the arm's package the worker imported (None: no package)
     calibration: dict | None = None  # the calibration arm's known answer (loadgen.known_answer)
     # Set by the orchestrator: where the spans went, and what the collector received.
     export_endpoint: str | None = None

@@ -13,7 +13,7 @@ import time
 
 from rich.console import Console
 
-from loadgen import soak
+from loadgen import envs, soak
 from loadgen.budget import confirm_real_run
 from loadgen.console import (LiveProgress, describe_soak_window, export, print_soak_summary, print_summary, print_sweep,
                              sweep_step_line)
@@ -21,7 +21,7 @@ from loadgen.document import build_document
 from loadgen.errors import ExitCode, UserError
 from loadgen.metrics import summarize_all
 from loadgen.orchestrator import Orchestrator, RunOutcome, collector_figures, worker_cores
-from loadgen.plan import plan_run
+from loadgen.plan import arm_plans, plan_run
 from loadgen.profile import Profile
 from loadgen.sweep import budget_modes, initial_tracks, orchestrated_step, run_sweep, step_rates, sweep_document
 
@@ -36,6 +36,7 @@ def run_command(profile: Profile, *, export_json: str | None, out: Console, err:
               f"{' · stream' if profile.stream else ''} · target {profile.target.kind}", highlight=False)
     if profile.target.kind == "real":
         confirm_real_run(modes, profile, err, confirmed)
+    envs.ensure_all((arm.env for mode in modes for arm in mode.arms), say=lambda line: err.print(line, highlight=False))
     outcome = RunOutcome()
     log = _soak_log(profile, err)
     with LiveProgress(err, enabled=live) as progress:
@@ -107,6 +108,7 @@ def sweep_command(profile: Profile, *, export_json: str | None, out: Console, er
     if profile.target.kind == "real":
         err.print("sweep: the plan below is an upper bound, every arm through every step", highlight=False)
         confirm_real_run(budget_modes(profile, worker_cores()), profile, err, confirmed)
+    envs.ensure_all((arm.env for arm in arm_plans(profile)), say=lambda line: err.print(line, highlight=False))
     with LiveProgress(err, enabled=live) as progress:
         result = run_sweep(initial_tracks(profile), rates, orchestrated_step(profile, progress, worker_cores()), slo_ms,
                            profile.validity,

@@ -13,11 +13,15 @@ RUN_ID = "loadgen.run_id"  # resource attribute: the run the span belongs to
 ARM = "loadgen.arm"  # resource attribute: the arm that exported it
 SERVICE_NAME = "service.name"  # resource attribute (OTel's): "loadgen-{arm}-{provider}"
 
+# Langfuse's OTLP ingest path under its host: the langfuse arm posts there, the collector serves it.
+LANGFUSE_OTLP_PATH = "/api/public/otel/v1/traces"
+
 # The LLM-span conventions the collector checks attributes against
 # (loadgen.collector.conventions); an arm names the one its LLM spans follow (loadgen.arms).
 OTEL_GENAI = "otel_genai"
 OPENINFERENCE = "openinference"
 HONEYHIVE = "honeyhive"
+LANGFUSE = "langfuse"
 LMNR = "lmnr"  # Laminar: GenAI attributes plus its own lmnr.span.* (loadgen.tracers.lmnr)
 MLFLOW = "mlflow"  # MLflow tracing: its own mlflow.* attributes, JSON text (loadgen.tracers.mlflow)
 

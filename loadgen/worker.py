@@ -13,6 +13,7 @@ import gc
 import os
 import queue
 import signal
+import warnings
 import time
 
 import psutil
@@ -20,7 +21,7 @@ import psutil
 from loadgen import clock
 from loadgen.plan import WorkerSpec
 from loadgen.profile import Profile
-from loadgen.arms import make_arm
+from loadgen.arms import installed_version, make_arm
 from loadgen.providers import error_class, make_provider
 from loadgen.processes import exit_with_parent, pin_to, release_memory
 from loadgen.redact import redact
@@ -227,6 +228,8 @@ def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wa
         cpu_percent=round(cpu_percent, 2),
         cpu_seconds_total=round(cpu_total, 3),
         rss_samples=sampler.rss_samples,
+        paired_with=spec.arm.pairs_with,
+        tracer_version=installed_version(spec.arm.arm),
         **stats.measured(),
     )
 
@@ -238,9 +241,12 @@ def worker_main(spec: WorkerSpec, messages, commands, stop_event) -> None:
     # through stop_event, so that results so far are still returned.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent()
-    # Some tracers (HoneyHive) log JSON lines to stdout; the report owns the terminal.
+    # Some tracers (HoneyHive) log JSON lines to stdout; the report owns the terminal. Their
+    # import-time warnings (OpenLIT's OTel 0.48 on pkg_resources, once per process) would
+    # bury the progress display too; a failure still reaches stderr and the report.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
+    warnings.simplefilter("ignore")
     pin_to(spec.cpu)
     label = spec.label
     try:

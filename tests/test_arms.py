@@ -3,13 +3,14 @@
 import asyncio
 import subprocess
 import sys
-from typing import get_args
+
+import re
 
 import pytest
 
-from loadgen.arms import ARM_NAMES, ARMS, make_arm, runs_on, traces
+from loadgen.arms import ARM_NAMES, ARMS, check_entry, is_baseline, make_arm, parse_entry, runs_on, traces
 from loadgen.collector.conventions import REQUIRED_ATTRIBUTES, compile_required
-from loadgen.profile import ArmName, Profile
+from loadgen.profile import Profile
 from loadgen.providers.base import CallRecord
 from loadgen.span_names import OP_ID, ROOT_SPAN
 from loadgen.tracers import NoTracing
@@ -30,10 +31,39 @@ class FakeProvider:
         self.calls.append("closed")
 
 
+@pytest.mark.parametrize("entry, parsed", [
+    ("otel", ("otel", None)),
+    ("honeyhive@1.6.0", ("honeyhive", "1.6.0")),  # an arm at a version, in an environment of its own
+    ("baseline@honeyhive@1.6.0", ("baseline", "honeyhive@1.6.0")),  # a baseline in that entry's environment
+])
+def test_entries_parse_into_name_and_what_follows_the_at(entry, parsed):
+    assert parse_entry(entry) == parsed
+
+
+@pytest.mark.parametrize("entry, problem", [
+    ("otel@1.0", "the otel arm has no package to pin a version of"),
+    ("honeyhive@", "nothing after the @"),
+    ("honeyhiv@1.7.0", "unknown arm 'honeyhiv'"),
+])
+def test_bad_entries_say_why(entry, problem):
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        check_entry(entry)
+
+
+@pytest.mark.parametrize("label, baseline", [
+    ("baseline", True), ("baseline-2", True), ("baseline@openlit", True), ("otel", False), ("honeyhive@1.6.0", False),
+])
+def test_baseline_labels(label, baseline):
+    assert is_baseline(label) is baseline
+
+
 def test_the_names_are_the_registrys_in_its_order():
-    assert ARM_NAMES == ("baseline", "otel", "openinference", "openllmetry", "honeyhive", "anthropic-native",
-                         "lmnr", "langsmith", "mlflow", "calibration")
-    assert get_args(ArmName) == ARM_NAMES  # the profile's schema lists the same names, in the same order
+    assert ARM_NAMES == ("baseline", "otel", "openinference", "openllmetry", "honeyhive", "traceloop", "openlit",
+                         "anthropic-native", "langfuse", "logfire", "lmnr", "langsmith", "mlflow",
+                         "calibration")
+    # a wrong name is told the registry's names, in the same order
+    with pytest.raises(ValueError, match=re.escape("unknown arm 'zipkin' (arms: " + ", ".join(ARM_NAMES) + ")")):
+        check_entry("zipkin")
     assert all(info.name == name for name, info in ARMS.items())
 
 
@@ -43,6 +73,8 @@ def test_the_names_are_the_registrys_in_its_order():
     ("honeyhive", "openai", True),
     ("anthropic-native", "anthropic", True),  # the anthropic SDK's own tracing …
     ("anthropic-native", "openai", False),  # … has nothing to trace in an OpenAI call
+    ("langfuse", "anthropic", True),  # Langfuse's guide: OpenLLMetry's instrumentor on its provider
+    ("logfire", "anthropic", True),  # instrument_anthropic()
     ("calibration", "openai", True),  # a known cost, not a tracer: any provider
 ])
 def test_runs_on(arm, provider, expected):

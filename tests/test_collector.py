@@ -49,6 +49,11 @@ OPENINFERENCE = {  # a complete OpenInference LLM span
     "openinference.span.kind": "LLM", "llm.model_name": "gpt-mock", "llm.token_count.prompt": 4,
     "llm.token_count.completion": 7, "input.value": "hi", "output.value": "hello",
 }
+LANGFUSE = {  # a complete Langfuse generation, as langfuse.openai writes it
+    "langfuse.observation.type": "generation", "langfuse.observation.model.name": "gpt-mock",
+    "langfuse.observation.usage_details": '{"input": 4, "output": 7}', "langfuse.observation.input": "hi",
+    "langfuse.observation.output": "hello",
+}
 
 
 def run(coro):
@@ -186,7 +191,7 @@ def test_protobuf_on_both_paths_plain_and_gzip_answers_protobuf():
     for answer in answers:
         assert answer.status_code == 200 and answer.headers["content-type"] == PROTOBUF
         assert not ExportTraceServiceResponse.FromString(answer.content).HasField("partial_success")
-    assert stats["by_path"] == {"/v1/traces": 2, "/opentelemetry/v1/traces": 2}
+    assert stats["by_path"] == {"/v1/traces": 2, "/opentelemetry/v1/traces": 2, "/api/public/otel/v1/traces": 0}
     assert stats["compressed_requests"] == 2 and stats["by_encoding"] == {"protobuf": 4, "json": 0}
     run_figures = stats["runs"]["r1"]
     assert run_figures["spans_received"] == 8 and run_figures["traces"] == 4 and run_figures["requests"] == 4
@@ -403,6 +408,24 @@ def test_which_spans_are_llm_spans():
     assert figures["llm_spans"] == 3 and figures["roots_without_op_id"] == 1
 
 
+
+def test_langfuse_generations_are_llm_spans_of_langfuses_convention():
+    async def go():
+        c, s = Collector(), Spans()
+        s.operation(0, LANGFUSE, name="OpenAI-generation")  # complete; its name alone would not make it one
+        s.operation(1, {k: v for k, v in LANGFUSE.items() if k != "langfuse.observation.usage_details"},
+                    name="OpenAI-generation")
+        s.span("step", {"langfuse.observation.type": "span"})  # a Langfuse span without a model: not an LLM span
+        await c.export(s.body(), path="/api/public/otel/v1/traces")  # Langfuse's own ingest path
+        return await c.stats("r1"), await c.stats()
+
+    figures, totals = run(go())
+    assert figures["llm_spans"] == 2 and figures["covered_operations"] == 2
+    assert figures["by_convention"]["langfuse"] == {
+        "llm_spans": 2, "complete_llm_spans": 1, "attribute_completeness_percent": 50.0,
+        "missing_attributes": {"langfuse.observation.usage_details": 1}}
+    assert totals["by_path"]["/api/public/otel/v1/traces"] == 1
+
 # --- faults, in-process --------------------------------------------------------------------------------
 
 
@@ -513,6 +536,18 @@ def test_session_start_answers_what_honeyhive_validates():
         assert {"event_id", "session_id", "org_id", "workspace_id", "project_id"} <= set(answer)
     assert len(new["session_id"]) == 36 and given["session_id"] == "abc"  # a given id is echoed
     assert stats["session_starts"] == 2
+
+
+def test_token_check_answers_what_logfire_reads():
+    async def go():
+        c = Collector()
+        answer = await c.http.get("/v1/info", headers={"Authorization": "pylf_v1_x"})
+        return answer, await c.stats()
+
+    answer, stats = run(go())
+    # logfire 5.4's LogfireCredentials.from_token reads these two fields of a 200 answer
+    assert answer.status_code == 200 and {"project_name", "project_url"} <= set(answer.json())
+    assert stats["token_checks"] == 1 and stats["other_routes"] == {}
 
 
 def test_reset_route_and_loopback_only_control_routes():

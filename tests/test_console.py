@@ -125,3 +125,16 @@ def test_the_vs_baseline_line_names_the_ci_method_and_where_the_overhead_lands()
     plain = build_document({}, [run("baseline"), run("otel", **OTEL)], target="t", interrupted=False, errors=[])
     (line,) = [line for line in printed(plain).splitlines() if "vs baseline" in line]
     assert line.endswith("(paired by op_id, 10 pairs); memory +1.0 MiB (+1.0%)")
+
+
+def test_the_north_star_rows_by_overhead_keep_baselines_first_and_groups_in_order():
+    from loadgen.console_tables import by_overhead
+
+    def row(provider, arm, overhead, mode="m"):
+        return {"provider": provider, "arm": arm, "mode": mode, "overhead_latency_ms": overhead}
+
+    rows = [row("openai", "baseline", None), row("openai", "otel", 2.0), row("openai", "honeyhive@1.7.0", 0.5),
+            row("openai", "langfuse", None), row("anthropic", "otel", 1.0), row("anthropic", "baseline", None)]
+    assert [(r["provider"], r["arm"]) for r in by_overhead(rows)] == [
+        ("openai", "baseline"), ("openai", "honeyhive@1.7.0"), ("openai", "otel"), ("openai", "langfuse"),
+        ("anthropic", "baseline"), ("anthropic", "otel")]

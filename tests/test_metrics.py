@@ -31,6 +31,8 @@ def worker(**changes) -> WorkerResult:
     }
     base["histograms"]["dispatch_lag"] = lag.encode()
     base.update(changes)
+    # Paired as the plan pairs it: a tracer arm (and a second baseline) against "baseline".
+    base.setdefault("paired_with", None if base["arm"] in ("baseline", "baseline@otel") else "baseline")
     return WorkerResult(**base)
 
 

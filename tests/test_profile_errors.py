@@ -102,18 +102,13 @@ def test_a_file_that_is_not_utf8(tmp_path):
 
 def test_several_errors_are_one_complete_line_each(tmp_path):
     path = tmp_path / "p.toml"
-    from loadgen.arms import ARM_NAMES
-
-    def one_of(names):  # pydantic's wording for a Literal: 'a', 'b' or 'c'
-        return ", ".join(f"'{name}'" for name in names[:-1]) + f" or '{names[-1]}'"
-
     path.write_text('name = 3\n[load]\nkind = "constant"\nrte = 5\n[tracing]\narms = ["otl"]\n')
     lines = error_of(path).splitlines()
     assert sorted(lines) == sorted([
         f"{path}:1: name: Input should be a valid string",
         f"{path}:2: load.rate: Field required",
         f"{path}:4: load.rte: unknown key (did you mean 'rate'?)",
-        f"{path}:6: tracing.arms.0: Input should be {one_of(ARM_NAMES)} (did you mean 'otel'?)",
+        f"{path}:6: tracing.arms.0: unknown arm 'otl' (did you mean 'otel'?)",
     ])
 
 

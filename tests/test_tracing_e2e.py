@@ -58,7 +58,8 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_foreve
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("arm", ["otel", "openinference"])
+@pytest.mark.parametrize("arm", ["otel", "openinference", "traceloop", "openlit", "langfuse", "logfire",
+                                 "lmnr", "langsmith", "mlflow"])
 def test_another_receiver_counts_what_loadgen_reports_exported(tmp_path, arm):
     # A receiver written independently of loadgen's collector (protobuf only, no loadgen
     # figures): its unique span count must equal loadgen's `exported`, and the figures
@@ -111,3 +112,23 @@ def test_every_arm_reaches_the_collector_with_nothing_unaccounted(tmp_path):
         assert run["trace_coverage_percent"] == 100.0, (provider, arm)
         assert run["attribute_completeness_percent"] is not None, (provider, arm)
     assert "tracing pipelines" in done.stdout
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("arm", ["traceloop", "openlit", "langfuse", "logfire", "lmnr", "langsmith", "mlflow"])
+def test_a_vendor_exporter_arm_in_its_own_environment_loses_no_span(tmp_path, arm):
+    # Each vendor builds its own OTLP exporter from its own endpoint setting; loadgen's
+    # accounting sits around it, so every span it ends is received, none unaccounted.
+    out = tmp_path / "r.json"
+    done = run_cli("run", "--provider", "both", "--arms", f"baseline,{arm}", "--rate", "10", "--duration", "2s",
+                   "--warmup-operations", "0", "--max-tokens", "8", "--schedule-delay-ms", "200",
+                   "--export-json", str(out), "--quiet", timeout=900)
+    assert done.returncode in (0, 3), done.stderr
+    runs = {(r["provider"], r["arm"]): r for r in json.loads(out.read_text())["runs"]}
+    assert set(runs) == {(p, a) for p in ("openai", "anthropic") for a in ("baseline", arm)}
+    for provider in ("openai", "anthropic"):
+        run = runs[(provider, arm)]
+        spans = run["spans"]
+        assert spans["received"] == spans["exported"] == spans["ended"] > 0, provider
+        assert spans["unaccounted"] == 0 and sum(spans["dropped"].values()) == 0, provider
+        assert run["trace_coverage_percent"] >= 99.0, provider

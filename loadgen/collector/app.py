@@ -6,8 +6,10 @@ answered, with nothing logged per request. The control routes (`/_collector/...`
 for the orchestrator, tests and benchmarks, and answer only on loopback.
 
 Routes:
-  POST /v1/traces, POST /opentelemetry/v1/traces   OTLP/HTTP exports (HoneyHive uses the second)
+  POST /v1/traces, POST /opentelemetry/v1/traces,  OTLP/HTTP exports (HoneyHive uses the second,
+       POST /api/public/otel/v1/traces                Langfuse the third)
   POST /session/start                              HoneyHive's session creation
+  GET  /v1/info                                    Logfire's token check
   GET  /_collector/stats[?run_id=X]                figures, all runs or one
   POST /_collector/reset[?run_id=X]                forget everything (re-arms fault windows), or one run
   GET  /healthz
@@ -23,6 +25,8 @@ from time import monotonic_ns, time_ns
 from typing import Any
 from urllib.parse import parse_qs
 
+from loadgen.span_names import LANGFUSE_OTLP_PATH
+
 from .config import FAULT_KINDS, HTTP_FAULT_STATUS, CollectorConfig
 from .conventions import compile_required
 from .decode import JSON, PROTOBUF, BadRequest, decode, decompress, encoding_of
@@ -33,7 +37,7 @@ from .wire import (
     send_bytes, send_json, send_status, wait_unless_gone,
 )
 
-EXPORT_PATHS = ("/v1/traces", "/opentelemetry/v1/traces")
+EXPORT_PATHS = ("/v1/traces", "/opentelemetry/v1/traces", LANGFUSE_OTLP_PATH)
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _MAX_OTHER_ROUTES = 100  # distinct unknown routes counted; more are lumped under "..."
 
@@ -62,6 +66,7 @@ class CollectorApp:
         self.compressed = 0
         self.faults = dict.fromkeys(FAULT_KINDS, 0)
         self.session_starts = 0
+        self.token_checks = 0
         self.other_routes: dict[str, int] = {}
         self.first_receive_ns: int | None = None
         self.last_receive_ns: int | None = None
@@ -82,6 +87,7 @@ class CollectorApp:
             "compressed_requests": self.compressed,
             "faults": dict(self.faults),
             "session_starts": self.session_starts,
+            "token_checks": self.token_checks,
             "other_routes": dict(self.other_routes),
             "first_receive_ns": self.first_receive_ns,
             "last_receive_ns": self.last_receive_ns,
@@ -96,6 +102,8 @@ class CollectorApp:
             await self._serve_export(path, scope, receive, send)
         elif method == "POST" and path == "/session/start":
             await self._session_start(scope, receive, send)
+        elif method == "GET" and path == "/v1/info":
+            await self._token_check(receive, send)
         else:
             await self._serve_other(path, method, scope, receive, send)
 
@@ -161,7 +169,7 @@ class CollectorApp:
         self.accepted += 1
         await send_bytes(send, 200, export_response(encoding, rejected), MEDIA_TYPE[encoding])
 
-    # --- HoneyHive session and control routes --------------------------------------------------
+    # --- HoneyHive's session, Logfire's token check and control routes --------------------------------------------------
 
     async def _session_start(self, scope: Scope, receive: Receive, send: Send) -> None:
         """HoneyHive 1.7's POST /session/start: body {"session": {...}}, answer a session event.
@@ -191,6 +199,13 @@ class CollectorApp:
             "session_id": session_id, "event_id": session_id, "event_type": "session",
             "org_id": "loadgen", "workspace_id": "loadgen", "project_id": "loadgen",
         })
+
+    async def _token_check(self, receive: Receive, send: Send) -> None:
+        """Logfire's token check (logfire 5.4, LogfireCredentials.from_token): a 200 answer
+        must carry `project_name` and `project_url`; any other answer is a warning."""
+        await read_body(receive)
+        self.token_checks += 1
+        await send_json(send, 200, {"project_name": "loadgen", "project_url": "http://127.0.0.1/loadgen"})
 
     async def _serve_other(self, path: str, method: str, scope: Scope, receive: Receive, send: Send) -> None:
         if path == "/healthz":

@@ -7,7 +7,8 @@ either attribute, for renamed attributes.
 A span is an **LLM span** when
   - it carries `openinference.span.kind`, and that is "LLM" (the kind decides: an
     OpenInference CHAIN or TOOL span is not an LLM span whatever else it carries); or
-  - any attribute key starts with `gen_ai.` or `llm.`; or
+  - any attribute key starts with `gen_ai.` or `llm.`, or with `langfuse.observation.model.`
+    (Langfuse writes a model only on its generation-like observations); or
   - its name contains "chat", "messages" or "completion" (any case) and it is not an
     HTTP client span (no `http.method` / `http.request.method`): an httpx span named
     "POST /v1/chat/completions" is transport, not the LLM call.
@@ -15,6 +16,7 @@ The root span of an operation (`loadgen.operation`) is never an LLM span.
 
 An LLM span's **convention**: HoneyHive when a span or resource attribute key starts with
 `honeyhive.` or `honeyhive_` (its span processor stamps every span); otherwise
+Langfuse when it carries `langfuse.observation.type` (every Langfuse observation does);
 OpenInference when it carries `openinference.span.kind`; otherwise Laminar when it carries
 `lmnr.span.type`; otherwise MLflow when it carries `mlflow.spanType`; otherwise OTel GenAI.
 HoneyHive wraps other instrumentors, so a HoneyHive LLM span must carry HoneyHive's list
@@ -28,7 +30,7 @@ from collections.abc import Collection, Mapping
 
 # The convention names are shared with the arm registry (an arm names its LLM spans'
 # convention); re-exported here for this module's readers.
-from loadgen.span_names import HONEYHIVE, LMNR, MLFLOW, OPENINFERENCE, OTEL_GENAI, over_honeyhive
+from loadgen.span_names import HONEYHIVE, LANGFUSE, LMNR, MLFLOW, OPENINFERENCE, OTEL_GENAI, over_honeyhive
 
 REQUIRED_ATTRIBUTES: dict[str, list[str]] = {
     # OpenTelemetry semantic conventions for GenAI spans (status: Development). Semconv
@@ -61,6 +63,16 @@ REQUIRED_ATTRIBUTES: dict[str, list[str]] = {
         "honeyhive.session_id",
         "honeyhive.project",
     ],
+    # Langfuse's own observation attributes (langfuse 5.0, _client/attributes.py,
+    # create_generation_attributes), as its OpenAI integration writes them on a
+    # "generation": the type, the model, the usage and the input and output.
+    LANGFUSE: [
+        "langfuse.observation.type",
+        "langfuse.observation.model.name",
+        "langfuse.observation.usage_details",
+        "langfuse.observation.input",
+        "langfuse.observation.output",
+    ],
     # Laminar (lmnr 0.8): its LaminarSpanProcessor stamps lmnr.span.* on every span, and its
     # copies of OpenLLMetry's instrumentors write GenAI attributes from before semconv 1.37
     # (gen_ai.system, no gen_ai.operation.name). Laminar's backend shows an LLM span from
@@ -88,10 +100,11 @@ REQUIRED_ATTRIBUTES: dict[str, list[str]] = {
 }
 
 OI_KIND_KEY = "openinference.span.kind"
+HONEYHIVE_PREFIXES = ("honeyhive.", "honeyhive_")
+LANGFUSE_TYPE_KEY = "langfuse.observation.type"
 LMNR_TYPE_KEY = "lmnr.span.type"
 MLFLOW_TYPE_KEY = "mlflow.spanType"
-HONEYHIVE_PREFIXES = ("honeyhive.", "honeyhive_")
-_LLM_KEY_PREFIXES = ("gen_ai.", "llm.")
+_LLM_KEY_PREFIXES = ("gen_ai.", "llm.", "langfuse.observation.model.")
 _LLM_NAME_WORDS = ("chat", "messages", "completion")
 _HTTP_METHOD_KEYS = frozenset({"http.method", "http.request.method"})
 
@@ -137,6 +150,8 @@ def convention_of(keys: Collection[str], honeyhive_resource: bool) -> str:
     for key in keys:  # a plain loop: any() over a generator costs twice as much per span
         if key.startswith(HONEYHIVE_PREFIXES):
             return _HONEYHIVE_OVER[inner]
+    if LANGFUSE_TYPE_KEY in keys:
+        return LANGFUSE
     if inner == OTEL_GENAI:
         if LMNR_TYPE_KEY in keys:
             return LMNR

@@ -21,7 +21,8 @@ from loadgen.accounting import SpanAccounting
 from loadgen.span_names import ARM, RUN_ID
 from loadgen.settings import TracingSettings
 from loadgen.tracers.instrumentors import instrumentor
-from loadgen.tracers.pipeline import LifecycleCounter, RootSpanArm, accounted_batch
+from loadgen.tracers.pipeline import RootSpanArm, accounted_batch
+from loadgen.tracers.vendor_pipeline import LifecycleCounter
 
 
 class HoneyHiveArm(RootSpanArm):

@@ -30,7 +30,8 @@ from loadgen.providers.base import CallRecord, Provider
 from loadgen.settings import TracingSettings
 from loadgen.span_names import ARM, OP_ID, ROOT_SPAN, RUN_ID
 from loadgen.tracers.base import Traced
-from loadgen.tracers.pipeline import LifecycleCounter, RootSpanArm, accounted_batch, exporter_session
+from loadgen.tracers.pipeline import RootSpanArm, accounted_batch
+from loadgen.tracers.vendor_pipeline import LifecycleCounter, otlp_session
 
 
 def _split_collector_url(url: str) -> tuple[str, int]:
@@ -91,7 +92,7 @@ class LaminarArm(RootSpanArm):
         tracer_provider.add_span_processor(LifecycleCounter(accounting))
         processor = wrapper.span_processor
         exporter = processor.exporter
-        processor.instance = accounted_batch(exporter, exporter_session(exporter.instance), settings, accounting,
+        processor.instance = accounted_batch(exporter, otlp_session(exporter.instance), settings, accounting,
                                              count_lifecycle=False)
         super().__init__(tracer_provider, accounting)
         self.laminar = Laminar

@@ -27,7 +27,8 @@ from loadgen.providers.base import CallRecord, Provider
 from loadgen.settings import TracingSettings
 from loadgen.span_names import ARM, OP_ID, ROOT_SPAN, RUN_ID
 from loadgen.tracers.base import Traced
-from loadgen.tracers.pipeline import RootSpanArm, exporter_session
+from loadgen.tracers.pipeline import RootSpanArm
+from loadgen.tracers.vendor_pipeline import otlp_session, replace_processor
 
 
 def mlflow_environment(settings: TracingSettings, provider_name: str) -> dict[str, str]:
@@ -66,16 +67,13 @@ class MlflowArm(RootSpanArm):
         mlflow_provider.get_or_init_tracer(__name__)  # builds MLflow's provider from the environment
         tracer_provider = mlflow_provider.get()
         accounting = SpanAccounting()
-        multi = tracer_provider._active_span_processor
-        (processor,) = multi._span_processors  # MLflow's OtelSpanProcessor, the only one
+        (processor,) = tracer_provider._active_span_processor._span_processors  # MLflow's OtelSpanProcessor
         batch = processor._batch_processor
         exporter = AccountingExporter(batch._exporter, accounting)
-        session = exporter_session(batch._exporter)
-        if session is not None:
-            session.hooks["response"].append(rejected_spans_hook(exporter))
+        otlp_session(batch._exporter).hooks["response"].append(rejected_spans_hook(exporter))
         batch._exporter = exporter
         watch_queue(processor, accounting)
-        multi._span_processors = (AccountingProcessor(processor, accounting),)
+        replace_processor(tracer_provider, processor, AccountingProcessor(processor, accounting))
         super().__init__(tracer_provider, accounting)
         self.mlflow = mlflow
 

@@ -8,8 +8,6 @@ LLM span as its child; spans go TracerProvider → AccountingProcessor → Batch
 
 from __future__ import annotations
 
-from opentelemetry.sdk.trace import SpanProcessor
-
 from loadgen.accounting import (
     AccountingExporter,
     AccountingProcessor,
@@ -53,15 +51,12 @@ def accounted_batch(exporter, session, settings: TracingSettings, accounting: Sp
     """AccountingProcessor → BatchSpanProcessor (the profile's settings) → AccountingExporter → exporter.
 
     `session` is the exporter's `requests.Session`; a response hook on it reads OTLP
-    partial-success answers for the accounting. None: a vendor exporter whose session
-    cannot be reached; partial successes are then not read (the collector answers with
-    one only under a `rejected` fault).
+    partial-success answers for the accounting.
     """
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     wrapped = AccountingExporter(exporter, accounting)
-    if session is not None:
-        session.hooks["response"].append(rejected_spans_hook(wrapped))
+    session.hooks["response"].append(rejected_spans_hook(wrapped))
     batch = BatchSpanProcessor(
         wrapped,
         max_queue_size=settings.max_queue_size,
@@ -112,33 +107,3 @@ class RootSpanArm:
 
     def known_answer(self) -> None:
         return None
-
-
-def exporter_session(exporter):
-    """The `requests.Session` inside an OTLP/HTTP span exporter a vendor built, or None.
-
-    OTel <= 1.39 keeps it as `_session`; 1.40+ behind a transport (`_client._transport._session`).
-    """
-    session = getattr(exporter, "_session", None)
-    if session is None:
-        transport = getattr(getattr(exporter, "_client", None), "_transport", None)
-        session = getattr(transport, "_session", None)
-    return session if hasattr(session, "hooks") else None
-
-
-class LifecycleCounter(SpanProcessor):
-    """A span processor counting spans started and ended, for a vendor's pipeline.
-
-    Added to a provider whose own processor may drop spans before they are queued, so such
-    a span shows up as unaccounted, not as nothing (the batch processor is then built
-    with `count_lifecycle=False`).
-    """
-
-    def __init__(self, accounting: SpanAccounting) -> None:
-        self.accounting = accounting
-
-    def on_start(self, span, parent_context=None) -> None:
-        self.accounting.started += 1
-
-    def on_end(self, span) -> None:
-        self.accounting.ended += 1
