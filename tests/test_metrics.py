@@ -249,3 +249,22 @@ def test_reconcile(received, unaccounted):
     snap = {"started": 100, "ended": 100, "exported": 90, "dropped": {"queue_full": 10, "export_failed": 0,
             "rejected": 0, "after_shutdown": 0}}
     assert reconcile(snap, received, 0)["unaccounted"] == unaccounted
+
+
+def test_an_arm_with_a_baseline_of_its_own_environment_is_paired_with_that_one():
+    # Its environment's SDKs differ from loadgen's: its baseline@ runs 10 ms slower, and the arm
+    # costs 0.4 ms against that one — never 10.4 ms against the other.
+    from array import array
+
+    def run(arm: str, latency_ms: float, paired_with: str | None) -> WorkerResult:
+        ops = array("q", [round(latency_ms * 1e6) + i % 7 * 1000 for i in range(1000)])
+        return result(arm=arm, latency_by_op=ops, paired_with=paired_with, cpu_seconds_measured=1.0)
+
+    runs = {s["arm"]: s for s in summarize_all([
+        run("baseline", 100.0, None), run("openlit@1.45.0", 110.4, "baseline@openlit@1.45.0"),
+        run("baseline@openlit@1.45.0", 110.0, None), run("otel", 100.4, "baseline"),
+    ], Validity())}
+    assert runs["openlit@1.45.0"]["overhead_latency_ms"] == pytest.approx(0.4, abs=1e-6)
+    assert runs["openlit@1.45.0"]["paired_with"] == "baseline@openlit@1.45.0"
+    assert runs["otel"]["overhead_latency_ms"] == pytest.approx(0.4, abs=1e-6)
+    assert runs["baseline@openlit@1.45.0"]["overhead_latency_ms"] is None  # a baseline is paired with no one
