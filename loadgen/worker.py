@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import queue
 import signal
@@ -247,6 +248,7 @@ def worker_main(spec: WorkerSpec, messages, commands, stop_event) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     warnings.simplefilter("ignore")
+    logging.disable(logging.INFO)  # Laminar logs every exporter it builds, at INFO, to stderr
     pin_to(spec.cpu)
     label = spec.label
     try:
