@@ -151,7 +151,7 @@ def arm_plans(profile: Profile, providers: tuple[str, ...] | None = None) -> lis
             # A second plain baseline is the first one's pair: baseline against baseline, an A/A run.
             entries.append((name, label, None, None if label == "baseline" else "baseline"))
     return [ArmPlan(provider, name, label, env, pairs_with) for provider in providers or profile.providers
-            for name, label, env, pairs_with in entries if runs_on(name, provider)]
+            for name, label, env, pairs_with in entries if runs_on(name, provider, profile.stream)]
 
 
 def arm_env(profile: Profile, entry: str) -> EnvSpec | None:

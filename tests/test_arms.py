@@ -158,3 +158,17 @@ def test_the_otel_arm_wraps_the_call_in_the_root_span_and_the_llm_span():
     assert root.name == ROOT_SPAN and root.attributes[OP_ID] == 7
     assert llm.name == "chat m" and llm.parent.span_id == root.context.span_id
     assert llm.attributes["gen_ai.usage.output_tokens"] == 5
+
+
+def test_an_arm_that_cannot_trace_a_providers_streamed_calls_is_left_out_of_that_mode_only():
+    from loadgen.plan import plan_run
+    from loadgen.profile_files import load_profile
+
+    assert runs_on("langsmith", "anthropic") and not runs_on("langsmith", "anthropic", stream=True)
+    assert runs_on("langsmith", "openai", stream=True)
+    profile = load_profile(None, {"tracing": {"arms": ["baseline", "langsmith"]},
+                                  "modes": [{"kind": "constant", "rate": 10, "stream": True}]})
+    rows = {mode.mode: [(arm.provider, arm.label) for arm in mode.arms] for mode in plan_run(profile, cores=2)}
+    assert ("anthropic", "langsmith") in rows["rate 10/s constant"]
+    assert ("anthropic", "langsmith") not in rows["rate 10/s constant stream"]
+    assert ("openai", "langsmith") in rows["rate 10/s constant stream"]
