@@ -120,9 +120,11 @@ def test_a_vendor_exporter_arm_in_its_own_environment_loses_no_span(tmp_path, ar
     # Each vendor builds its own OTLP exporter from its own endpoint setting; loadgen's
     # accounting sits around it, so every span it ends is received, none unaccounted.
     out = tmp_path / "r.json"
+    # One process per arm and provider (the accounting is what is checked here, not the CI):
+    # seven vendors' imports on two cores are most of this test's time.
     done = run_cli("run", "--provider", "both", "--arms", f"baseline,{arm}", "--rate", "10", "--duration", "2s",
                    "--warmup-operations", "0", "--max-tokens", "8", "--schedule-delay-ms", "200",
-                   "--export-json", str(out), "--quiet", timeout=900)
+                   "--replicas", "1", "--rounds", "2", "--export-json", str(out), "--quiet", timeout=900)
     assert done.returncode in (0, 3), done.stderr
     runs = {(r["provider"], r["arm"]): r for r in json.loads(out.read_text())["runs"]}
     assert set(runs) == {(p, a) for p in ("openai", "anthropic") for a in ("baseline", arm)}
