@@ -22,12 +22,10 @@ from __future__ import annotations
 import os
 
 from loadgen.accounting import AccountingExporter, AccountingProcessor, SpanAccounting, rejected_spans_hook, watch_queue
-from loadgen.prompts import Prompt
-from loadgen.providers.base import CallRecord, Provider
+from loadgen.providers.base import Provider
 from loadgen.settings import TracingSettings
-from loadgen.span_names import ARM, OP_ID, ROOT_SPAN, RUN_ID
-from loadgen.tracers.base import Traced
-from loadgen.tracers.pipeline import RootSpanArm
+from loadgen.span_names import ARM, RUN_ID
+from loadgen.tracers.pipeline import RootSpanArm, RootSpanned
 from loadgen.tracers.vendor_pipeline import otlp_session, replace_processor
 
 
@@ -78,24 +76,10 @@ class MlflowArm(RootSpanArm):
         self.mlflow = mlflow
 
     def wrap(self, provider: Provider) -> Provider:
-        return MlflowRooted(provider, self.mlflow)
-
-
-class MlflowRooted(Traced):
-    """Each call inside the operation's root span, opened through MLflow.
-
-    MLflow keeps its own context (`mlflow_runtime_context`): an autolog span is a child of
-    the span `mlflow.start_span` opened, not of one opened on a plain OTel tracer. MLflow
-    writes every attribute as JSON text, so `loadgen.op_id` arrives as "12" (or "-1").
-    """
-
-    def __init__(self, provider: Provider, mlflow) -> None:
-        super().__init__(provider)
-        self.mlflow = mlflow
-
-    async def call(self, prompt: Prompt, rec: CallRecord) -> None:
-        with self.mlflow.start_span(ROOT_SPAN, attributes={OP_ID: rec.op_id}):
-            await self.provider.call(prompt, rec)
+        # MLflow keeps its own context (`mlflow_runtime_context`): an autolog span is a child
+        # of the span `mlflow.start_span` opened, not of one opened on a plain OTel tracer.
+        # MLflow writes every attribute as JSON text, so `loadgen.op_id` arrives as "12" (or "-1").
+        return RootSpanned(provider, self.mlflow.start_span)
 
 
 def mlflow_arm(settings: TracingSettings, provider_name: str, model: str, calibration) -> MlflowArm:

@@ -69,14 +69,16 @@ def accounted_batch(exporter, session, settings: TracingSettings, accounting: Sp
 
 
 class RootSpanned(Traced):
-    """Each call inside the operation's root span."""
+    """Each call inside the operation's root span, opened by `start_span(name, attributes=…)`:
+    an OTel tracer's `start_as_current_span`, or the opener of an SDK that keeps a context of
+    its own (MLflow's `start_span`), so that the SDK's LLM span is the root's child."""
 
-    def __init__(self, provider: Provider, tracer) -> None:
+    def __init__(self, provider: Provider, start_span) -> None:
         super().__init__(provider)
-        self.tracer = tracer
+        self.start_span = start_span
 
     async def call(self, prompt: Prompt, rec: CallRecord) -> None:
-        with self.tracer.start_as_current_span(ROOT_SPAN, attributes={OP_ID: rec.op_id}):
+        with self.start_span(ROOT_SPAN, attributes={OP_ID: rec.op_id}):
             await self.provider.call(prompt, rec)
 
 
@@ -91,7 +93,7 @@ class RootSpanArm:
         self.tracer = tracer_provider.get_tracer("loadgen")
 
     def wrap(self, provider: Provider) -> Provider:
-        return RootSpanned(provider, self.tracer)
+        return RootSpanned(provider, self.tracer.start_as_current_span)
 
     def provider_options(self) -> dict:
         return {}
