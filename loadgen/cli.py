@@ -76,6 +76,9 @@ def main() -> None:
 @click.option("--anthropic-model", help="Model name for Anthropic calls.")
 @click.option("--max-in-flight", type=int, help="Shed (and count) calls beyond this many in flight.")
 @click.option("--connections", type=int, help="HTTP connection pool size.")
+@click.option("--client", type=click.Choice(["async", "raw"]),
+              help="async: the SDKs' async clients (default); raw: the same request bytes at wire speed on "
+                   "loadgen's own HTTP client, baseline only.")
 @click.option("--max-tokens", type=int, help="Cap on requested output tokens.")
 @click.option("--workers", help="Worker processes per provider: a number or 'auto' (one per 100 calls/s, up to one per core).")
 @click.option("--mock-ttft-ms", type=float, help="Embedded mock: time to first token.")
@@ -176,7 +179,7 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
         "provider": "provider", "duration": "duration", "operations": "operations",
         "warmup_operations": "warmup_operations", "stream": "stream", "span_size_mode": "span_size_mode",
         "seed": "seed", "timeout": "timeout", "max_in_flight": "max_in_flight", "connections": "connections",
-        "max_tokens": "max_tokens", "workers": "workers", "rounds": "rounds", "replicas": "replicas",
+        "max_tokens": "max_tokens", "client": "client", "workers": "workers", "rounds": "rounds", "replicas": "replicas",
     }
     for flag, key in simple.items():
         if flags.get(flag) is not None:

@@ -150,8 +150,18 @@ def arm_plans(profile: Profile, providers: tuple[str, ...] | None = None) -> lis
         else:
             # A second plain baseline is the first one's pair: baseline against baseline, an A/A run.
             entries.append((name, label, None, None if label == "baseline" else "baseline"))
+    if profile.client == "raw":  # a tracer needs an SDK: only the plain baseline runs (arms_left_out says so)
+        entries = [entry for entry in entries if entry[1] == "baseline"]
     return [ArmPlan(provider, name, label, env, pairs_with) for provider in providers or profile.providers
             for name, label, env, pairs_with in entries if runs_on(name, provider, profile.stream)]
+
+
+def arms_left_out(profile: Profile) -> list[dict]:
+    """The arms the profile names that its client cannot run, each with the reason (empty: none)."""
+    if profile.client != "raw":
+        return []
+    return [{"arm": label, "reason": "client 'raw' sends no SDK call for a tracer to instrument; only the baseline runs"}
+            for label in profile.tracing.arm_labels if label != "baseline"]
 
 
 def arm_env(profile: Profile, entry: str) -> EnvSpec | None:
@@ -283,6 +293,7 @@ def provider_settings(profile: Profile, provider: str, base_url: str | None, api
         max_retries=profile.max_retries,
         pool_size=pool_size(profile),
         transport=profile.http_transport,
+        client=profile.client,
     )
 
 

@@ -300,6 +300,12 @@ class Profile(_Strict):
                     "one arm runs, in a soak, and in a closed loop bounded by time (its op_ids are not planned per "
                     "block)",
     )
+    client: Literal["async", "raw"] = Field(
+        default="async",
+        description="'async': the SDKs' async clients (AsyncOpenAI, AsyncAnthropic), which tracers instrument; "
+                    "'raw': the same request bytes at wire speed on loadgen's own HTTP/1.1 client, for load beyond "
+                    "what an SDK allows (only the baseline runs: a tracer needs an SDK)",
+    )
     http_transport: Literal["lean", "httpx"] = Field(
         default="lean", description="'lean': loadgen's O(1) keep-alive pool; 'httpx': httpx2's default pool"
     )
@@ -327,6 +333,13 @@ class Profile(_Strict):
             arm = names[0]
             raise ValueError(f"tracing.arms: the {arm} arm traces {providers_sentence(arm)}; "
                              f"with provider {self.provider!r} there is nothing to run")
+        return self
+
+    @model_validator(mode="after")
+    def _raw_runs_a_baseline(self) -> "Profile":
+        if self.client == "raw" and not any(entry == "baseline" for entry in self.tracing.arms):
+            raise ValueError("client 'raw': only the baseline runs (a tracer needs an SDK), and tracing.arms "
+                             "names no plain baseline; add 'baseline'")
         return self
 
     @model_validator(mode="after")

@@ -23,6 +23,7 @@ class ProviderSettings:
     max_retries: int
     pool_size: int
     transport: str = "lean"  # "lean" (loadgen's) or "httpx" (httpx2's own pool)
+    client: str = "async"  # "async": the SDK's async client; "raw": the SDK's request bytes on loadgen's client
 
 
 @dataclass(frozen=True)

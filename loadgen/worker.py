@@ -70,6 +70,8 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> WorkerResult
     arm = make_arm(spec.arm.arm, spec.tracing, spec.provider, settings.model, calibration=spec.calibration)
     provider = make_provider(spec.provider, settings, **arm.provider_options())
     runner = Runner(profile, arm.wrap(provider), shard=spec.shard, shards=spec.shards)
+    if settings.client == "raw":
+        runner.request_for = _rendered_requests(runner, provider)
     sampler = Sampler()
     label = spec.label
     window: dict = {"active": False}  # the current block: its start CPU and wall time
@@ -159,6 +161,22 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> WorkerResult
     # CPU per operation counts every flush too: exporting the spans is tracing work.
     result.cpu_seconds_measured = round(busy["cpu"] + busy["flush_cpu"], 4)
     return result
+
+
+def _rendered_requests(runner: Runner, client):
+    """The raw client's requests for this shard's operations, rendered now, before the clock starts."""
+    from loadgen.providers.raw import RequestTable
+
+    table = RequestTable(client, runner.prompt)
+    profile, shard, shards = runner.profile, runner.shard, runner.shards
+    if profile.soak is not None:
+        measured = None  # streamed window by window: each request is rendered when sent
+    elif profile.open_loop:
+        measured = range(shard, len(runner.offsets), shards)
+    else:
+        measured = range(shard, profile.operations, shards) if profile.operations else None
+    table.prepare(measured, range(shard, profile.warmup_operations, shards))
+    return table
 
 
 def _retained_point(runner: Runner, sampler: Sampler) -> tuple[int, int]:

@@ -52,6 +52,9 @@ def error_class(exc: BaseException) -> str:
     """A short, stable class for an exception: 'http_429', 'timeout', 'connection', …"""
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return "timeout"
+    named = getattr(exc, "error_class", None)  # the raw client's errors carry their class
+    if isinstance(named, str):
+        return named
     status = getattr(exc, "status_code", None)
     if status == 200:
         # Anthropic raises an error event inside a 200 stream as APIStatusError(200).

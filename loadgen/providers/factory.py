@@ -7,6 +7,10 @@ from loadgen.settings import ProviderSettings
 
 
 def make_provider(name: str, settings: ProviderSettings, **options) -> Provider:
+    if settings.client == "raw":
+        from loadgen.providers.raw import RawClient
+
+        return RawClient(name, settings)
     if name == "openai":
         from loadgen.providers.openai_chat import OpenAIChat
 
