@@ -119,6 +119,8 @@ def configuration_summary(profile_data: dict, runs: list[dict], target: str) -> 
         "target": target,
         "modes": _unique(run["mode"] for run in runs),
         "stream": profile_data.get("stream"),
+        "client": profile_data.get("client", "async"),
+        "arms_left_out": _arms_left_out(profile_data),
         "duration_s": profile_data.get("duration"),
         "operations": profile_data.get("operations"),
         "warmup_operations": profile_data.get("warmup_operations"),
@@ -129,6 +131,15 @@ def configuration_summary(profile_data: dict, runs: list[dict], target: str) -> 
         "tracing": {key: tracing.get(key) for key in ("max_queue_size", "schedule_delay_ms", "max_export_batch_size",
                                                       "export_timeout_ms", "collector_url")},
     }
+
+
+def _arms_left_out(profile_data: dict) -> list[dict]:
+    """The arms named that the client could not run: with client 'raw', every arm but the plain baseline."""
+    if profile_data.get("client") != "raw":
+        return []
+    labels = (profile_data.get("tracing") or {}).get("arms", [])
+    return [{"arm": label, "reason": "client 'raw' makes no SDK call for a tracer to instrument; only the baseline runs"}
+            for label in labels if label != "baseline"]
 
 
 def format_overhead(run: dict, *, plus_minus: bool = False) -> str:

@@ -80,7 +80,7 @@ def main() -> None:
               help="async: the SDKs' async clients (default); raw: the same request bytes at wire speed on "
                    "loadgen's own HTTP client, baseline only.")
 @click.option("--max-tokens", type=int, help="Cap on requested output tokens.")
-@click.option("--workers", help="Worker processes per provider: a number or 'auto' (one per 100 calls/s, up to one per core).")
+@click.option("--workers", help="Worker processes per provider: a number or 'auto' (one per 100 calls/s, 5,000 with --client raw, up to one per core).")
 @click.option("--mock-ttft-ms", type=float, help="Embedded mock: time to first token.")
 @click.option("--mock-itl-ms", type=float, help="Embedded mock: inter-token gap.")
 @click.option("--arms", help=f"Arms, comma-separated: {','.join(ARM_NAMES)}; "

@@ -116,6 +116,9 @@ def _print_status(console: Console, document: dict) -> None:
         console.print("[yellow]interrupted: the figures cover the operations finished before the stop[/]")
     for reason in document["invalid_reasons"]:
         console.print(f"[bold red]INVALID[/] {reason['provider']}/{reason['arm']} ({reason['rule']}): {reason['detail']}")
+    left_out = document["summary"]["configuration"].get("arms_left_out") or []
+    if left_out:
+        console.print(f"[yellow]not run:[/] {', '.join(item['arm'] for item in left_out)}: {left_out[0]['reason']}")
     if document["runs"] and document["valid"]:
         console.print("[green]run valid[/]")
 
@@ -130,6 +133,8 @@ def configuration_line(config: dict) -> str:
               else f"{config['operations']} operations" if config["operations"] is not None else None)
     if length:
         parts.append(f"{length} + {config['warmup_operations'] or 0} warm-up")
+    if config.get("client") == "raw":
+        parts.append("client raw (the SDK's request bytes on loadgen's HTTP client)")
     if config["arms"]:
         parts.append("arms " + ", ".join(config["arms"]))
     if config["workers"] is not None:

@@ -278,6 +278,7 @@ def run_figures(result: WorkerResult, validity: Validity = Validity(), saturatio
         "mode": result.mode,
         "load_kind": result.load_kind,
         "stream": result.stream,
+        "client": result.client,
         "model": result.model,
         "valid": None,  # set below, from the figures (check_validity)
         "invalid_reasons": [],

@@ -39,6 +39,7 @@ MIN_REPLICAS = 2
 # of freedom (t = 12.7): measured in the north-star run, ±3.8 ms for one arm.
 MAX_AUTO_PROCESSES = 24
 AUTO_RATE_PER_WORKER = 100  # open-loop calls/s one worker process takes in 'auto'
+AUTO_RATE_PER_RAW_WORKER = 5000  # the same with the raw client (benchmarks/RESULTS.md: > 10,000 valid on one core)
 
 
 @dataclass(frozen=True)
@@ -150,18 +151,10 @@ def arm_plans(profile: Profile, providers: tuple[str, ...] | None = None) -> lis
         else:
             # A second plain baseline is the first one's pair: baseline against baseline, an A/A run.
             entries.append((name, label, None, None if label == "baseline" else "baseline"))
-    if profile.client == "raw":  # a tracer needs an SDK: only the plain baseline runs (arms_left_out says so)
+    if profile.client == "raw":  # a tracer needs an SDK: only the plain baseline runs (the report's arms_left_out says so)
         entries = [entry for entry in entries if entry[1] == "baseline"]
     return [ArmPlan(provider, name, label, env, pairs_with) for provider in providers or profile.providers
             for name, label, env, pairs_with in entries if runs_on(name, provider, profile.stream)]
-
-
-def arms_left_out(profile: Profile) -> list[dict]:
-    """The arms the profile names that its client cannot run, each with the reason (empty: none)."""
-    if profile.client != "raw":
-        return []
-    return [{"arm": label, "reason": "client 'raw' sends no SDK call for a tracer to instrument; only the baseline runs"}
-            for label in profile.tracing.arm_labels if label != "baseline"]
 
 
 def arm_env(profile: Profile, entry: str) -> EnvSpec | None:
@@ -195,7 +188,8 @@ def shard_count(profile: Profile, cores: int) -> int:
     if isinstance(profile.workers, int):
         return profile.workers
     if profile.load.kind in OPEN_LOOP_KINDS:
-        return max(1, min(cores, math.ceil(_peak_rate(profile.load) / AUTO_RATE_PER_WORKER)))
+        per_worker = AUTO_RATE_PER_RAW_WORKER if profile.client == "raw" else AUTO_RATE_PER_WORKER
+        return max(1, min(cores, math.ceil(_peak_rate(profile.load) / per_worker)))
     return 1
 
 

@@ -284,7 +284,7 @@ class Profile(_Strict):
     connections: int | None = Field(default=None, ge=1, description="HTTP connection pool size (default: sized for the load)")
     workers: int | Literal["auto"] = Field(
         default="auto",
-        description="worker processes per provider/arm; 'auto': one per 100 calls/s of open-loop rate, up to one per core",
+        description="worker processes per provider/arm; 'auto': one per 100 calls/s of open-loop rate (5,000 with client 'raw'), up to one per core",
     )
     rounds: int | Literal["auto"] = Field(
         default="auto",

@@ -230,6 +230,7 @@ class WorkerResult:
     soak: dict | None = None  # a soak's windows' retained RSS and growth sites
     run_id: str | None = None
     paired_with: str | None = None  # the label of the baseline its costs are paired against; None: a baseline
+    client: str = "async"  # "async": the SDK's async client; "raw": its request bytes on loadgen's client
     tracer_version: str | None = None  # the version of the arm's package the worker imported (None: no package)
     calibration: dict | None = None  # the calibration arm's known answer (loadgen.known_answer)
     # Set by the orchestrator: where the spans went, and what the collector received.

@@ -32,7 +32,7 @@ from loadgen.schedule import Block, OffsetStream, blocks, closed_loop_plan, prof
 
 START_DELAY_NS = 100_000_000  # time to get the loop going before the first intended start
 MAX_ERROR_EXAMPLES = 8
-SPIN_NS = 120000
+SPIN_NS = 40_000
 
 
 class Runner:

@@ -248,6 +248,7 @@ def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wa
         cpu_seconds_total=round(cpu_total, 3),
         rss_samples=sampler.rss_samples,
         paired_with=spec.arm.pairs_with,
+        client=spec.settings.client,
         tracer_version=installed_version(spec.arm.arm),
         **stats.measured(),
     )

@@ -188,7 +188,16 @@ def test_configuration_summary_is_what_the_profile_asked_for_and_the_modes_that_
         "workers_used": [2], "seed": 42,
         "tracing": {"max_queue_size": 2048, "schedule_delay_ms": 5000, "max_export_batch_size": 512,
                     "export_timeout_ms": 30000, "collector_url": None},
+        "client": "async", "arms_left_out": [],
     }
+
+
+def test_with_the_raw_client_every_arm_but_the_baseline_is_reported_left_out():
+    profile = Profile(client="raw", tracing={"arms": ["baseline", "otel", "openinference"]}).model_dump(mode="json")
+    config = configuration_summary(profile, [run("baseline")], "embedded mock")
+    assert config["client"] == "raw"
+    assert [item["arm"] for item in config["arms_left_out"]] == ["otel", "openinference"]
+    assert "SDK" in config["arms_left_out"][0]["reason"]
 
 
 # Every check on a tracer arm: (check, figures, value graded, verdict), at and across each limit.
