@@ -16,13 +16,14 @@ no retries (an SDK's retries are its own behaviour, which this client leaves out
 
 from __future__ import annotations
 
+import collections
 import json
 import ssl
 from typing import Callable
 from urllib.parse import urlsplit
 
 from loadgen.prompts import Prompt, anthropic_messages, openai_messages
-from loadgen.providers.transport import _OriginPool
+from loadgen.providers.transport import _EOF, _OriginPool
 from loadgen.results import CallRecord
 from loadgen.settings import ProviderSettings
 
@@ -111,10 +112,10 @@ class RawClient:
         reusable = False
         try:
             status = await head
-            body = b"".join([chunk async for chunk in conn.body(None)]) if not self._settings.stream else None
+            body = None if self._settings.stream else await _whole_body(conn)
             if status >= 300:
                 if body is None:
-                    body = b"".join([chunk async for chunk in conn.body(None)])
+                    body = await _whole_body(conn)
                 raise RawCallError(f"http_{status}", f"HTTP {status}: {body[:200]!r}", status)
             if body is not None:
                 _read_usage(self.name, body, rec)
@@ -158,6 +159,15 @@ class RequestTable:
         table = self._warmup if warmup else self._measured
         request = table.pop(op_id, None)  # each op is sent once: its bytes can go
         return request if request is not None else self._client.render(self._prompt(op_id, warmup))
+
+
+async def _whole_body(conn) -> bytes:
+    if conn.complete and conn.chunks and conn.chunks[-1] is _EOF:  # all read already (one packet, usually)
+        chunks = conn.chunks
+        conn.chunks = collections.deque()
+        chunks.pop()
+        return b"".join(chunks)
+    return b"".join([chunk async for chunk in conn.body(None)])
 
 
 def _read_usage(provider: str, body: bytes, rec: CallRecord) -> None:

@@ -56,6 +56,7 @@ class _Connection(asyncio.Protocol):
         self.until_close = False  # the body ends when the server closes
         self.error: Exception | None = None
         self.rec: CallRecord | None = None  # the call whose response this is, for t_response_end
+        self.poller: select.poll | None = None  # for still_open, made at its first use
 
     # -- asyncio.Protocol ---------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -146,8 +147,11 @@ class _Connection(asyncio.Protocol):
                 raise self.error
             self.wakeup = loop.create_future()
             try:
-                async with asyncio.timeout(read_timeout):
+                if read_timeout is None:  # the caller keeps the deadline (the raw client: the runner's)
                     await self.wakeup
+                else:
+                    async with asyncio.timeout(read_timeout):
+                        await self.wakeup
             except TimeoutError:
                 raise httpx2.ReadTimeout("timed out waiting for response body") from None
             finally:
@@ -162,10 +166,10 @@ class _Connection(asyncio.Protocol):
         # so anything readable means it is finished (httpx2's own pool checks the same).
         if self.closed or self.transport.is_closing():
             return False
-        sock = self.transport.get_extra_info("socket")
-        poller = select.poll()
-        poller.register(sock.fileno(), select.POLLIN)
-        return not poller.poll(0)
+        if self.poller is None:
+            self.poller = select.poll()
+            self.poller.register(self.transport.get_extra_info("socket").fileno(), select.POLLIN)
+        return not self.poller.poll(0)
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:
