@@ -1,11 +1,12 @@
 """A canned-response OpenAI/Anthropic-compatible server, fast enough to measure a raw client.
 
 It imports nothing from loadgen, so what it counts is an independent witness of what a
-generator sent: every request's arrival time (perf_counter_ns, taken when its last byte is
-parsed), its path and, if asked, its body. It answers with one fixed chat completion
+generator sent: every request's arrival time (the kernel's receive time of its bytes), its path and, if asked, its body. It answers with one fixed chat completion
 (`/v1/chat/completions`) or message (`/v1/messages`), streamed as SSE when the request says
 `"stream": true`, on uvloop with httptools: one process serves well over 30,000 requests/s
-on one core here, beyond the embedded mock's ~10,000.
+on one core here, beyond the embedded mock's ~10,000. Each arrival is stamped with the kernel's
+receive time of its bytes (SO_TIMESTAMPNS, wall clock), so the arrival process it reports is
+the one on the wire, whatever this process's own scheduling.
 
 Control (plain JSON, on the same port):
     GET  /_stats            {"count", "first_ns", "last_ns", "cv", "rate"} over the arrivals since the last reset
@@ -23,7 +24,9 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import statistics
+import struct
 import time
 from array import array
 from urllib.parse import parse_qs, urlsplit
@@ -109,23 +112,44 @@ def _stats(state: State, query: dict) -> dict:
             "cv": cv, "rate": (count - 1) / span if span > 0 else None}
 
 
-class Http(asyncio.Protocol):
-    def __init__(self, state: State) -> None:
-        self.state = state
+# Linux: stamp each received segment with the kernel's receive time (struct timespec), so an
+# arrival's time is when its bytes reached the socket, not when this process got to read them.
+SO_TIMESTAMPNS = 35
+TIMESPEC = struct.Struct("@qq")
+
+
+class Connection:
+    """One client connection, read with recvmsg for the kernel's receive timestamps."""
+
+    def __init__(self, state: State, sock: socket.socket, loop, open_set: set) -> None:
+        self.state, self.sock, self.loop, self.open_set = state, sock, loop, open_set
+        open_set.add(self)
         self.parser = httptools.HttpRequestParser(self)
         self.url = b""
         self.body: list[bytes] = []
-        self.transport: asyncio.Transport | None = None
+        self.stamp = 0
+        self.pending = b""  # response bytes the socket did not take yet
+        loop.add_reader(sock.fileno(), self.readable)
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
+    def readable(self) -> None:
+        try:
+            data, ancillary, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(TIMESPEC.size))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.close()
+            return
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                seconds, nanoseconds = TIMESPEC.unpack(value[:TIMESPEC.size])
+                self.stamp = seconds * 1_000_000_000 + nanoseconds
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
-            self.transport.write(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-            self.transport.close()
+            self.write(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            self.close()
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -137,27 +161,56 @@ class Http(asyncio.Protocol):
         state = self.state
         url, body = self.url.decode(), b"".join(self.body)
         self.url, self.body = b"", []
-        path = urlsplit(url).path
-        if path.startswith("/_"):
-            self.transport.write(_response(json.dumps(self._control(path, parse_qs(urlsplit(url).query))).encode()))
+        parts = urlsplit(url)
+        if parts.path.startswith("/_"):
+            self.write(_response(json.dumps(self._control(parts.path, parse_qs(parts.query))).encode()))
             return
-        state.arrivals.append(time.perf_counter_ns())
+        state.arrivals.append(self.stamp or time.time_ns())
         if state.capture:
             state.bodies.append(body)
         stream = b'"stream":true' in body.replace(b" ", b"")
-        response = RESPONSES.get((path, stream))
-        if response is None:
-            response = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
-        loop = asyncio.get_running_loop()
-        wait = state.stall_until - loop.time()
+        response = RESPONSES.get((parts.path, stream)) or b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
+        wait = state.stall_until - self.loop.time()
         if wait > 0:
-            loop.call_later(wait, self._write, response)
+            self.loop.call_later(wait, self.write, response)
         else:
-            self.transport.write(response)
+            self.write(response)
 
-    def _write(self, response: bytes) -> None:
-        if not self.transport.is_closing():
-            self.transport.write(response)
+    def write(self, data: bytes) -> None:
+        if self.sock.fileno() < 0:
+            return
+        if self.pending:
+            self.pending += data
+            return
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self.close()
+            return
+        if sent < len(data):
+            self.pending = data[sent:]
+            self.loop.add_writer(self.sock.fileno(), self.writable)
+
+    def writable(self) -> None:
+        try:
+            sent = self.sock.send(self.pending)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        self.pending = self.pending[sent:]
+        if not self.pending:
+            self.loop.remove_writer(self.sock.fileno())
+
+    def close(self) -> None:
+        if self.sock.fileno() >= 0:
+            self.loop.remove_reader(self.sock.fileno())
+            self.loop.remove_writer(self.sock.fileno())
+            self.sock.close()
+        self.open_set.discard(self)
 
     def _control(self, path: str, query: dict) -> dict:
         state = self.state
@@ -169,7 +222,7 @@ class Http(asyncio.Protocol):
             return {"reset": True}
         if path == "/_stall":
             seconds = float(query.get("s", ["2"])[0])
-            state.stall_until = asyncio.get_running_loop().time() + seconds
+            state.stall_until = self.loop.time() + seconds
             return {"stall_s": seconds}
         if path == "/_bodies":
             return {"bodies": [b.decode() for b in state.bodies]}
@@ -179,11 +232,29 @@ class Http(asyncio.Protocol):
 async def serve(port: int, capture: bool, ready=None) -> None:
     state = State(capture)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Http(state), "127.0.0.1", port, backlog=4096, reuse_port=True)
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(4096)
+    listener.setblocking(False)
+    connections: set[Connection] = set()
+
+    def accept() -> None:
+        while True:
+            try:
+                sock, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            Connection(state, sock, loop, connections)
+
+    loop.add_reader(listener.fileno(), accept)
     if ready is not None:
         ready()
-    async with server:
-        await server.serve_forever()
+    await asyncio.Event().wait()
 
 
 def main() -> None:

@@ -302,7 +302,6 @@ def run_figures(result: WorkerResult, validity: Validity = Validity(), saturatio
         "achieved_rate_rps": _round(achieved_rate(result)),
         "output_tokens": result.output_tokens,
         "cpu_percent": result.cpu_percent,
-        "dispatcher_spin_s": result.spin_seconds,
         "cpu_percent_by_worker": result.cpu_percent_by_worker,
         "cpu_per_operation_us": (round(result.cpu_seconds_measured * 1e6 / completed, 1)
                                  if completed and result.cpu_seconds_measured is not None else None),

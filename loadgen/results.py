@@ -217,8 +217,6 @@ class WorkerResult:
     cpu_seconds_total: float = 0.0
     # CPU over the measured blocks plus every flush (exporting spans is tracing work); None: not measured.
     cpu_seconds_measured: float | None = None
-    # The dispatcher's busy-wait before sends (the raw client's last stretch), left out of the two above.
-    spin_seconds: float = 0.0
     rss_samples: list[tuple[float, int]] = field(default_factory=list)  # (s since start, RSS bytes)
     measure_start_s: float | None = None  # s since start of the first measured send
     rss_retained: list[tuple[int, int]] = field(default_factory=list)  # (calls so far, retained RSS bytes)
@@ -299,7 +297,6 @@ def merge(results: list[WorkerResult]) -> WorkerResult:
         cpu_percent=max(r.cpu_percent for r in results),
         cpu_seconds_total=round(sum(r.cpu_seconds_total for r in results), 3),
         cpu_seconds_measured=round(sum(measured), 4) if measured else None,
-        spin_seconds=round(sum(r.spin_seconds for r in results), 4),
         histograms=_merge_histograms([r.histograms for r in results]),
         workers=len(results),
         spans=_merge_spans([r.spans for r in results]),

@@ -32,7 +32,7 @@ from loadgen.schedule import Block, OffsetStream, blocks, closed_loop_plan, prof
 
 START_DELAY_NS = 100_000_000  # time to get the loop going before the first intended start
 MAX_ERROR_EXAMPLES = 8
-SPIN_NS = 60_000
+MAX_SENDS_UNYIELDED = 16
 
 
 class Runner:
@@ -57,12 +57,10 @@ class Runner:
         # What the provider is handed for an op_id: its prompt, or (the raw client) its request
         # rendered before the clock started.
         self.request_for = request_for or self.prompt
-        # A provider that can write a request synchronously (the raw client) has `begin`.
-        self._begin = getattr(provider, "begin", None)
-        # The last stretch before a send that the dispatcher busy-waits instead of sleeping:
-        # only on the raw client, whose gaps (100 µs at 10,000/s) are shorter than a wake-up's jitter.
-        self.spin_ns = SPIN_NS if self._begin is not None else 0
-        self.spun_ns = 0  # how long the dispatcher has busy-waited so far
+        # The raw client writes a request in the dispatcher and ends its calls by callback
+        # (loadgen.providers.raw_wire): no task per call. None: calls are tasks.
+        self._send_raw = getattr(provider, "send_raw", None)
+        self._drained: asyncio.Event | None = None  # set when the last call in flight ends, while draining
         self.in_flight = 0
         self.peak_in_flight = 0
         self.stopping = False
@@ -119,15 +117,26 @@ class Runner:
         CURRENT_CALL.set(rec)
         await self._finish(rec, warmup, self.provider.call(request, rec))
 
-    def _begin_call(self, op_id: int, t_intended: int, warmup: bool, t_start: int):
-        """The raw client's call: its request is written now, in the dispatcher at t_start, when
-        a warm connection is free (a task would write it only after the loop's other callbacks,
-        bunching the sends); the task awaits the rest."""
+    def _send(self, op_id: int, t_intended: int, warmup: bool, t_start: int) -> None:
+        """The raw client's call: its request is written now, in the dispatcher at t_start (a task
+        would write it only after the loop's other work, bunching the sends); it ends in `_settle`."""
         rec = self._record(op_id, t_intended, warmup, t_start)
-        return self._finish(rec, warmup, self._begin(self.request_for(op_id, warmup), rec))
+        self._send_raw(self.request_for(op_id, warmup), rec,
+                       self._settle_warmup if warmup else self._settle_measured)
+
+    async def _send_and_wait(self, op_id: int, t_intended: int, warmup: bool, t_start: int) -> None:
+        """`_send`, awaited: a closed-loop user's next call starts when this one ends."""
+        ended = asyncio.get_running_loop().create_future()
+
+        def settle(rec: CallRecord, message: str | None) -> None:
+            self._settle(rec, warmup, message)
+            ended.set_result(None)
+
+        self._send_raw(self.request_for(op_id, warmup), self._record(op_id, t_intended, warmup, t_start), settle)
+        await ended
 
     async def _finish(self, rec: CallRecord, warmup: bool, call) -> None:
-        stats = self.stats
+        message = None
         try:
             async with asyncio.timeout(self.profile.timeout):
                 await call
@@ -135,22 +144,40 @@ class Runner:
             rec.error = "cancelled"
         except Exception as exc:  # every failure is a counted class, never a crash
             rec.error = error_class(exc)
-            if not warmup and rec.error not in stats.error_examples and len(stats.error_examples) < MAX_ERROR_EXAMPLES:
-                stats.error_examples[rec.error] = f"{type(exc).__name__}: {exc}"[:300]
+            message = f"{type(exc).__name__}: {exc}"
+        self._settle(rec, warmup, message)
+
+    def _settle_measured(self, rec: CallRecord, message: str | None) -> None:
+        self._settle(rec, False, message)
+
+    def _settle_warmup(self, rec: CallRecord, message: str | None) -> None:
+        self._settle(rec, True, message)
+
+    def _settle(self, rec: CallRecord, warmup: bool, message: str | None) -> None:
+        """A call is over, failed or not: stamp its end and count it."""
         rec.t_done = self.now_ns()
         self.in_flight -= 1
         if warmup:
             self.warmup_done += 1
             self.warmup_errors += rec.error is not None
         else:
+            stats = self.stats
             stats.add(rec)
+            error = rec.error
+            if error is not None and message and error not in stats.error_examples \
+                    and len(stats.error_examples) < MAX_ERROR_EXAMPLES:
+                stats.error_examples[error] = message[:300]
+        if self._drained is not None and self.in_flight == 0:
+            self._drained.set()
 
     def _start(self, op_id: int, t_intended: int, warmup: bool, t_start: int) -> None:
         self.in_flight += 1
         if self.in_flight > self.peak_in_flight:
             self.peak_in_flight = self.in_flight
-        call = (self._call if self._begin is None else self._begin_call)(op_id, t_intended, warmup, t_start)
-        task = asyncio.get_running_loop().create_task(call)
+        if self._send_raw is not None:
+            self._send(op_id, t_intended, warmup, t_start)
+            return
+        task = asyncio.get_running_loop().create_task(self._call(op_id, t_intended, warmup, t_start))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -201,19 +228,19 @@ class Runner:
             if self.in_flight < cap:
                 self._start(k, t_intended, True, self.now_ns())
         stats = self.stats
-        spin = self.spin_ns
+        unyielded = 0
         for k in range((shard - first) % shards, len(offsets), shards):
             t_intended = base + offsets[k]
             delay = t_intended - now_ns()
-            if delay > spin:
-                await asyncio.sleep((delay - spin) / 1e9)
-            if spin and (waited := now_ns()) < t_intended:
-                # A wake-up of the loop costs more than this gap: wait it out here, so a send
-                # due just after the last one leaves on time, not with the next batch. The
-                # wait is idle time, kept apart from the worker's busy CPU (loadgen.worker).
-                while now_ns() < t_intended:
-                    pass
-                self.spun_ns += now_ns() - waited
+            if delay > 0:
+                await asyncio.sleep(delay / 1e9)
+                unyielded = 0
+            elif unyielded >= MAX_SENDS_UNYIELDED:
+                # Behind the plan, every send is due at once: let the loop run the calls (and
+                # read their responses) between bursts, or a dispatcher that never yields starves them.
+                await asyncio.sleep(0)
+                unyielded = 0
+            unyielded += 1
             if self.stopping:
                 return
             if self.in_flight >= cap:
@@ -264,7 +291,7 @@ class Runner:
                     t_start = self._mark_sent()
                 else:
                     t_start = self.now_ns()
-                await (self._call if self._begin is None else self._begin_call)(op_id, now, warmup, t_start)
+                await (self._call if self._send_raw is None else self._send_and_wait)(op_id, now, warmup, t_start)
 
         await asyncio.gather(*(user() for _ in range(self.closed_loop.users)))
         if block.first is None:
@@ -330,6 +357,14 @@ class Runner:
     async def drain(self, grace_s: float | None = None) -> None:
         """Wait for calls in flight; past the grace period cancel them (counted)."""
         grace = self.profile.timeout + 5 if grace_s is None else grace_s
+        if self._send_raw is not None and self.in_flight > 0:
+            self._drained = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._drained.wait(), timeout=grace)
+            except TimeoutError:
+                self.provider.abort_all("cancelled")  # each call ends, counted as cancelled
+            finally:
+                self._drained = None
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
             for task in pending:

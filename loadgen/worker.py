@@ -95,7 +95,6 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> WorkerResult
     def mark_block_start() -> None:
         # CPU is judged over each block's measured phase, from its first send.
         window["cpu"] = sampler.cpu_seconds()
-        window["spun"] = runner.spun_ns
         window["wall"] = time.monotonic()
         window.setdefault("measure_start_s", window["wall"] - sampler.t0)
 
@@ -108,7 +107,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> WorkerResult
     watcher = asyncio.get_running_loop().create_task(watch())
     started_wall = time.time()
     blocks: list[dict] = []
-    busy = {"cpu": 0.0, "wall": 0.0, "flush_cpu": 0.0, "spin": 0.0}
+    busy = {"cpu": 0.0, "wall": 0.0, "flush_cpu": 0.0}
     messages.put(("ready", (label, spec.worker)))
     try:
         while (command := await _next_command(commands, stop_event)) is not None and command[0] == "block":
@@ -120,10 +119,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> WorkerResult
             figures = await _run_block(runner, block, start_at_ns)
             window["active"] = False
             if "cpu" in window:
-                # The dispatcher's busy-wait before sends (the raw client's) is waiting, not work.
-                spun = (runner.spun_ns - window["spun"]) / 1e9
-                busy["spin"] += spun
-                busy["cpu"] += sampler.cpu_seconds() - window["cpu"] - spun
+                busy["cpu"] += sampler.cpu_seconds() - window["cpu"]
                 busy["wall"] += time.monotonic() - window["wall"]
             # Each block ends with its spans flushed, so no arm's exports spill into the
             # next arm's block on a shared core. The flush is tracing work: it counts in
@@ -164,7 +160,6 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> WorkerResult
     result.measure_start_s = round(window["measure_start_s"], 3) if "measure_start_s" in window else None
     # CPU per operation counts every flush too: exporting the spans is tracing work.
     result.cpu_seconds_measured = round(busy["cpu"] + busy["flush_cpu"], 4)
-    result.spin_seconds = round(busy["spin"], 4)
     return result
 
 

@@ -23,7 +23,8 @@ from loadgen.plan import arm_plans, provider_base_url
 from loadgen.profile import Profile, ProfileError
 from loadgen.prompts import make_prompt, profile_prompt
 from loadgen.providers import error_class, make_provider
-from loadgen.providers.raw import RawCallError, RawClient, RequestTable, _anthropic_events, _openai_events, request_body
+from loadgen.providers.raw import (RawClient, RequestTable, _AnthropicBody, _AnthropicStream, _OpenAIBody,
+                                  _OpenAIStream, request_body)
 from loadgen.results import CallRecord
 from loadgen.settings import ProviderSettings
 
@@ -34,15 +35,11 @@ def settings(stream: bool, base_url: str | None = "http://127.0.0.1:9/v1", clien
                             stream=stream, timeout_s=10, max_retries=0, pool_size=8, client=client)
 
 
-class FakeConnection:
-    """What the stream readers need of a connection: its body, in the chunks given."""
-
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.chunks = chunks
-
-    async def body(self, read_timeout):
-        for chunk in self.chunks:
-            yield chunk
+def read(reader, chunks: list[bytes], rec: CallRecord, status: int = 200):
+    """Feed a response body to a reader as its chunks arrive; what `end` says at the last byte."""
+    for chunk in chunks:
+        reader.feed(chunk, rec)
+    return reader.end(rec, status)
 
 
 def split_anywhere(data: bytes, size: int = 7) -> list[bytes]:
@@ -73,18 +70,28 @@ def anthropic_sse(error: bool = False) -> bytes:
 
 def test_openai_stream_counts_text_deltas_and_reads_usage_across_any_split():
     rec = CallRecord(0, 0, Recorder())
-    asyncio.run(_openai_events(FakeConnection(split_anywhere(openai_sse())), rec))
+    assert read(_OpenAIStream(), split_anywhere(openai_sse()), rec) is None
     assert rec.t_first_token > 0 and rec._itl.count == 2  # three text deltas: two gaps
     assert (rec.output_tokens, rec.input_tokens, rec.finish_reason, rec.response_id) == (3, 9, "stop", "c1")
 
 
 def test_anthropic_stream_counts_text_deltas_and_an_error_event_is_a_stream_error():
     rec = CallRecord(0, 0, Recorder())
-    asyncio.run(_anthropic_events(FakeConnection(split_anywhere(anthropic_sse(), 5)), rec))
+    assert read(_AnthropicStream(), split_anywhere(anthropic_sse(), 5), rec) is None
     assert rec._itl.count == 1 and (rec.output_tokens, rec.input_tokens, rec.finish_reason) == (2, 9, "end_turn")
-    with pytest.raises(RawCallError) as failed:
-        asyncio.run(_anthropic_events(FakeConnection([anthropic_sse(error=True)]), CallRecord(0, 0, None)))
-    assert error_class(failed.value) == "stream_error"
+    failed = read(_AnthropicStream(), [anthropic_sse(error=True)], CallRecord(0, 0, None))
+    assert failed[0] == "stream_error" and "overloaded" in failed[1]
+
+
+def test_a_whole_body_gives_its_usage_a_failed_status_its_class_and_no_usage_a_bad_response():
+    rec = CallRecord(0, 0, None)
+    body = json.dumps({"id": "m1", "model": "m", "stop_reason": "end_turn",
+                       "usage": {"input_tokens": 5, "output_tokens": 7}}).encode()
+    assert read(_AnthropicBody(), split_anywhere(body), rec) is None
+    assert (rec.output_tokens, rec.input_tokens, rec.finish_reason) == (7, 5, "end_turn")
+    assert read(_OpenAIBody(), [b'{"error": "slow down"}'], rec, status=429)[0] == "http_429"
+    assert read(_OpenAIBody(), [b'{"id": "x"}'], rec)[0] == "bad_response"
+    assert read(_OpenAIStream(), [b'{"error": "overloaded"}'], rec, status=529)[0] == "http_529"
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])

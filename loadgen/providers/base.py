@@ -52,7 +52,7 @@ def error_class(exc: BaseException) -> str:
     """A short, stable class for an exception: 'http_429', 'timeout', 'connection', …"""
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return "timeout"
-    named = getattr(exc, "error_class", None)  # the raw client's errors carry their class
+    named = getattr(exc, "error_class", None)  # the raw client's errors carry their class (its awaited calls)
     if isinstance(named, str):
         return named
     status = getattr(exc, "status_code", None)

@@ -1,29 +1,29 @@
-"""The raw client: the SDK's request bytes for each operation, on loadgen's own HTTP/1.1 pool.
+"""The raw client: the SDK's request bytes for each operation, at wire speed.
 
 For load beyond what an SDK allows (one SDK call costs ~1.6 ms of CPU here), `--client raw`
 sends what `AsyncOpenAI.chat.completions.create` or `AsyncAnthropic.messages.create` would
 send for the same prompt: the same JSON body (tests/test_raw_client.py compares them at a
-server), the headers that matter (authentication, API version, content type), on the lean
-transport's keep-alive connections (loadgen.providers.transport: C-parsed by httptools, O(1)
-checkout, the same wire stamps). Each request is rendered once, before the clock starts
-(`RequestTable`), so a call costs a table lookup, a write and the parse of its response.
+server), the headers that matter (authentication, API version, content type), on keep-alive
+HTTP/1.1 connections whose calls end in callbacks (loadgen.providers.raw_wire). Each request is
+rendered once, before the clock starts (`RequestTable`), so a call costs a table lookup, a
+write and the parse of its response.
 
-Responses are read as far as the figures need: the status, the usage's output tokens and,
-streamed, each event with text (TTFT and ITL on the same clock as the SDK path). What the
-SDKs would raise maps to the same error classes. One attempt per call: the raw client makes
-no retries (an SDK's retries are its own behaviour, which this client leaves out).
+Responses are read as far as the figures need: the status, the usage's tokens and, streamed,
+each event with text (TTFT and ITL on the same clock as the SDK path). Failures get the
+SDK path's error classes. One attempt per call: the raw client makes no retries (an SDK's
+retries are its own behaviour, which this client leaves out).
 """
 
 from __future__ import annotations
 
-import collections
+import asyncio
 import json
 import ssl
 from typing import Callable
 from urllib.parse import urlsplit
 
 from loadgen.prompts import Prompt, anthropic_messages, openai_messages
-from loadgen.providers.transport import _EOF, _OriginPool
+from loadgen.providers.raw_wire import Done, Reader, WirePool
 from loadgen.results import CallRecord
 from loadgen.settings import ProviderSettings
 
@@ -35,10 +35,9 @@ MAX_PRERENDERED = 2_000_000  # beyond this many operations a worker renders each
 class RawCallError(Exception):
     """A failed raw call, with the error class the SDK path would report for it."""
 
-    def __init__(self, error_class: str, message: str, status_code: int | None = None) -> None:
+    def __init__(self, error_class: str, message: str) -> None:
         super().__init__(message)
         self.error_class = error_class
-        self.status_code = status_code
 
 
 def request_body(provider: str, prompt: Prompt, model: str, stream: bool) -> dict:
@@ -56,27 +55,26 @@ def request_body(provider: str, prompt: Prompt, model: str, stream: bool) -> dic
 
 
 class RawClient:
-    """One provider's calls as raw HTTP/1.1 requests; `call(request, rec)` takes a rendered request."""
+    """One provider's calls as raw HTTP/1.1 requests, for the runner's `send_raw` path."""
 
     def __init__(self, provider: str, settings: ProviderSettings) -> None:
         self.name = provider
         self._settings = settings
-        base = (settings.base_url or DEFAULT_BASE_URL[provider]).rstrip("/")
-        url = urlsplit(base)
+        url = urlsplit((settings.base_url or DEFAULT_BASE_URL[provider]).rstrip("/"))
         secure = url.scheme == "https"
-        port = url.port or (443 if secure else 80)
         path = url.path + ("/chat/completions" if provider == "openai" else "/v1/messages")
-        context = ssl.create_default_context() if secure else None
-        self._pool = _OriginPool(url.scheme, url.hostname, port, settings.pool_size, context)
-        self._timeouts = {"connect": settings.timeout_s, "pool": None}
-        host = url.netloc.encode()
+        if settings.stream:
+            reader = _OpenAIStream if provider == "openai" else _AnthropicStream
+        else:
+            reader = _OpenAIBody if provider == "openai" else _AnthropicBody
+        self._pool = WirePool(url.hostname, url.port or (443 if secure else 80), settings.pool_size,
+                              ssl.create_default_context() if secure else None, settings.timeout_s, reader)
         key = settings.api_key.encode()
         auth = (b"authorization: Bearer " + key + b"\r\n" if provider == "openai"
                 else b"x-api-key: " + key + b"\r\nanthropic-version: " + ANTHROPIC_VERSION + b"\r\n")
         accept = b"text/event-stream" if settings.stream else b"application/json"
-        self._head = (b"POST " + path.encode() + b" HTTP/1.1\r\nhost: " + host + b"\r\naccept: " + accept
-                      + b"\r\ncontent-type: application/json\r\nuser-agent: loadgen-raw\r\n" + auth)
-        self._read = _openai_events if provider == "openai" else _anthropic_events
+        self._head = (b"POST " + path.encode() + b" HTTP/1.1\r\nhost: " + url.netloc.encode() + b"\r\naccept: "
+                      + accept + b"\r\ncontent-type: application/json\r\nuser-agent: loadgen-raw\r\n" + auth)
 
     def render(self, prompt: Prompt) -> bytes:
         """The whole request for a prompt: head and body, ready for the wire."""
@@ -85,56 +83,25 @@ class RawClient:
                           separators=(",", ":"), ensure_ascii=False).encode()
         return self._head + b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
 
-    def begin(self, request: bytes, rec: CallRecord):
-        """Write the request now if a warm connection is free; the coroutine returned does the rest.
+    def send_raw(self, request: bytes | Prompt, rec: CallRecord, done: Done) -> None:
+        """Write the request now (or as soon as a connection is free); `done(rec, message)` when it is over.
 
         The runner calls this in its dispatcher at the call's t_start, so the request leaves when
-        it was handed over, not after the loop's other callbacks (loadgen.runner)."""
+        it was handed over, not after the loop's other work (loadgen.runner)."""
         if not isinstance(request, bytes):
             request = self.render(request)
-        conn = self._pool.take_idle()
-        if conn is None:
-            return self.call(request, rec)
-        return self._complete(conn, conn.start(request, rec), rec)
+        self._pool.send(request, rec, done)
 
     async def call(self, request: bytes | Prompt, rec: CallRecord) -> None:
-        if not isinstance(request, bytes):
-            request = self.render(request)
-        try:
-            conn = await self._pool.acquire(self._timeouts)
-        except Exception as exc:  # httpx2's ConnectError/ConnectTimeout, as the SDK would wrap them
-            raise RawCallError("timeout" if "Timeout" in type(exc).__name__ else "connection", str(exc)) from None
-        await self._complete(conn, conn.start(request, rec), rec)
+        """One call, awaited (priming, `--test-connections`); raises on failure like an SDK adapter."""
+        finished = asyncio.get_running_loop().create_future()
+        self.send_raw(request, rec, lambda rec, message: finished.done() or finished.set_result(message))
+        message = await finished
+        if rec.error is not None:
+            raise RawCallError(rec.error, message or rec.error)
 
-    async def _complete(self, conn, head, rec: CallRecord) -> None:
-        """Read the response whose request `conn.start` wrote; give the connection back."""
-        pool = self._pool
-        reusable = False
-        try:
-            status = await head
-            body = None if self._settings.stream else await _whole_body(conn)
-            if status >= 300:
-                if body is None:
-                    body = await _whole_body(conn)
-                raise RawCallError(f"http_{status}", f"HTTP {status}: {body[:200]!r}", status)
-            if body is not None:
-                _read_usage(self.name, body, rec)
-            else:
-                await self._read(conn, rec)
-            reusable = conn.reusable()
-        except RawCallError:
-            reusable = conn.reusable()
-            raise
-        except Exception as exc:
-            if type(exc).__name__ == "RemoteProtocolError":
-                raise RawCallError("stream_cut", str(exc)) from None
-            raise
-        finally:
-            conn.rec = None
-            if reusable:
-                pool.release(conn)
-            else:
-                pool.drop(conn)
+    def abort_all(self, error: str) -> None:
+        self._pool.abort_all(error)
 
     async def aclose(self) -> None:
         self._pool.close()
@@ -161,59 +128,88 @@ class RequestTable:
         return request if request is not None else self._client.render(self._prompt(op_id, warmup))
 
 
-async def _whole_body(conn) -> bytes:
-    if conn.complete and conn.chunks and conn.chunks[-1] is _EOF:  # all read already (one packet, usually)
-        chunks = conn.chunks
-        conn.chunks = collections.deque()
-        chunks.pop()
-        return b"".join(chunks)
-    return b"".join([chunk async for chunk in conn.body(None)])
+# -- reading responses ------------------------------------------------------------------------
 
 
-def _read_usage(provider: str, body: bytes, rec: CallRecord) -> None:
-    try:
-        data = json.loads(body)
+class _Body(Reader):
+    """A whole JSON body: its usage (and, for a failed status, its first bytes as the detail)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def feed(self, chunk: bytes, rec: CallRecord) -> None:
+        self.chunks.append(chunk)
+
+    def end(self, rec: CallRecord, status: int) -> tuple[str, str] | None:
+        body = b"".join(self.chunks)
+        if status >= 300:
+            return f"http_{status}", f"HTTP {status}: {body[:200]!r}"
+        try:
+            self.usage(json.loads(body), rec)
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            return "bad_response", f"response without usage: {exc!r}"
+        return None
+
+
+class _OpenAIBody(_Body):
+    @staticmethod
+    def usage(data: dict, rec: CallRecord) -> None:
         usage = data["usage"]
-        if provider == "openai":
-            rec.output_tokens = usage["completion_tokens"]
-            rec.input_tokens = usage["prompt_tokens"]
-            choices = data.get("choices") or [{}]
-            rec.finish_reason = choices[0].get("finish_reason")
-        else:
-            rec.output_tokens = usage["output_tokens"]
-            rec.input_tokens = usage["input_tokens"]
-            rec.finish_reason = data.get("stop_reason")
-        rec.response_id = data.get("id")
-        rec.response_model = data.get("model")
-    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-        raise RawCallError("bad_response", f"response without usage: {exc!r}") from None
+        rec.output_tokens = usage["completion_tokens"]
+        rec.input_tokens = usage["prompt_tokens"]
+        rec.finish_reason = (data.get("choices") or [{}])[0].get("finish_reason")
+        rec.response_id, rec.response_model = data.get("id"), data.get("model")
 
 
-async def _events(conn):
-    """The data of each server-sent event, as the bytes arrive."""
-    pending = b""
-    async for chunk in conn.body(None):
-        pending += chunk
-        while True:
-            end = pending.find(b"\n\n")
-            if end < 0:
-                break
-            event, pending = pending[:end], pending[end + 2:]
+class _AnthropicBody(_Body):
+    @staticmethod
+    def usage(data: dict, rec: CallRecord) -> None:
+        usage = data["usage"]
+        rec.output_tokens = usage["output_tokens"]
+        rec.input_tokens = usage["input_tokens"]
+        rec.finish_reason = data.get("stop_reason")
+        rec.response_id, rec.response_model = data.get("id"), data.get("model")
+
+
+class _Stream(Reader):
+    """Server-sent events, each event handled as its bytes arrive (its tokens stamped then)."""
+
+    def __init__(self) -> None:
+        self.pending = b""
+        self.failed: tuple[str, str] | None = None
+        self.status_body: list[bytes] = []
+
+    def feed(self, chunk: bytes, rec: CallRecord) -> None:
+        if self.failed is not None:
+            return
+        self.pending += chunk
+        while (end := self.pending.find(b"\n\n")) >= 0:
+            event, self.pending = self.pending[:end], self.pending[end + 2:]
             for line in event.split(b"\n"):
                 if line.startswith(b"data:"):
-                    yield line[5:].strip()
+                    data = line[5:].strip()
+                    if data == b"[DONE]":
+                        continue
+                    try:
+                        self.event(json.loads(data), rec)
+                    except ValueError:
+                        self.failed = ("bad_response", f"malformed stream event {data[:100]!r}")
+                        return
+                    except RawCallError as exc:
+                        self.failed = (exc.error_class, str(exc))
+                        return
+
+    def end(self, rec: CallRecord, status: int) -> tuple[str, str] | None:
+        if status >= 300:
+            return f"http_{status}", f"HTTP {status}: {self.pending[:200]!r}"
+        return self.failed
 
 
-async def _openai_events(conn, rec: CallRecord) -> None:
-    async for data in _events(conn):
-        if data == b"[DONE]":
-            continue  # the body's end follows: read to it, so the connection is reusable
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            raise RawCallError("bad_response", f"malformed stream event {data[:100]!r}") from None
+class _OpenAIStream(_Stream):
+    @staticmethod
+    def event(chunk: dict, rec: CallRecord) -> None:
         if "error" in chunk:
-            raise RawCallError("stream_error", f"error event: {data[:200]!r}")
+            raise RawCallError("stream_error", f"error event: {chunk['error']!r}"[:300])
         choices = chunk.get("choices")
         if choices:
             choice = choices[0]
@@ -227,29 +223,23 @@ async def _openai_events(conn, rec: CallRecord) -> None:
             rec.output_tokens = usage.get("completion_tokens", 0)
             rec.input_tokens = usage.get("prompt_tokens", 0)
         if rec.response_id is None:
-            rec.response_id = chunk.get("id")
-            rec.response_model = chunk.get("model")
+            rec.response_id, rec.response_model = chunk.get("id"), chunk.get("model")
 
 
-async def _anthropic_events(conn, rec: CallRecord) -> None:
-    async for data in _events(conn):
-        try:
-            event = json.loads(data)
-        except ValueError:
-            raise RawCallError("bad_response", f"malformed stream event {data[:100]!r}") from None
+class _AnthropicStream(_Stream):
+    @staticmethod
+    def event(event: dict, rec: CallRecord) -> None:
         kind = event.get("type")
         if kind == "content_block_delta":
             delta = event.get("delta") or {}
             if delta.get("text") or delta.get("thinking"):
                 rec.token()
         elif kind == "message_delta":
-            usage = event.get("usage") or {}
-            rec.output_tokens = usage.get("output_tokens", rec.output_tokens)
+            rec.output_tokens = (event.get("usage") or {}).get("output_tokens", rec.output_tokens)
             rec.finish_reason = (event.get("delta") or {}).get("stop_reason")
         elif kind == "message_start":
             message = event.get("message") or {}
-            rec.response_model = message.get("model")
-            rec.response_id = message.get("id")
+            rec.response_model, rec.response_id = message.get("model"), message.get("id")
             rec.input_tokens = (message.get("usage") or {}).get("input_tokens", 0)
         elif kind == "error":
-            raise RawCallError("stream_error", f"error event: {data[:200]!r}")
+            raise RawCallError("stream_error", f"error event: {event.get('error')!r}"[:300])

@@ -207,15 +207,6 @@ class _OriginPool:
         self.open: set[_Connection] = set()
         self.waiters: collections.deque[asyncio.Future] = collections.deque()
 
-    def take_idle(self) -> _Connection | None:
-        """The warmest idle connection that is still open, or None (no waiting, no connecting)."""
-        while self.idle:
-            conn = self.idle.pop()
-            if conn.still_open():
-                return conn
-            self.drop(conn)
-        return None
-
     async def acquire(self, timeouts: dict) -> _Connection:
         deadline = None  # of the pool timeout, fixed at the first wait
         while True:
