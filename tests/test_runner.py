@@ -13,6 +13,7 @@ from loadgen import clock
 from loadgen.clock import VirtualClock
 from loadgen.profile_files import load_profile
 from loadgen.runner import Runner
+from loadgen.schedule import blocks
 from loadgen.tracers.base import Traced
 
 
@@ -314,3 +315,89 @@ def test_a_real_calls_timeline_adds_up_and_puts_a_hooks_time_where_it_ran(mock_s
     # … and the 2 ms after it, after the response.
     assert after[3] - plain[3] >= 1.5 * ms
     assert abs(after[2] - plain[2]) < ms and abs(after[1] - plain[1]) < ms
+
+
+class FakeRawProvider:
+    """The raw client's shape (`send_raw`, calls ended by callback), answering after `service_s`
+    of the loop's time; it records when each request was handed to it."""
+
+    name = "fake-raw"
+
+    def __init__(self, now_ns, service_s=0.005):
+        self.now_ns = now_ns
+        self.service_s = service_s
+        self.sent: list[tuple[int, int]] = []  # (op_id, time handed over)
+        self.pending: dict = {}
+
+    def send_raw(self, request, rec, done):
+        self.sent.append((rec.op_id, self.now_ns()))
+        rec.t_wire = self.now_ns()
+        handle = asyncio.get_running_loop().call_later(self.service_s, self._answer, rec, done)
+        self.pending[id(rec)] = (handle, rec, done)
+
+    def _answer(self, rec, done):
+        self.pending.pop(id(rec))
+        rec.t_response_end = self.now_ns()
+        rec.output_tokens = 3
+        done(rec, None)
+
+    def abort_all(self, error):
+        for handle, rec, done in list(self.pending.values()):
+            handle.cancel()
+            self.pending.pop(id(rec))
+            rec.error = error
+            done(rec, None)
+
+    async def call(self, request, rec):
+        pass
+
+    async def aclose(self):
+        pass
+
+
+def test_the_raw_path_sends_each_call_from_the_dispatcher_at_its_intended_time():
+    # Poisson 2,000/s for 0.5 s: every request is handed over exactly when intended (lag 0
+    # on the virtual clock), with no task per call, and each latency is the 5 ms of service.
+    profile = load_profile(None, {"load": {"kind": "poisson", "rate": 2000}, "duration": 0.5, "provider": "openai",
+                                  "client": "raw", "tracing": {"arms": ["baseline"]}})
+    virtual = VirtualClock()
+    provider = FakeRawProvider(virtual.now_ns)
+    runner = Runner(profile, provider, now_ns=virtual.now_ns)
+    virtual.run(runner.run())
+    stats = runner.stats
+    assert stats.sent == stats.ok == len(runner.offsets) == len(provider.sent)
+    assert set(stats.lag_by_op) == {0} and set(stats.latency_by_op) == {5 * MS}
+    base = provider.sent[0][1] - runner.offsets[0]
+    assert all(at == base + runner.offsets[op] for op, at in provider.sent)
+    assert not runner._tasks
+
+
+def test_the_raw_path_sheds_at_the_cap_and_a_drain_past_its_grace_cancels_what_is_left():
+    # 1,000/s with 10 s of service and at most 50 in flight: 50 calls go, the rest are shed;
+    # the drain's grace (1 s) ends before any answer, so the 50 end as cancelled, counted.
+    profile = load_profile(None, {"load": {"kind": "constant", "rate": 1000}, "duration": 0.2, "provider": "openai",
+                                  "client": "raw", "max_in_flight": 50, "timeout": 20,
+                                  "tracing": {"arms": ["baseline"]}})
+    virtual = VirtualClock()
+    provider = FakeRawProvider(virtual.now_ns, service_s=10)
+    runner = Runner(profile, provider, now_ns=virtual.now_ns)
+
+    async def block_then_drain():
+        await runner._open_block(blocks(profile, 1)[0], virtual.now_ns(), warm=True)
+        await runner.drain(grace_s=1.0)
+
+    virtual.run(block_then_drain())
+    stats = runner.stats
+    assert (stats.sent, stats.shed, stats.completed) == (50, 150, 50)
+    assert stats.errors == {"cancelled": 50} and runner.in_flight == 0
+
+
+def test_closed_loop_users_on_the_raw_path_wait_for_their_own_calls():
+    profile = load_profile(None, {"load": {"kind": "concurrency", "users": 2}, "operations": 10, "provider": "openai",
+                                  "client": "raw", "tracing": {"arms": ["baseline"]}})
+    virtual = VirtualClock()
+    provider = FakeRawProvider(virtual.now_ns, service_s=0.01)
+    runner = Runner(profile, provider, now_ns=virtual.now_ns)
+    virtual.run(runner.run())
+    assert runner.stats.ok == 10 and runner.peak_in_flight == 2
+    assert set(runner.stats.latency_by_op) == {10 * MS}
