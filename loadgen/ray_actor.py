@@ -58,9 +58,10 @@ class _WorkerActor:
         return time.time_ns()
 
     def start(self) -> None:
-        self.thread = threading.Thread(target=self.serve, name="loadgen-worker", daemon=True,
-                                       args=(self.spec, self.messages, self.commands, self.stop_event))
-        self.thread.start()
+        thread = threading.Thread(target=self.serve, name="loadgen-worker", daemon=True,
+                                  args=(self.spec, self.messages, self.commands, self.stop_event))
+        thread.start()
+        self.thread = thread  # only once started: a fetch meanwhile would take it for ended
 
     def command(self, command: tuple) -> None:
         if command[0] == "block":
