@@ -70,7 +70,10 @@ def open_engine(profile: Profile) -> Iterator:
         if exc.name != "ray":
             raise
         raise UserError("--engine ray needs Ray, an optional extra: pip install 'loadgen[ray]'", ExitCode.USAGE) from None
-    engine = RayEngine.connect(profile.scale.ray_address)
+    try:
+        engine = RayEngine.connect(profile.scale.ray_address)
+    except KeyboardInterrupt:
+        raise UserError("interrupted while starting Ray; nothing was run", ExitCode.INTERRUPTED) from None
     try:
         yield engine
     finally:

@@ -27,6 +27,7 @@ import os
 import queue
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import ray
@@ -119,6 +120,7 @@ class RayEngine:
         self.nodes: dict[str, NodeClock] = {}
         self.fleets: list[dict] = []
         self.bound_ms: float | None = None
+        self.run_id = uuid.uuid4().hex[:8]  # in the actors' names, so `ray list actors` shows whose they are
 
     @classmethod
     def connect(cls, address: str | None) -> "RayEngine":
@@ -161,34 +163,38 @@ class RayEngine:
                                 f"not host; run it with --engine local", ExitCode.USAGE)
         first = next(iter(specs.values()))
         t0 = time.monotonic()
-        group = placement_group([{"CPU": 1}] * first.shards, strategy="SPREAD")
+        workers = _RayWorkers(placement_group([{"CPU": 1}] * first.shards, strategy="SPREAD"))
         try:
-            ray.get(group.ready(), timeout=PLACEMENT_TIMEOUT_S)
-        except ray.exceptions.GetTimeoutError:
-            remove_placement_group(group)
-            raise UserError(f"Ray: no room for {first.shards} one-CPU worker shard(s) in {PLACEMENT_TIMEOUT_S:g} s "
-                            f"(free: {ray.available_resources().get('CPU', 0):g} CPU)", ExitCode.USAGE) from None
-        placed_s = time.monotonic() - t0
-        sharing = {shard: sum(1 for spec in specs.values() if spec.shard == shard) for shard in range(first.shards)}
-        actors = {key: WorkerActor.options(
-            num_cpus=math.floor(10_000 / sharing[spec.shard]) / 10_000,  # Ray keeps 4 decimals
-            scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=spec.shard),
-            runtime_env={"env_vars": {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}},
-            max_restarts=0, max_task_retries=0, name=f"loadgen-{spec.provider}-{key[0]}-{key[1]}-{id(specs):x}",
-        ).remote(spec, self.home_node, spec.cpu, spec.shard) for key, spec in specs.items()}
-        workers = _RayWorkers(group, actors)
-        try:
-            places = dict(zip(actors, ray.get([actor.where.remote() for actor in actors.values()],
-                                              timeout=ACTORS_READY_TIMEOUT_S)))
+            try:
+                ray.get(workers.group.ready(), timeout=PLACEMENT_TIMEOUT_S)
+            except ray.exceptions.GetTimeoutError:
+                raise UserError(f"Ray: no room for {first.shards} one-CPU worker shard(s) in {PLACEMENT_TIMEOUT_S:g} s "
+                                f"(free: {ray.available_resources().get('CPU', 0):g} CPU)", ExitCode.USAGE) from None
+            placed_s = time.monotonic() - t0
+            workers.actors = self._actors(specs, workers.group)
+            places = dict(zip(workers.actors, ray.get([actor.where.remote() for actor in workers.actors.values()],
+                                                      timeout=ACTORS_READY_TIMEOUT_S)))
             ready_s = time.monotonic() - t0
-            self._measure_clocks(specs, actors, places, skew_bound_ms(first.profile))
-        except BaseException:
+            self._measure_clocks(specs, workers.actors, places, skew_bound_ms(first.profile))
+        except BaseException:  # a refusal, a timeout, Ctrl-C: nothing of the fleet stays behind
             workers.close()
             raise
-        self.fleets.append({"provider": first.provider, "actors": len(actors), "bundles": first.shards,
+        self.fleets.append({"provider": first.provider, "actors": len(workers.actors), "bundles": first.shards,
                             "placement_s": round(placed_s, 3), "actors_ready_s": round(ready_s, 3),
                             "clocks_s": round(time.monotonic() - t0 - ready_s, 3)})
         return workers.build(specs, places, {node_id: node.clock.offset_ns for node_id, node in self.nodes.items()})
+
+    def _actors(self, specs: dict, group) -> dict:
+        """One actor per worker, in its shard's bundle, sharing the bundle's CPU with the shard's other processes."""
+        sharing = {shard: sum(1 for spec in specs.values() if spec.shard == shard) for shard in range(group.bundle_count)}
+        fleet = len(self.fleets)
+        return {key: WorkerActor.options(
+            num_cpus=math.floor(10_000 / sharing[spec.shard]) / 10_000,  # Ray keeps 4 decimals
+            scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=spec.shard),
+            runtime_env={"env_vars": {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}},
+            max_restarts=0, max_task_retries=0,
+            name=f"loadgen-{self.run_id}-{fleet}-{spec.provider}-{key[0]}-{key[1]}",
+        ).remote(spec, self.home_node, spec.cpu, spec.shard) for key, spec in specs.items()}
 
     def _measure_clocks(self, specs: dict, actors: dict, places: dict, bound_ms: float) -> None:
         """Each node's offset, by round trips to one of its actors; refused when too large for the run."""
@@ -230,9 +236,9 @@ def _loopback(url: str) -> bool:
 class _RayWorkers:
     """A fleet's actors: handles, command sinks, the messages thread, stop and close."""
 
-    def __init__(self, group, actors: dict) -> None:
+    def __init__(self, group) -> None:
         self.group = group
-        self.actors = actors
+        self.actors: dict = {}
         self.messages = _Messages()
 
     def build(self, specs: dict, places: dict, offsets: dict[str, int]) -> Workers:
