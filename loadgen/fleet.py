@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from loadgen.plan import WorkerSpec
-from loadgen.processes import LocalEngine, one_hash_seed
+from loadgen.processes import Engine, LocalEngine, one_hash_seed
 from loadgen.results import WorkerResult, merge
 from loadgen.schedule import Block
 
@@ -65,7 +65,8 @@ class Fleet:
     """
 
     def __init__(self, groups: dict[str, list[WorkerSpec]], timeout_s: float, on_progress: ProgressSink,
-                 on_window: Callable[[str, int, dict], None] | None = None, engine=None) -> None:
+                 on_window: Callable[[str, int, dict], None] | None = None,
+                 engine: Engine | None = None) -> None:
         self.groups = groups
         self.on_window = on_window
         self.timeout_s = timeout_s

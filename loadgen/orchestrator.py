@@ -20,7 +20,7 @@ from loadgen.fleet import Fleet, ProgressSink, RunOutcome
 from loadgen.harness import check_reachable, collector_figures, embedded_collector, embedded_mock
 from loadgen.plan import (ArmPlan, FleetPlan, ModePlan, WorkerSpec, calibration_settings, provider_base_url,
                           provider_settings, tracing_settings)
-from loadgen.processes import LocalEngine, core_plan
+from loadgen.processes import Engine, LocalEngine, core_plan
 from loadgen.profile import Profile
 from loadgen.settings import TracingSettings
 from loadgen.span_names import LANGFUSE_OTLP_PATH
@@ -54,7 +54,7 @@ def worker_cores() -> int:
 
 
 @contextmanager
-def open_engine(profile: Profile) -> Iterator:
+def open_engine(profile: Profile) -> Iterator[Engine]:
     """The engine that hosts a run's workers ([scale] engine), for the whole run.
 
     'local': processes on this machine. 'ray': Ray actors, on a Ray this command starts
@@ -84,7 +84,7 @@ class Orchestrator:
     """Runs one mode of the plan: the harness it needs, then each provider's fleet."""
 
     def __init__(self, plan: ModePlan, on_progress: ProgressSink | None = None,
-                 on_window: WindowSink | None = None, engine=None) -> None:
+                 on_window: WindowSink | None = None, engine: Engine | None = None) -> None:
         self.plan = plan
         self.engine = engine or LocalEngine()
         self.profile = plan.profile

@@ -111,6 +111,17 @@ class Workers:
     close: Callable[[], None] = lambda: None
 
 
+class Engine(Protocol):
+    """What hosts a fleet's workers: `LocalEngine` here, or loadgen.ray_engine.RayEngine."""
+
+    name: str
+
+    def cores(self) -> int: ...
+    def open(self, specs: dict) -> Workers: ...
+    def check_reachable_everywhere(self, urls: dict[str, str]) -> None: ...
+    def describe(self) -> dict | None: ...
+
+
 class LocalEngine:
     """Workers as processes on this machine, talking over multiprocessing queues."""
 

@@ -10,7 +10,7 @@ drives the actor with calls of its own:
     start()    start serving (the worker primes, then says ready)
     command()  a block or ("finish",), in the order sent
     stop()     the stop event, as Ctrl-C sets it for a local worker
-    fetch()    the messages so far, in one batch, waiting briefly for the first
+    fetch()    the messages so far, in one batch, waiting for the first if there is none
 
 `fetch` runs in a concurrency group of its own, so a fetch waiting for messages never
 holds up a command; the other calls run one at a time, in the order they were sent.
@@ -31,7 +31,11 @@ import time
 import ray
 
 WORKER_MODULE = "loadgen.worker"
-FETCH_WAIT_S = 0.2  # a fetch returns at once with what is there, or waits this long for a first message
+# A fetch returns as soon as there is a message, or after this long with none. Between
+# blocks an idle worker's actor shares its core with the arm that runs, and each empty
+# return wakes it (as loadgen.worker.COMMAND_POLL_S): so it waits long.
+FETCH_WAIT_S = 5.0
+ENDED = ("ended", None)  # put after the worker's last message, when serve returns
 
 
 class _WorkerActor:
@@ -40,7 +44,6 @@ class _WorkerActor:
         self.messages: queue.Queue = queue.Queue()
         self.commands: queue.Queue = queue.Queue()
         self.stop_event = threading.Event()
-        self.thread: threading.Thread | None = None
         self.node = ray.get_runtime_context().get_node_id()
         # On the orchestrator's own machine the local core plan holds (the harness keeps its
         # core); on another node the slots take that node's cores in turn.
@@ -58,10 +61,13 @@ class _WorkerActor:
         return time.time_ns()
 
     def start(self) -> None:
-        thread = threading.Thread(target=self.serve, name="loadgen-worker", daemon=True,
-                                  args=(self.spec, self.messages, self.commands, self.stop_event))
-        thread.start()
-        self.thread = thread  # only once started: a fetch meanwhile would take it for ended
+        threading.Thread(target=self._serve, name="loadgen-worker", daemon=True).start()
+
+    def _serve(self) -> None:
+        try:
+            self.serve(self.spec, self.messages, self.commands, self.stop_event)
+        finally:
+            self.messages.put(ENDED)
 
     def command(self, command: tuple) -> None:
         if command[0] == "block":
@@ -77,9 +83,7 @@ class _WorkerActor:
 
     @ray.method(concurrency_group="fetch")
     def fetch(self, wait_s: float = FETCH_WAIT_S) -> tuple[list, bool]:
-        """(messages, done): done once the worker has ended and every message it put is in the batch."""
-        # Read before draining: a worker that ends after this read puts nothing we would miss.
-        ended = self.thread is not None and not self.thread.is_alive()
+        """(messages, ended): ended once the worker's last message is in this batch or an earlier one."""
         batch = []
         try:
             batch.append(self.messages.get(timeout=wait_s))
@@ -87,7 +91,8 @@ class _WorkerActor:
                 batch.append(self.messages.get_nowait())
         except queue.Empty:
             pass
-        return batch, ended
+        ended = ENDED in batch
+        return [message for message in batch if message != ENDED], ended
 
 
 WorkerActor = ray.remote(concurrency_groups={"fetch": 1})(_WorkerActor)

@@ -337,7 +337,7 @@ class _Messages:
             if not refs:
                 time.sleep(0.05)
                 continue
-            ready, _ = ray.wait(refs, num_returns=1, timeout=0.1)
+            ready, _ = ray.wait(refs, num_returns=1, timeout=0.25)  # as the local fleet polls its queue
             for ref in ready:
                 with self.lock:
                     handle = self.pending.pop(ref)

@@ -25,6 +25,7 @@ from loadgen.document import document_header
 from loadgen.errors import ExitCode, UserError
 from loadgen.metrics import check_validity, summarize_all
 from loadgen.orchestrator import Orchestrator
+from loadgen.processes import Engine
 from loadgen.plan import ModePlan, arm_plans, plan_mode
 from loadgen.limits import Validity
 from loadgen.profile import ConstantLoad, PoissonLoad, Profile, Sweep
@@ -180,7 +181,8 @@ def budget_modes(profile: Profile, cores: int) -> list[ModePlan]:
     return [plan_mode(step_profile(profile, rate), cores) for rate in step_rates(profile.sweep)]
 
 
-def orchestrated_step(profile: Profile, progress: StepProgress, cores: int, engine=None) -> StepRunner:
+def orchestrated_step(profile: Profile, progress: StepProgress, cores: int,
+                      engine: Engine | None = None) -> StepRunner:
     """Run a step through the orchestrator: the step's arms of every provider, in one plan, on `engine`
     (default: local processes)."""
     rows = {(arm.provider, arm.label): arm for arm in arm_plans(profile)}
