@@ -66,6 +66,45 @@ def test_a_node_past_the_skew_bound_is_refused_with_the_usage_code():
     assert "head" not in message
 
 
+def _engine_on(home_node: str):
+    """A RayEngine on a pretend cluster: no Ray is started (each test names what it calls)."""
+    from loadgen.ray_engine import RayEngine
+
+    engine = object.__new__(RayEngine)
+    engine.home_node = home_node
+    return engine
+
+
+@pytest.mark.parametrize("nodes, urls, refused", [
+    # this machine alone: the embedded servers serve every worker
+    (["home"], {"--base-url": "embedded mock", "--collector-url": "embedded collector"}, None),
+    # another node: an embedded mock is out of its reach, named with its flag
+    (["home", "other"], {"--base-url": "embedded mock"}, "embedded mock (--base-url)"),
+    # another node: a loopback collector URL is just as local
+    (["home", "other"], {"--base-url": "http://10.0.0.9:8000/v1", "--collector-url": "http://127.0.0.1:4318"},
+     "http://127.0.0.1:4318 (--collector-url)"),
+    # another node, targets every node reaches
+    (["home", "other"], {"--base-url": "http://10.0.0.9:8000/v1", "--collector-url": "http://10.0.0.9:4318"}, None),
+])
+def test_a_cluster_beyond_this_machine_needs_targets_every_node_reaches(monkeypatch, nodes, urls, refused):
+    monkeypatch.setattr(ray, "nodes", lambda: [{"NodeID": node, "Alive": True} for node in nodes])
+    engine = _engine_on("home")
+    if refused is None:
+        engine.check_reachable_everywhere(urls)
+        return
+    with pytest.raises(UserError) as error:
+        engine.check_reachable_everywhere(urls)
+    assert error.value.code == ExitCode.USAGE and refused in str(error.value) and "--base-url" in str(error.value)
+
+
+def test_an_arm_in_an_environment_of_its_own_is_refused_by_name():
+    from types import SimpleNamespace
+
+    spec = SimpleNamespace(python="/envs/abc/bin/python", label="honeyhive@1.6.0")
+    with pytest.raises(UserError, match=r"arm honeyhive@1\.6\.0 runs in an environment of its own.*--engine local"):
+        _engine_on("home").open({("honeyhive@1.6.0", 0): spec})
+
+
 def test_engine_flags_reach_the_profile():
     from loadgen.cli import _overrides
 
@@ -121,8 +160,10 @@ def _nothing_left_behind() -> None:
     assert {group["state"] for group in ray.util.placement_group_table().values()} <= {"REMOVED"}
 
 
+# Two shards (two one-CPU bundles, one actor per core) × two replicas per arm.
 SHORT_RUN = ["--provider", "openai", "--rate", "20", "--operations", "40", "--warmup-operations", "0",
-             "--arms", "baseline,otel", "--replicas", "2", "--rounds", "2", "--schedule-delay-ms", "200", "--quiet"]
+             "--arms", "baseline,otel", "--workers", "2", "--replicas", "2", "--rounds", "2",
+             "--schedule-delay-ms", "200", "--quiet"]
 
 
 @pytest.mark.e2e
@@ -143,7 +184,8 @@ def test_ray_runs_the_same_operations_as_local_and_reports_clock_offsets(tmp_pat
     assert "engine" not in documents["local"]
     assert engine["ray_address"] == ray_address and not engine["started_by_loadgen"]
     (node,) = engine["nodes"]  # one machine, one node
-    assert sorted(node["actors"]) == [f"openai/{arm}/{worker}" for arm in ("baseline", "otel") for worker in (0, 1)]
+    assert sorted(node["actors"]) == [f"openai/{arm}/{worker}" for arm in ("baseline", "otel") for worker in range(4)]
+    assert engine["fleets"][0]["bundles"] == 2 and engine["fleets"][0]["actors"] == 8
     assert node["round_trips"] >= 16 and 0 < node["rtt_ms"] < 50
     assert abs(node["offset_ms"]) + node["uncertainty_ms"] <= engine["skew_bound_ms"] == 12.5  # 25 % of 50 ms
     _nothing_left_behind()
