@@ -81,6 +81,10 @@ def main() -> None:
                    "loadgen's own HTTP client, baseline only.")
 @click.option("--max-tokens", type=int, help="Cap on requested output tokens.")
 @click.option("--workers", help="Worker processes per provider: a number or 'auto' (one per 100 calls/s, 5,000 with --client raw, up to one per core).")
+@click.option("--engine", type=click.Choice(["local", "ray"]),
+              help="Where workers run: local processes (default) or Ray actors, one CPU per shard (loadgen[ray]).")
+@click.option("--ray-address", help="With --engine ray: the Ray cluster to join ('auto' or HOST:PORT); "
+                                    "default: a local Ray sized to this machine.")
 @click.option("--mock-ttft-ms", type=float, help="Embedded mock: time to first token.")
 @click.option("--mock-itl-ms", type=float, help="Embedded mock: inter-token gap.")
 @click.option("--arms", help=f"Arms, comma-separated: {','.join(ARM_NAMES)}; "
@@ -207,6 +211,11 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
                                                ("tracemalloc", "tracemalloc")) if flags.get(flag) is not None}
     if flags.get("soak") or soak:
         o["soak"] = soak
+    scale = {key: flags[key] for key in ("engine", "ray_address") if flags.get(key) is not None}
+    if "ray_address" in scale:
+        scale.setdefault("engine", "ray")
+    if scale:
+        o["scale"] = scale
     mock = {k: flags[f"mock_{k}"] for k in ("ttft_ms", "itl_ms") if flags.get(f"mock_{k}") is not None}
     if mock:
         o["mock"] = mock

@@ -105,6 +105,26 @@ def print_summary(console: Console, document: dict, north_star_only: bool = Fals
     _print_status(console, document)
 
 
+def engine_line(engine: dict) -> str:
+    """One line before the run: which Ray, and where."""
+    return (f"engine: Ray {engine['ray_version']} at {engine['ray_address']}"
+            + (f", started in {engine['start_s']:.1f} s" if engine["started_by_loadgen"] else ""))
+
+
+def print_engine(console: Console, engine: dict) -> None:
+    """The Ray section after the report: each node's clock against this process, and its actors."""
+    console.print(f"{engine_line(engine)}; clock skew allowed: {format_ms(engine['skew_bound_ms'])} ms "
+                  f"(the dispatch-lag allowance)", highlight=False)
+    for fleet in engine["fleets"]:
+        console.print(f"  {fleet['provider']}: {fleet['actors']} actors on {fleet['bundles']} one-CPU bundle(s), "
+                      f"ready in {fleet['actors_ready_s']:.2f} s, clocks in {fleet['clocks_s'] * 1000:.0f} ms",
+                      highlight=False)
+    for node in engine["nodes"]:
+        console.print(f"  node {node['node_id'][:12]} ({node['host']}): offset {node['offset_ms']:+.3f} ms "
+                      f"± {node['uncertainty_ms']:.3f} ms (best of {node['round_trips']} round trips, RTT "
+                      f"{node['rtt_ms']:.3f} ms); {len(node['actors'])} actors", highlight=False)
+
+
 def _north_star_order(document: dict) -> str:
     return ((document.get("profile") or {}).get("outputs") or {}).get("north_star_order", "arms")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from loadgen.plan import WorkerSpec
-from loadgen.processes import one_hash_seed, spawn_context, start_process
+from loadgen.processes import Engine, LocalEngine, one_hash_seed
 from loadgen.results import WorkerResult, merge
 from loadgen.schedule import Block
 
@@ -65,22 +65,20 @@ class Fleet:
     """
 
     def __init__(self, groups: dict[str, list[WorkerSpec]], timeout_s: float, on_progress: ProgressSink,
-                 on_window: Callable[[str, int, dict], None] | None = None) -> None:
+                 on_window: Callable[[str, int, dict], None] | None = None,
+                 engine: Engine | None = None) -> None:
         self.groups = groups
         self.on_window = on_window
         self.timeout_s = timeout_s
         self.on_progress = on_progress
-        ctx = spawn_context()
-        self.messages = ctx.Queue()
-        self.stop = ctx.Event()
         self.specs: dict[Key, WorkerSpec] = {(label, spec.worker): spec for label, specs in groups.items() for spec in specs}
         self.replicas = {label: max(spec.replica for spec in specs) + 1 for label, specs in groups.items()}
-        self.commands = {key: ctx.Queue() for key in self.specs}
-        self.procs = {
-            key: start_process(ctx, "loadgen.worker:worker_main", (spec, self.messages, self.commands[key], self.stop),
-                               name=f"loadgen-{spec.provider}-{key[0]}-{key[1]}", python=spec.python)
-            for key, spec in self.specs.items()
-        }
+        # The engine hosts the workers: local processes (loadgen.processes) or Ray actors
+        # (loadgen.ray_engine); either way a handle, a command sink per worker, one
+        # messages source and one stop event (loadgen.processes.Workers).
+        self.workers = (engine or LocalEngine()).open(self.specs)
+        self.messages, self.stop = self.workers.messages, self.workers.stop
+        self.commands, self.procs = self.workers.commands, self.workers.procs
         self.ready: set[Key] = set()
         self.blocks_done: set[tuple[str, int, int]] = set()
         self.results: dict[Key, WorkerResult] = {}
@@ -118,6 +116,7 @@ class Fleet:
                 proc.join(timeout=10)
                 if proc.is_alive():
                     proc.kill()
+            self.workers.close()
         merged: dict[str, WorkerResult] = {}
         for label in self.groups:
             workers = [self.results[key] for key in self.specs if key[0] == label and key in self.results]

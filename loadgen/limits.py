@@ -116,3 +116,10 @@ class Validity(_Strict):
     max_lag_share_of_interval: float = Field(
         default=0.25, gt=0, description="dispatch-lag p99 limit as a share of the schedule's mean interval"
     )
+
+    def max_dispatch_lag_ms(self, rate: float | None) -> float | None:
+        """The dispatch-lag p99 limit at a schedule rate (calls/s): the floor, or the share of the
+        mean interval if larger; None without a rate (a closed loop judges no lag)."""
+        if not rate:
+            return None
+        return max(self.max_lag_floor_ms, self.max_lag_share_of_interval * 1000.0 / rate)

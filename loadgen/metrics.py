@@ -201,8 +201,7 @@ def validity_limits(run: dict, validity: Validity) -> dict:
     A closed-loop run has no schedule rate, so neither rate nor lag is judged (None).
     """
     target = run["target_rate_rps"] if run["load_kind"] in OPEN_LOOP_KINDS else None
-    lag_ms = None if not target else max(validity.max_lag_floor_ms,
-                                         validity.max_lag_share_of_interval * 1000.0 / target)
+    lag_ms = validity.max_dispatch_lag_ms(target)
     return {
         "min_rate_rps": None if not target else _round(validity.min_rate_ratio * target),
         "max_worker_cpu_percent": validity.max_worker_cpu_percent,

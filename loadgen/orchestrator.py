@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from loadgen import envs
 from loadgen.errors import ExitCode, UserError
@@ -19,7 +20,7 @@ from loadgen.fleet import Fleet, ProgressSink, RunOutcome
 from loadgen.harness import check_reachable, collector_figures, embedded_collector, embedded_mock
 from loadgen.plan import (ArmPlan, FleetPlan, ModePlan, WorkerSpec, calibration_settings, provider_base_url,
                           provider_settings, tracing_settings)
-from loadgen.processes import core_plan
+from loadgen.processes import Engine, LocalEngine, core_plan
 from loadgen.profile import Profile
 from loadgen.settings import TracingSettings
 from loadgen.span_names import LANGFUSE_OTLP_PATH
@@ -48,17 +49,44 @@ WindowSink = Callable[[str, str, int, dict, TracingSettings | None], None]
 
 
 def worker_cores() -> int:
-    """How many cores the workers may take (the run plan sizes shards by it)."""
-    cpus, _ = core_plan()
-    return len(cpus) if cpus else (os.cpu_count() or 1)
+    """How many cores the local workers may take (the run plan sizes shards by it)."""
+    return LocalEngine().cores()
+
+
+@contextmanager
+def open_engine(profile: Profile) -> Iterator[Engine]:
+    """The engine that hosts a run's workers ([scale] engine), for the whole run.
+
+    'local': processes on this machine. 'ray': Ray actors, on a Ray this command starts
+    (sized to this machine's cores) or on the cluster at scale.ray_address; what the
+    command started, it shuts down. Ray is an optional extra, imported only here.
+    """
+    if profile.scale.engine == "local":
+        yield LocalEngine()
+        return
+    try:
+        from loadgen.ray_engine import RayEngine
+    except ImportError as exc:
+        if exc.name != "ray":
+            raise
+        raise UserError("--engine ray needs Ray, an optional extra: pip install 'loadgen[ray]'", ExitCode.USAGE) from None
+    try:
+        engine = RayEngine.connect(profile.scale.ray_address)
+    except KeyboardInterrupt:
+        raise UserError("interrupted while starting Ray; nothing was run", ExitCode.INTERRUPTED) from None
+    try:
+        yield engine
+    finally:
+        engine.shutdown()
 
 
 class Orchestrator:
     """Runs one mode of the plan: the harness it needs, then each provider's fleet."""
 
     def __init__(self, plan: ModePlan, on_progress: ProgressSink | None = None,
-                 on_window: WindowSink | None = None) -> None:
+                 on_window: WindowSink | None = None, engine: Engine | None = None) -> None:
         self.plan = plan
+        self.engine = engine or LocalEngine()
         self.profile = plan.profile
         self.on_progress = on_progress or (lambda message: None)
         self.on_window = on_window
@@ -79,6 +107,11 @@ class Orchestrator:
     def _run(self, keys: dict[str, str], worker_cpu: list[int] | None, harness_cpu: int | None, outcome: RunOutcome) -> None:
         tracing = self.profile.tracing
         traced = any(arm.traced for arm in self.plan.arms)
+        # Workers on other machines reach neither this machine's loopback nor an embedded server.
+        shared = {"--base-url": "embedded mock" if self.profile.target.kind == "embedded" else self.profile.target.base_url}
+        if traced:
+            shared["--collector-url"] = tracing.collector_url or "embedded collector"
+        self.engine.check_reachable_everywhere({flag: url for flag, url in shared.items() if url})
         if traced and not tracing.collector_url:
             with embedded_collector(self.profile, harness_cpu) as collector_url:
                 outcome.collector = f"embedded collector at {collector_url}"
@@ -116,8 +149,8 @@ class Orchestrator:
                 return
             groups = {arm.label: self._worker_specs(fleet, arm, index, url, keys[fleet.provider], cpus)
                       for index, arm in enumerate(fleet.arms)}
-            results = Fleet(groups, self.profile.timeout, self.on_progress, self._window_sink(groups)).run(
-                fleet.blocks, outcome, together=fleet.together)
+            results = Fleet(groups, self.profile.timeout, self.on_progress, self._window_sink(groups),
+                            engine=self.engine).run(fleet.blocks, outcome, together=fleet.together)
             for label, result in results.items():
                 spec = groups[label][0]
                 result.export_endpoint = export_endpoint(spec.arm.arm, spec.tracing)

@@ -8,6 +8,10 @@ takes, pinning to it, ending with the parent, and handing free memory back to th
 A process is started by the dotted name of its entry point (`start_process`), so the
 module that starts it never imports what runs inside it: the harness process does not
 load the SDKs or OpenTelemetry, and the orchestrator does not load the worker.
+
+The local engine lives here too: a fleet's workers as local processes and multiprocessing
+queues (`LocalEngine`); the Ray engine (loadgen.ray_engine) hands the fleet the same four
+small things (`Workers`) with Ray actors behind them.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ import os
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Protocol
+
+WORKER_ENTRY = "loadgen.worker:worker_main"  # a local worker process's entry point
 
 
 def spawn_context():
@@ -75,6 +82,71 @@ class _OwnInterpreterProcess(mp.context.SpawnProcess):
         finally:
             spawn.set_executable(executable)
             spawn.get_preparation_data = preparation
+
+
+class WorkerHandle(Protocol):
+    """A worker as the fleet sees it, process-like: multiprocessing.Process is one."""
+
+    exitcode: int | None
+
+    def start(self) -> None: ...
+    def is_alive(self) -> bool: ...
+    def join(self, timeout: float | None = None) -> None: ...
+    def kill(self) -> None: ...
+
+
+@dataclass
+class Workers:
+    """What a fleet drives its workers through, whatever hosts them (docs/architecture.md).
+
+    procs: a handle per worker; commands: a sink per worker (`put`); messages: one source
+    for all of them (`get(timeout=…)`, raising queue.Empty); stop: one event (`set`) every
+    worker watches; close: ends whatever the engine started for these workers.
+    """
+
+    procs: dict[Any, WorkerHandle]
+    commands: dict[Any, Any]
+    messages: Any
+    stop: Any
+    close: Callable[[], None] = lambda: None
+
+
+class Engine(Protocol):
+    """What hosts a fleet's workers: `LocalEngine` here, or loadgen.ray_engine.RayEngine."""
+
+    name: str
+
+    def cores(self) -> int: ...
+    def open(self, specs: dict) -> Workers: ...
+    def check_reachable_everywhere(self, urls: dict[str, str]) -> None: ...
+    def describe(self) -> dict | None: ...
+
+
+class LocalEngine:
+    """Workers as processes on this machine, talking over multiprocessing queues."""
+
+    name = "local"
+
+    def cores(self) -> int:
+        """How many cores the workers may take (the run plan sizes shards by it)."""
+        cpus, _ = core_plan()
+        return len(cpus) if cpus else (os.cpu_count() or 1)
+
+    def open(self, specs: dict) -> Workers:
+        """A process (not yet started) per worker spec, each with its command queue."""
+        ctx = spawn_context()
+        messages, stop = ctx.Queue(), ctx.Event()
+        commands = {key: ctx.Queue() for key in specs}
+        procs = {key: start_process(ctx, WORKER_ENTRY, (spec, messages, commands[key], stop),
+                                    name=f"loadgen-{spec.provider}-{key[0]}-{key[1]}", python=spec.python)
+                 for key, spec in specs.items()}
+        return Workers(procs, commands, messages, stop)
+
+    def check_reachable_everywhere(self, urls: dict[str, str]) -> None:
+        """Every worker runs on this machine: whatever this machine reaches, they reach."""
+
+    def describe(self) -> dict | None:
+        return None
 
 
 @contextmanager

@@ -237,6 +237,23 @@ class Sweep(_Strict):
         return self
 
 
+class Scale(_Strict):
+    """Where the workers run: processes on this machine, or Ray actors on a Ray cluster (README, "Local or Ray")."""
+
+    engine: Literal["local", "ray"] = Field(
+        default="local", description="'local': worker processes on this machine; 'ray': each worker shard a Ray "
+                                     "actor holding one CPU (pip install 'loadgen[ray]')")
+    ray_address: str | None = Field(
+        default=None, description="engine 'ray': the cluster to join ('auto', or the head's address, e.g. "
+                                  "10.0.0.5:6379); default: start a local Ray sized to this machine's cores")
+
+    @model_validator(mode="after")
+    def _address_needs_ray(self) -> "Scale":
+        if self.ray_address is not None and self.engine != "ray":
+            raise ValueError("scale.ray_address is for engine = 'ray'")
+        return self
+
+
 class Outputs(_Strict):
     """Where results go when the command line does not say."""
 
@@ -315,6 +332,7 @@ class Profile(_Strict):
     soak: Soak | None = Field(default=None, description="run as a soak: time windows, leak verdict")
     sweep: Sweep | None = Field(default=None, description="run as a rate sweep per arm")
     outputs: Outputs = Outputs()
+    scale: Scale = Scale()
     thresholds: Thresholds = Thresholds()
     validity: Validity = Validity()
 
@@ -346,6 +364,8 @@ class Profile(_Strict):
     def _one_kind_of_run(self) -> "Profile":
         if self.soak is not None and self.sweep is not None:
             raise ValueError("a profile is a soak or a sweep, not both")
+        if self.soak is not None and self.scale.engine == "ray":
+            raise ValueError("a soak runs every arm at once; scale.engine = 'ray' runs them in turn: use engine 'local'")
         if self.sweep is not None and not self.open_loop:
             raise ValueError("sweep: a sweep steps an open-loop rate; load.kind must be constant, poisson or ramp")
         return self

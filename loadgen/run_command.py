@@ -15,12 +15,12 @@ from rich.console import Console
 
 from loadgen import envs, soak
 from loadgen.budget import confirm_real_run
-from loadgen.console import (LiveProgress, describe_soak_window, export, print_soak_summary, print_summary, print_sweep,
-                             sweep_step_line)
+from loadgen.console import (LiveProgress, describe_soak_window, engine_line, export, print_engine, print_soak_summary,
+                             print_summary, print_sweep, sweep_step_line)
 from loadgen.document import build_document
 from loadgen.errors import ExitCode, UserError
 from loadgen.metrics import summarize_all
-from loadgen.orchestrator import Orchestrator, RunOutcome, collector_figures, worker_cores
+from loadgen.orchestrator import Orchestrator, RunOutcome, collector_figures, open_engine, worker_cores
 from loadgen.plan import arm_plans, plan_run
 from loadgen.profile import Profile
 from loadgen.sweep import budget_modes, initial_tracks, orchestrated_step, run_sweep, step_rates, sweep_document
@@ -30,10 +30,21 @@ def run_command(profile: Profile, *, export_json: str | None, out: Console, err:
                 confirmed: bool = False, north_star_only: bool = False) -> int:
     if profile.sweep is not None:
         return sweep_command(profile, export_json=export_json, out=out, err=err, live=live, confirmed=confirmed)
-    modes = plan_run(profile, worker_cores())
+    with open_engine(profile) as engine:
+        outcome, log = _run_modes(profile, engine, err=err, live=live, confirmed=confirmed)
+        described = engine.describe()
+    return _report(profile, outcome, log, described, export_json=export_json, out=out, err=err,
+                   north_star_only=north_star_only)
+
+
+def _run_modes(profile: Profile, engine, *, err: Console, live: bool, confirmed: bool
+               ) -> tuple[RunOutcome, soak.SoakLog | None]:
+    modes = plan_run(profile, engine.cores())
     err.print(f"loadgen: {profile.name}: {', '.join(profile.providers)} · "
               f"{', '.join(mode.mode for mode in modes)}"
               f"{' · stream' if profile.stream else ''} · target {profile.target.kind}", highlight=False)
+    if engine.describe() is not None:
+        err.print(engine_line(engine.describe()), highlight=False)
     if profile.target.kind == "real":
         confirm_real_run(modes, profile, err, confirmed)
     envs.ensure_all((arm.env for mode in modes for arm in mode.arms), say=lambda line: err.print(line, highlight=False))
@@ -44,11 +55,17 @@ def run_command(profile: Profile, *, export_json: str | None, out: Console, err:
             if outcome.interrupted:
                 break
             progress.prefix = f"{mode.mode} · " if len(modes) > 1 else ""
-            done = Orchestrator(mode, on_progress=progress.update, on_window=_window_printer(log, err)).run()
+            done = Orchestrator(mode, on_progress=progress.update, on_window=_window_printer(log, err),
+                                engine=engine).run()
             outcome.results += done.results
             outcome.errors += done.errors
             outcome.interrupted = done.interrupted
             outcome.target = done.target
+    return outcome, log
+
+
+def _report(profile: Profile, outcome: RunOutcome, log: soak.SoakLog | None, engine: dict | None, *,
+            export_json: str | None, out: Console, err: Console, north_star_only: bool) -> int:
     runs = summarize_all(outcome.results, profile.validity)
     document = build_document(
         profile.model_dump(mode="json"), runs, target=outcome.target,
@@ -56,7 +73,11 @@ def run_command(profile: Profile, *, export_json: str | None, out: Console, err:
     )
     if log is not None:
         document["soak"] = soak.finish(log, outcome.results, profile.soak)
+    if engine is not None:
+        document["engine"] = engine
     print_summary(out, document, north_star_only=north_star_only)
+    if engine is not None:
+        print_engine(out, engine)
     if log is not None:
         print_soak_summary(out, document["soak"])
     export(document, export_json, err)
@@ -109,9 +130,9 @@ def sweep_command(profile: Profile, *, export_json: str | None, out: Console, er
         err.print("sweep: the plan below is an upper bound, every arm through every step", highlight=False)
         confirm_real_run(budget_modes(profile, worker_cores()), profile, err, confirmed)
     envs.ensure_all((arm.env for arm in arm_plans(profile)), say=lambda line: err.print(line, highlight=False))
-    with LiveProgress(err, enabled=live) as progress:
-        result = run_sweep(initial_tracks(profile), rates, orchestrated_step(profile, progress, worker_cores()), slo_ms,
-                           profile.validity,
+    with open_engine(profile) as engine, LiveProgress(err, enabled=live) as progress:
+        result = run_sweep(initial_tracks(profile), rates, orchestrated_step(profile, progress, engine.cores(), engine),
+                           slo_ms, profile.validity,
                            on_step=lambda step: err.print(sweep_step_line(step, profile.validity, slo_ms), highlight=False))
     document = sweep_document(profile.model_dump(mode="json"), result)
     print_sweep(out, document)

@@ -25,6 +25,7 @@ from loadgen.document import document_header
 from loadgen.errors import ExitCode, UserError
 from loadgen.metrics import check_validity, summarize_all
 from loadgen.orchestrator import Orchestrator
+from loadgen.processes import Engine
 from loadgen.plan import ModePlan, arm_plans, plan_mode
 from loadgen.limits import Validity
 from loadgen.profile import ConstantLoad, PoissonLoad, Profile, Sweep
@@ -180,8 +181,10 @@ def budget_modes(profile: Profile, cores: int) -> list[ModePlan]:
     return [plan_mode(step_profile(profile, rate), cores) for rate in step_rates(profile.sweep)]
 
 
-def orchestrated_step(profile: Profile, progress: StepProgress, cores: int) -> StepRunner:
-    """Run a step through the orchestrator: the step's arms of every provider, in one plan."""
+def orchestrated_step(profile: Profile, progress: StepProgress, cores: int,
+                      engine: Engine | None = None) -> StepRunner:
+    """Run a step through the orchestrator: the step's arms of every provider, in one plan, on `engine`
+    (default: local processes)."""
     rows = {(arm.provider, arm.label): arm for arm in arm_plans(profile)}
 
     def run_step(rate: float, step_arms: StepArms) -> StepOutcome:
@@ -189,7 +192,8 @@ def orchestrated_step(profile: Profile, progress: StepProgress, cores: int) -> S
         arms = [rows[(provider, label)] for provider, labels in step_arms.items() for label in labels]
         step = StepOutcome(runs=[])
         try:
-            done = Orchestrator(plan_mode(step_profile(profile, rate), cores, arms), on_progress=progress.update).run()
+            done = Orchestrator(plan_mode(step_profile(profile, rate), cores, arms), on_progress=progress.update,
+                                engine=engine).run()
         except UserError as exc:
             step.failure = exc
             return step

@@ -256,20 +256,34 @@ def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wa
 
 
 def worker_main(spec: WorkerSpec, messages, commands, stop_event) -> None:
-    """Process entry point: prime, then run the blocks the orchestrator sends until told
-    to finish; put ('result', WorkerResult.to_wire()) or ('error', (label, shard, message)) on `messages`."""
+    """Process entry point (the local engine): set the process up, then `serve`."""
     # Ctrl-C reaches the whole process group; the orchestrator decides, and tells us
     # through stop_event, so that results so far are still returned.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent()
-    # Some tracers (HoneyHive) log JSON lines to stdout; the report owns the terminal. Their
-    # import-time warnings (OpenLIT's OTel 0.48 on pkg_resources, once per process) would
-    # bury the progress display too; a failure still reaches stderr and the report.
+    # Some tracers (HoneyHive) log JSON lines to stdout; the report owns the terminal.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
+    quiet_logs()
+    pin_to(spec.cpu)
+    serve(spec, messages, commands, stop_event)
+
+
+def quiet_logs() -> None:
+    """Third-party import-time warnings (OpenLIT's OTel 0.48 on pkg_resources, once per process)
+    would bury the progress display; a failure still reaches stderr and the report."""
     warnings.simplefilter("ignore")
     logging.disable(logging.INFO)  # Laminar logs every exporter it builds, at INFO, to stderr
-    pin_to(spec.cpu)
+
+
+def serve(spec: WorkerSpec, messages, commands, stop_event) -> None:
+    """Prime, then run the blocks the orchestrator sends until told to finish; put
+    ('result', WorkerResult.to_wire()) or ('error', (label, worker, message)) on `messages`.
+
+    Any host calls it: a local process (worker_main) or a Ray actor's thread
+    (loadgen.ray_actor). `messages` and `commands` need put and get(block, timeout),
+    `stop_event` is_set: multiprocessing's or threading's queues and events alike.
+    """
     label = spec.label
     try:
         result = clock.run(_run(spec, messages, commands, stop_event))

@@ -38,6 +38,13 @@ def under(modules: set[str], *packages: str) -> set[str]:
     (["loadgen.orchestrator", "loadgen.fleet", "loadgen.plan"],
      ["openai", "anthropic", "opentelemetry.sdk", "honeyhive", "loadgen.worker", "loadgen.runner", "loadgen.tracers",
       "loadgen.providers"]),
+    # The Ray engine's orchestrating side creates actors by class, and they start the worker by
+    # name: loading it loads no SDK and nothing of a worker either.
+    (["loadgen.ray_engine"],
+     ["openai", "anthropic", "opentelemetry.sdk", "honeyhive", "loadgen.worker", "loadgen.runner", "loadgen.tracers",
+      "loadgen.providers"]),
+    # Ray is an optional extra: the command and the local engine never load it.
+    (["loadgen.cli", "loadgen.run_command", "loadgen.orchestrator", "loadgen.fleet", "loadgen.worker"], ["ray"]),
     # A worker prints nothing: no console, no rich.
     (["loadgen.worker"], ["rich", "loadgen.console", "loadgen.console_tables", "loadgen.run_command"]),
 ])
