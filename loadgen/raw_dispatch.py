@@ -17,11 +17,13 @@ from loadgen.results import CallRecord
 # A dispatcher behind its plan yields to the loop after this many sends in a row, so the calls
 # it started (and their responses) get to run.
 MAX_SENDS_UNYIELDED = 16
-# The raw client's dispatcher wakes this long before a send is due. The loop's wake-up takes
-# ~30 µs here (dispatch-lag p50 at 10,000/s with timer slack 1 ns); waking 35 µs early cut the
-# server's inter-arrival CV of a Poisson 10,000/s from 1.06 to 1.03, and at 20,000/s from
-# 1.13 to 1.00, for 5–7 points of CPU (benchmarks/RESULTS.md).
-EARLY_WAKE_NS = 40_000
+# The raw client's dispatcher asks to be woken before a send by as much as the loop's wake-ups
+# have lately been late (a running mean, at most MAX_EARLY_WAKE_NS) plus a margin, and
+# busy-waits the rest. The loop wakes ~30 µs after a timer's time when busy (dispatch-lag p50
+# at 10,000/s with timer slack 1 ns), less when idle; waking early cut the server's
+# inter-arrival CV of a Poisson 10,000/s from 1.06 to 1.01 (benchmarks/RESULTS.md).
+WAKE_MARGIN_NS = 5_000
+MAX_EARLY_WAKE_NS = 60_000
 
 
 class RawDispatch:
@@ -59,15 +61,25 @@ class RawDispatch:
         calls/s sends due meanwhile would leave together after the batch. Pumped from each
         response, a due send waits for one response's work at most (~20 µs), not the batch's.
         And a timer wakes the loop ~30 µs after its time, so this coroutine asks to be woken
-        EARLY_WAKE_NS before a send and busy-waits the rest (a few µs on average)."""
+        as early as its wake-ups have lately been late, and busy-waits the rest."""
         self._pump_at = [(self.shard - first) % self.shards, first, base, offsets]
         try:
             now_ns = self.now_ns
             # On a virtual clock (tests) time stands still while code runs: no busy-wait there.
-            early = EARLY_WAKE_NS if now_ns is time.perf_counter_ns else 0
+            adapt = now_ns is time.perf_counter_ns
+            early = WAKE_MARGIN_NS if adapt else 0
             while not self.stopping and (due := self._pump()) is not None:
                 delay = due - now_ns()
-                await asyncio.sleep((delay - early) / 1e9 if delay > early else 0)
+                if delay > early:
+                    wake_at = due - early
+                    await asyncio.sleep((wake_at - now_ns()) / 1e9)
+                    if adapt:
+                        # How late the loop woke, as a running mean: ask that much (and a
+                        # margin) before the next send, so the wait below stays a few µs.
+                        late = min(now_ns() - wake_at, MAX_EARLY_WAKE_NS)
+                        early += (max(late, 0) + WAKE_MARGIN_NS - early) >> 3
+                else:
+                    await asyncio.sleep(0)
                 while now_ns() < due:  # woken early on purpose: wait out the last µs here
                     pass
         finally:
