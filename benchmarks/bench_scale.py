@@ -4,18 +4,21 @@ The target is benchmarks/canned_server.py (no loadgen code; one uvloop process s
 over 30,000 requests/s on a core), pinned to the last core; loadgen's worker takes core 0.
 In one run, side by side:
 
-1. `loadgen run --client raw --workers 1` at rising constant rates, 10 s each: a rate counts
+1. `loadgen run --client raw --workers 1` at rising Poisson rates, 10 s each: a rate counts
    as sustained when 2 of 3 runs are valid (send rate ≥ 99 % of plan, dispatch-lag p99 within
-   its limit, worker CPU ≤ 90 %, nothing shed); the highest sustained rate is the figure.
-2. The same at 10,000/s Poisson, checked at the server: calls counted there against the plan
-   (±1 %), and the inter-arrival CV over the measured phase (1.0 for Poisson).
-3. The same steps with `--workers 2` (on this 2-core machine the second worker shares the
+   its limit, worker CPU ≤ 90 %, nothing shed); the highest sustained rate is the figure. Then
+   the same with constant arrivals (one wake-up of the loop per call: dearer).
+2. At 10,000/s Poisson, checked at the server: calls counted there against the plan (±1 %),
+   and the inter-arrival CV over the measured phase (1.0 for Poisson); then a 2 s stall of
+   the server in the middle of such a run, and the latency p95 that shows it.
+3. Closed loop, 16 and 64 users, one worker: the most calls/s one core completes.
+4. Poisson steps with `--workers 2` (on this 2-core machine the second worker shares the
    server's core, so this measures contention, not scale-out).
-4. With `--engine ray` (a local Ray started by loadgen), the same rates as 1: the cost of Ray.
-5. Locust FastHttpUser (installed in an environment of its own, never in loadgen's) on core 0,
+5. With `--engine ray` (a local Ray started by loadgen), the Poisson steps of 1: the cost of Ray.
+6. Locust FastHttpUser (installed in an environment of its own, never in loadgen's) on core 0,
    closed loop with 64 users and no wait: its highest request rate on one core.
 
-    .venv/bin/python benchmarks/bench_scale.py [--rates 5000,10000,...] [--duration 10] [--no-ray] [--no-locust]
+    .venv/bin/python benchmarks/bench_scale.py [--rates 10000,15000,...] [--duration 10] [--no-ray] [--no-locust]
 """
 
 from __future__ import annotations
@@ -66,9 +69,11 @@ def canned_server():
         proc.wait(timeout=10)
 
 
-def raw_run(url: str, rate: float, duration: float, workers: int, engine: str, arrival: str = "constant"):
-    args = ["--client", "raw", "--provider", "openai", "--base-url", url + "/v1", "--rate", str(rate),
-            "--arrival", arrival, "--duration", f"{duration}s", "--workers", str(workers), "--arms", "baseline",
+def raw_run(url: str, rate: float, duration: float, workers: int, engine: str, arrival: str = "poisson",
+            users: int | None = None):
+    load = ["--concurrency", str(users)] if users else ["--rate", str(rate), "--arrival", arrival]
+    args = ["--client", "raw", "--provider", "openai", "--base-url", url + "/v1", *load,
+            "--duration", f"{duration}s", "--workers", str(workers), "--arms", "baseline",
             "--warmup-operations", "1000", "--set", "conversation_share=0.0"]
     if engine != "local":
         args += ["--engine", engine]
@@ -85,13 +90,15 @@ def describe(doc: dict) -> str:
             f"→ {reasons}")
 
 
-def highest_valid(url: str, rates: list[float], duration: float, workers: int, engine: str) -> float | None:
+def highest_valid(url: str, rates: list[float], duration: float, workers: int, engine: str,
+                  arrival: str = "poisson") -> float | None:
     best, failures = None, 0
     for rate in rates:
         valid = 0
         for attempt in range(3):
-            _, doc = raw_run(url, rate, duration, workers, engine)
-            print(f"  [{engine}, {workers} worker(s)] rate {rate:.0f}/s try {attempt + 1}: {describe(doc)}", flush=True)
+            _, doc = raw_run(url, rate, duration, workers, engine, arrival)
+            print(f"  [{engine}, {workers} worker(s), {arrival}] rate {rate:.0f}/s try {attempt + 1}: {describe(doc)}",
+                  flush=True)
             valid += doc["valid"]
             if valid == 2 or attempt + 1 - valid == 2:
                 break
@@ -118,6 +125,37 @@ def server_check(url: str, rate: float, duration: float) -> None:
           f"the server {window['cv']:.3f} over {window['count']} arrivals; {describe(doc)}", flush=True)
 
 
+def stall_check(url: str, rate: float, duration: float) -> None:
+    """A 2 s stall of the server a third of the way into the measured phase: the p95 must show it."""
+    import threading
+
+    def stall() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if http_json(url + "/_stats")["count"] > 1001 + rate * duration / 3:
+                http_json(url + "/_stall?s=2", method="POST")
+                return
+            time.sleep(0.01)
+
+    http_json(url + "/_reset", method="POST")
+    staller = threading.Thread(target=stall, daemon=True)
+    staller.start()
+    _, doc = raw_run(url, rate, duration, 1, "local")
+    run = doc["runs"][0]
+    print(f"  2 s stall at poisson {rate:.0f}/s, {duration:g} s: latency p50 {run['latency_ms']['p50']} p95 "
+          f"{run['latency_ms']['p95']} p99 {run['latency_ms']['p99']} ms (service time p95 "
+          f"{run['service_time_ms']['p95']} ms), shed {run['shed']}, peak in flight {run['peak_in_flight']}", flush=True)
+
+
+def closed_loop(url: str, duration: float) -> None:
+    for users in (16, 64):
+        _, doc = raw_run(url, 0, duration, 1, "local", users=users)
+        run = doc["runs"][0]
+        print(f"  closed loop, {users} users, one worker: {run['achieved_rate_rps']:.0f} calls/s completed at "
+              f"{run['cpu_percent']:.0f}% CPU, latency p50 {run['latency_ms']['p50']} p99 {run['latency_ms']['p99']} ms",
+              flush=True)
+
+
 def ensure_locust() -> Path | None:
     python = LOCUST_ENV / "bin" / "python"
     if not python.exists():
@@ -135,7 +173,7 @@ def locust_max_rate(url: str, duration: float, users: int = 64) -> None:
     python = ensure_locust()
     if python is None:
         return
-    version = subprocess.run([str(python), "-m", "locust", "--version"], capture_output=True, text=True).stdout.strip()
+    version = subprocess.run([str(python), "-m", "locust", "--version"], capture_output=True, text=True).stdout.split(" from")[0]
     body = '{"messages":[{"role":"user","content":"Explain connection pooling."}],"model":"m","max_completion_tokens":64}'
     with tempfile.TemporaryDirectory() as tmp:
         locustfile = Path(tmp) / "locustfile.py"
@@ -156,7 +194,7 @@ def locust_max_rate(url: str, duration: float, users: int = 64) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="5000,10000,15000,20000,25000,30000")
+    parser.add_argument("--rates", default="10000,12500,15000,17500,20000,22500,25000")
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--no-locust", action="store_true")
@@ -165,19 +203,23 @@ def main() -> int:
     with canned_server() as url:
         print("1. raw client, one worker, local engine", flush=True)
         one = highest_valid(url, rates, args.duration, 1, "local")
+        constant = highest_valid(url, [r for r in rates if r <= 17500], args.duration, 1, "local", "constant")
         print("2. at the server", flush=True)
         server_check(url, 10_000, args.duration)
-        print("3. raw client, two workers", flush=True)
+        stall_check(url, 10_000, args.duration)
+        print("3. closed loop", flush=True)
+        closed_loop(url, args.duration)
+        print("4. raw client, two workers", flush=True)
         two = highest_valid(url, rates, args.duration, 2, "local")
         ray = None
         if not args.no_ray:
-            print("4. raw client, one worker, Ray engine (a local Ray)", flush=True)
+            print("5. raw client, one worker, Ray engine (a local Ray)", flush=True)
             ray = highest_valid(url, rates, args.duration, 1, "ray")
         if not args.no_locust:
-            print("5. Locust", flush=True)
+            print("6. Locust", flush=True)
             locust_max_rate(url, args.duration)
-    print(f"highest valid rate, raw client, one worker: {one} /s; two workers: {two} /s"
-          + ("" if args.no_ray else f"; one worker on Ray: {ray} /s"))
+    print(f"highest valid rate, raw client, one worker: {one} /s Poisson, {constant} /s constant; two workers: "
+          f"{two} /s" + ("" if args.no_ray else f"; one worker on Ray: {ray} /s"))
     print(f"reproduce: {command_line()}")
     return 0
 
