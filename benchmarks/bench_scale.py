@@ -18,7 +18,8 @@ In one run, side by side:
 6. Locust FastHttpUser (installed in an environment of its own, never in loadgen's) on core 0,
    closed loop with 64 users and no wait: its highest request rate on one core.
 
-    .venv/bin/python benchmarks/bench_scale.py [--rates 10000,15000,...] [--duration 10] [--no-ray] [--no-locust]
+    .venv/bin/python benchmarks/bench_scale.py [--rates 10000,15000,...] [--constant-rates ...] [--duration 10]
+        [--no-ray] [--no-locust]
 """
 
 from __future__ import annotations
@@ -194,7 +195,8 @@ def locust_max_rate(url: str, duration: float, users: int = 64) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="10000,12500,15000,17500,20000,22500,25000")
+    parser.add_argument("--rates", default="10000,15000,20000,25000,27500,30000,32500")
+    parser.add_argument("--constant-rates", default="10000,12500,15000,17500,20000")
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--no-locust", action="store_true")
@@ -203,7 +205,8 @@ def main() -> int:
     with canned_server() as url:
         print("1. raw client, one worker, local engine", flush=True)
         one = highest_valid(url, rates, args.duration, 1, "local")
-        constant = highest_valid(url, [r for r in rates if r <= 17500], args.duration, 1, "local", "constant")
+        constant = highest_valid(url, [float(r) for r in args.constant_rates.split(",")], args.duration, 1, "local",
+                                 "constant")
         print("2. at the server", flush=True)
         server_check(url, 10_000, args.duration)
         stall_check(url, 10_000, args.duration)

@@ -100,6 +100,8 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> WorkerResult
         window.setdefault("measure_start_s", window["wall"] - sampler.t0)
 
     await _prime(runner)
+    if settings.client == "raw":
+        await provider.warm()  # every connection of its pool open before the clock starts
     sampler.sample()  # psutil's first reads are slow; do them before the clock too
     retained = [_retained_point(runner, sampler)]  # loadgen.memory fits fixed cost and growth to these
     soak = profile.soak

@@ -100,6 +100,10 @@ class RawClient:
         if rec.error is not None:
             raise RawCallError(rec.error, message or rec.error)
 
+    async def warm(self) -> int:
+        """Open the pool's connections before the clock starts (loadgen.providers.raw_wire.WirePool.warm)."""
+        return await self._pool.warm(self._settings.pool_size)
+
     def abort_all(self, error: str) -> None:
         self._pool.abort_all(error)
 

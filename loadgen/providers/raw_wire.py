@@ -157,6 +157,28 @@ class WirePool:
         else:
             self.waiting.append((request, rec, done, deadline))
 
+    async def warm(self, connections: int) -> int:
+        """Open idle connections up to `connections` (within the limit) before the clock starts;
+        how many are open. A burst of calls (a server that paused for 30 ms at 20,000/s leaves
+        600 in flight) then finds connections ready: opening hundreds at once starved the
+        dispatcher for milliseconds (dispatch-lag p99 2.3 ms, a server CV of 2.1)."""
+        loop = asyncio.get_running_loop()
+        wanted = min(connections, self.limit) - len(self.open)
+
+        async def one() -> None:
+            conn = WireConnection(self)
+            try:
+                await loop.create_connection(lambda: conn, self.host, self.port, ssl=self.context,
+                                             server_hostname=self.host if self.context else None)
+            except OSError:
+                return  # the run will count what fails; warming is best effort
+            self.open.add(conn)
+            self.idle.append(conn)
+
+        for start in range(0, max(wanted, 0), 64):  # 64 at a time: no storm of our own at the server
+            await asyncio.gather(*(one() for _ in range(min(64, wanted - start))))
+        return len(self.open)
+
     def _connect(self, call: tuple) -> None:
         task = asyncio.get_running_loop().create_task(self._open(call))
         self.connecting.add(task)
