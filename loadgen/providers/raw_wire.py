@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import select
 import ssl
 import time
 from typing import Callable
 
 import httptools
 
+from loadgen.providers.transport import KeepAlive
 from loadgen.results import CallRecord
 
 SWEEP_S = 0.1
@@ -42,7 +42,7 @@ class Reader:
     def end(self, rec: CallRecord, status: int) -> tuple[str, str] | None: ...
 
 
-class WireConnection(asyncio.Protocol):
+class WireConnection(KeepAlive):
     """One keep-alive connection; one call at a time, finished from the parser's callbacks."""
 
     def __init__(self, pool: "WirePool") -> None:
@@ -56,7 +56,7 @@ class WireConnection(asyncio.Protocol):
         self.deadline = 0
         self.status = 0
         self.keep_alive = True
-        self.poller: select.poll | None = None
+        self.poller = None  # KeepAlive.still_open makes it at its first use
 
     # -- a call ----------------------------------------------------------------------
     def send(self, request: bytes, rec: CallRecord, done: Done, deadline: int) -> None:
@@ -77,20 +77,6 @@ class WireConnection(asyncio.Protocol):
         else:
             self.pool.drop(self)
         done(rec, message)
-
-    def still_open(self) -> bool:
-        # An idle connection the server closed while the loop was busy: its EOF sits unread.
-        if self.closed or self.transport.is_closing():
-            return False
-        if self.poller is None:
-            self.poller = select.poll()
-            self.poller.register(self.transport.get_extra_info("socket").fileno(), select.POLLIN)
-        return not self.poller.poll(0)
-
-    def close(self) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.close()
-        self.closed = True
 
     # -- asyncio.Protocol and httptools callbacks ---------------------------------------
     def connection_made(self, transport) -> None:

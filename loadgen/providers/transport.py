@@ -40,7 +40,31 @@ from loadgen.results import CallRecord
 _EOF = object()
 
 
-class _Connection(asyncio.Protocol):
+class KeepAlive(asyncio.Protocol):
+    """What a pooled keep-alive connection needs to be handed out again (this transport's, the raw client's)."""
+
+    transport: asyncio.Transport | None
+    closed: bool
+    poller: select.poll | None
+
+    def still_open(self) -> bool:
+        # If the server closed this idle connection while the loop was busy, connection_lost
+        # has not run yet and the EOF sits unread. An idle connection has nothing to read,
+        # so anything readable means it is finished (httpx2's own pool checks the same).
+        if self.closed or self.transport.is_closing():
+            return False
+        if self.poller is None:
+            self.poller = select.poll()
+            self.poller.register(self.transport.get_extra_info("socket").fileno(), select.POLLIN)
+        return not self.poller.poll(0)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+        self.closed = True
+
+
+class _Connection(KeepAlive):
     """One keep-alive HTTP/1.1 connection; one response at a time."""
 
     def __init__(self, pool: "_OriginPool") -> None:
@@ -159,22 +183,6 @@ class _Connection(asyncio.Protocol):
 
     def reusable(self) -> bool:
         return self.complete and self.keep_alive and not self.closed and self.error is None
-
-    def still_open(self) -> bool:
-        # If the server closed this idle connection while the loop was busy, connection_lost
-        # has not run yet and the EOF sits unread. An idle connection has nothing to read,
-        # so anything readable means it is finished (httpx2's own pool checks the same).
-        if self.closed or self.transport.is_closing():
-            return False
-        if self.poller is None:
-            self.poller = select.poll()
-            self.poller.register(self.transport.get_extra_info("socket").fileno(), select.POLLIN)
-        return not self.poller.poll(0)
-
-    def close(self) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.close()
-        self.closed = True
 
 
 class _ResponseStream(httpx2.AsyncByteStream):
