@@ -29,12 +29,13 @@ MAX_EARLY_WAKE_NS = 60_000
 class RawDispatch:
     """The raw path's methods of `Runner` (which holds the state they use)."""
 
-    def _send(self, op_id: int, t_intended: int, warmup: bool, t_start: int) -> None:
+    def _send(self, op_id: int, t_intended: int, warmup: bool, t_start: int, done=None) -> None:
         """The raw client's call: its request is written now, in the dispatcher at t_start (a task
-        would write it only after the loop's other work, bunching the sends); it ends in `_settle`."""
+        would write it only after the loop's other work, bunching the sends); it ends in `_settle`
+        (through `done`, when given)."""
         rec = self._record(op_id, t_intended, warmup, t_start)
         self._send_raw(self.request_for(op_id, warmup), rec,
-                       self._settle_warmup if warmup else self._settle_measured)
+                       done or (self._settle_warmup if warmup else self._settle_measured))
 
     async def _send_and_wait(self, op_id: int, t_intended: int, warmup: bool, t_start: int) -> None:
         """`_send`, awaited: a closed-loop user's next call starts when this one ends."""
@@ -44,7 +45,7 @@ class RawDispatch:
             self._settle(rec, warmup, message)
             ended.set_result(None)
 
-        self._send_raw(self.request_for(op_id, warmup), self._record(op_id, t_intended, warmup, t_start), settle)
+        self._send(op_id, t_intended, warmup, t_start, settle)
         await ended
 
     def _settle_measured(self, rec: CallRecord, message: str | None) -> None:

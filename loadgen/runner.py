@@ -45,8 +45,7 @@ class Runner(RawDispatch):
 
     def __init__(self, profile: Profile, provider: Provider, shard: int = 0, shards: int = 1,
                  start_at_ns: int | None = None,
-                 now_ns: Callable[[], int] = time.perf_counter_ns,
-                 request_for: Callable[[int, bool], object] | None = None) -> None:
+                 now_ns: Callable[[], int] = time.perf_counter_ns) -> None:
         # The clock of every stamp: perf_counter_ns, as the providers' (a VirtualClock's in tests).
         self.now_ns = now_ns
         self.profile = profile
@@ -54,9 +53,9 @@ class Runner(RawDispatch):
         self.shard = shard
         self.shards = shards
         self.start_at_ns = start_at_ns
-        # What the provider is handed for an op_id: its prompt, or (the raw client) its request
-        # rendered before the clock started.
-        self.request_for = request_for or self.prompt
+        # What the provider is handed for an op_id: its prompt, or (the raw client: the worker sets
+        # it) its request rendered before the clock started.
+        self.request_for: Callable[[int, bool], object] = self.prompt
         # The raw client writes a request in the dispatcher and ends its calls by callback
         # (loadgen.providers.raw_wire): no task per call. None: calls are tasks.
         self._send_raw = getattr(provider, "send_raw", None)

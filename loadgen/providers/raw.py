@@ -22,7 +22,8 @@ import ssl
 from typing import Callable
 from urllib.parse import urlsplit
 
-from loadgen.prompts import Prompt, anthropic_messages, openai_messages
+from loadgen.prompts import Prompt
+from loadgen.prompts import request_body as prompt_body
 from loadgen.providers.raw_wire import Done, Reader, WirePool
 from loadgen.results import CallRecord
 from loadgen.settings import ProviderSettings
@@ -41,16 +42,13 @@ class RawCallError(Exception):
 
 
 def request_body(provider: str, prompt: Prompt, model: str, stream: bool) -> dict:
-    """The JSON body the provider's SDK sends for `prompt` (as the SDK adapters call it)."""
-    if provider == "openai":
-        body = {"messages": openai_messages(prompt), "model": model, "max_completion_tokens": prompt.max_tokens}
-        if stream:
-            body.update(stream=True, stream_options={"include_usage": True})
-        return body
-    body = {"max_tokens": prompt.max_tokens, "messages": anthropic_messages(prompt), "model": model,
-            "system": prompt.system}
+    """The JSON body the provider's SDK sends for `prompt` (as the SDK adapters call it): the
+    prompt's body (loadgen.prompts.request_body) and, streamed, what the adapters add for it."""
+    body = prompt_body(provider, prompt, model)
     if stream:
         body["stream"] = True
+        if provider == "openai":
+            body["stream_options"] = {"include_usage": True}
     return body
 
 

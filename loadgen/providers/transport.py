@@ -47,6 +47,9 @@ class KeepAlive(asyncio.Protocol):
     closed: bool
     poller: select.poll | None
 
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
     def still_open(self) -> bool:
         # If the server closed this idle connection while the loop was busy, connection_lost
         # has not run yet and the EOF sits unread. An idle connection has nothing to read,
@@ -83,9 +86,6 @@ class _Connection(KeepAlive):
         self.poller: select.poll | None = None  # for still_open, made at its first use
 
     # -- asyncio.Protocol ---------------------------------------------------------
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-
     def data_received(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
@@ -171,11 +171,8 @@ class _Connection(KeepAlive):
                 raise self.error
             self.wakeup = loop.create_future()
             try:
-                if read_timeout is None:  # the caller keeps the deadline (the raw client: the runner's)
+                async with asyncio.timeout(read_timeout):
                     await self.wakeup
-                else:
-                    async with asyncio.timeout(read_timeout):
-                        await self.wakeup
             except TimeoutError:
                 raise httpx2.ReadTimeout("timed out waiting for response body") from None
             finally:
