@@ -25,12 +25,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from loadgen.accounting import SpanAccounting
-from loadgen.prompts import Prompt
-from loadgen.providers.base import CallRecord, Provider
+from loadgen.providers.base import Provider
 from loadgen.settings import TracingSettings
-from loadgen.span_names import ARM, OP_ID, ROOT_SPAN, RUN_ID
-from loadgen.tracers.base import Traced
-from loadgen.tracers.pipeline import RootSpanArm, accounted_batch
+from loadgen.span_names import ARM, RUN_ID
+from loadgen.tracers.pipeline import RootSpanArm, RootSpanned, accounted_batch
 from loadgen.tracers.vendor_pipeline import LifecycleCounter, otlp_session
 
 
@@ -39,19 +37,6 @@ def _split_collector_url(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return f"{parts.scheme}://{parts.hostname}", port
-
-
-class LaminarRooted(Traced):
-    """Each call inside the operation's root span, opened in Laminar's own context."""
-
-    def __init__(self, provider: Provider, laminar) -> None:
-        super().__init__(provider)
-        self.laminar = laminar
-
-    async def call(self, prompt: Prompt, rec: CallRecord) -> None:
-        with self.laminar.start_as_current_span(ROOT_SPAN) as span:
-            span.set_attribute(OP_ID, rec.op_id)
-            await self.provider.call(prompt, rec)
 
 
 class LaminarArm(RootSpanArm):
@@ -98,7 +83,8 @@ class LaminarArm(RootSpanArm):
         self.laminar = Laminar
 
     def wrap(self, provider: Provider) -> Provider:
-        return LaminarRooted(provider, self.laminar)
+        # Laminar's opener keeps Laminar's own context, so the SDK's LLM span is the root's child.
+        return RootSpanned(provider, self.laminar.start_as_current_span)
 
     def flush(self) -> None:
         self.laminar.flush()
