@@ -179,7 +179,8 @@ def _requirement_name(requirement: str) -> str:
     return re.split(r"[\s\[<>=!~;@]", requirement, maxsplit=1)[0].lower().replace("_", "-")
 
 
-def _peak_rate(load: Load) -> float:
+def peak_rate(load: Load) -> float:
+    """An open-loop load model's highest rate (a ramp's larger end)."""
     return max(load.rate, getattr(load, "rate_end", 0.0))
 
 
@@ -189,7 +190,7 @@ def shard_count(profile: Profile, cores: int) -> int:
         return profile.workers
     if profile.load.kind in OPEN_LOOP_KINDS:
         per_worker = AUTO_RATE_PER_RAW_WORKER if profile.client == "raw" else AUTO_RATE_PER_WORKER
-        return max(1, min(cores, math.ceil(_peak_rate(profile.load) / per_worker)))
+        return max(1, min(cores, math.ceil(peak_rate(profile.load) / per_worker)))
     return 1
 
 
@@ -214,7 +215,7 @@ def round_count(profile: Profile, arms: int, replicas: int) -> int:
     if profile.duration is not None:
         wanted = math.ceil(profile.duration / AUTO_BLOCK_S)
     elif load.kind in OPEN_LOOP_KINDS:
-        wanted = math.ceil(profile.operations / _peak_rate(load) / AUTO_BLOCK_S)
+        wanted = math.ceil(profile.operations / peak_rate(load) / AUTO_BLOCK_S)
     else:
         wanted = math.ceil(profile.operations / AUTO_BLOCK_OPERATIONS)
     rounds = max(MIN_AUTO_ROUNDS, min(MAX_AUTO_ROUNDS, wanted))
@@ -238,7 +239,7 @@ def pool_size(profile: Profile) -> int:
         return max(1, min(load.users, 1000))
     if load.kind == "sequential":
         return 1
-    return int(min(1000, max(16, _peak_rate(load) * 5)))
+    return int(min(1000, max(16, peak_rate(load) * 5)))
 
 
 def plan_fleet(profile: Profile, provider: str, arms: list[ArmPlan], cores: int) -> FleetPlan:

@@ -35,6 +35,7 @@ from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from loadgen.errors import ExitCode, UserError
+from loadgen.plan import peak_rate
 from loadgen.processes import Workers
 from loadgen.ray_actor import WorkerActor
 
@@ -92,8 +93,7 @@ def skew_bound_ms(profile) -> float:
     interval), so a skew within that keeps the combined schedule within what a valid run
     allows. A closed loop has no schedule rate: the floor (2 ms) holds.
     """
-    load = profile.load
-    rate = max(load.rate, getattr(load, "rate_end", 0.0)) if profile.open_loop else None
+    rate = peak_rate(profile.load) if profile.open_loop else None
     return profile.validity.max_dispatch_lag_ms(rate) or profile.validity.max_lag_floor_ms
 
 
