@@ -53,17 +53,22 @@ class SpanAccounting:
     def in_queue(self) -> int:
         return len(self.queue) if self.queue is not None else 0
 
-    def snapshot(self) -> dict:
+    def counts(self) -> tuple[int, int, dict[str, int], int]:
+        """(ended, exported, dropped by reason, queued now): cheap enough to sample while the run goes."""
         in_queue = self.in_queue()
         dropped = dict(self.dropped)
         if self.queue is not None:
             # Exact once flushed; while running, a batch popped but not yet handed over
             # shows here for a few microseconds.
             dropped["queue_full"] = max(0, self.queued - self.to_exporter - in_queue)
+        return self.ended, self.exported, dropped, in_queue
+
+    def snapshot(self) -> dict:
+        ended, exported, dropped, in_queue = self.counts()
         return {
             "started": self.started,
-            "ended": self.ended,
-            "exported": self.exported,
+            "ended": ended,
+            "exported": exported,
             "dropped": dropped,
             "in_queue": in_queue,
             "export_calls": self.export_calls,

@@ -222,6 +222,45 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
     return o
 
 
+FAULTS_PROFILE = PROFILES_DIR / "faults.toml"
+
+
+@main.command()
+@click.argument("profile_path", metavar="[PROFILE]", required=False, type=click.Path(dir_okay=False))
+@click.option("--scenarios", help="Scenarios, comma-separated (default: the profile's; names in README).")
+@click.option("--arms", help=f"Arms, comma-separated: {','.join(ARM_NAMES)}.")
+@click.option("--provider", type=click.Choice(["openai", "anthropic", "both"]), help="API family to call.")
+@click.option("--rate", type=float, help="Calls per second per arm in each scenario.")
+@click.option("--set", "sets", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Set any profile key (value read as TOML, else text), e.g. faults.during=6; repeatable.")
+@click.option("--export-json", type=click.Path(dir_okay=False), help="Write the matrix document here.")
+@click.option("--quiet", is_flag=True, default=False, help="No live progress display.")
+def faults(profile_path: str | None, scenarios: str | None, sets: tuple[str, ...], export_json: str | None,
+           quiet: bool, **flags: Any) -> None:
+    """Run the fault matrix: scenarios × arms × providers, each fault between a before and an after
+    phase (default profile: profiles/faults.toml). Exit 0 whatever the verdicts; 3 only when the
+    generator did not keep its schedule."""
+    from loadgen.run_command import faults_command
+
+    path = Path(profile_path) if profile_path else (FAULTS_PROFILE if FAULTS_PROFILE.exists() else None)
+    try:
+        overrides = _overrides(flags)
+        overrides.setdefault("faults", {})
+        if scenarios:
+            overrides["faults"]["scenarios"] = [name.strip() for name in scenarios.split(",") if name.strip()]
+        profile = load_profile(path, overrides, sets)
+    except (ProfileError, click.UsageError) as exc:
+        _fail(str(exc) if isinstance(exc, ProfileError) else exc.format_message(), ExitCode.USAGE)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code = faults_command(profile, export_json=export_json or profile.outputs.results_json, out=out, err=err,
+                              live=not quiet)
+    except UserError as exc:
+        _fail(str(exc), exc.code)
+    sys.exit(int(code))
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", type=int, default=8000, show_default=True, help="Port (0 picks a free one).")

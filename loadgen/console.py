@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from loadgen.assessment import OVERHEAD_SPLIT, format_overhead
-from loadgen.console_tables import (assessment_table, format_ms, north_star_table, soak_memory_table, summary_table,
-                                    sustained_rate, sweep_tables, tracing_table)
+from loadgen.console_tables import (assessment_table, fault_matrix_tables, format_ms, north_star_table,
+                                    soak_memory_table, summary_table, sustained_rate, sweep_tables, tracing_table)
 from loadgen.document import write_json
 from loadgen.limits import Validity
 from loadgen.sweep import judge
@@ -260,3 +260,59 @@ def print_sweep(console: Console, document: dict) -> None:
         console.print(f"[red]error:[/] {error}")
     if document["interrupted"]:
         console.print("[yellow]interrupted: the sweep covers the steps finished before the stop[/]")
+
+
+class ScenarioProgress:
+    """The fault matrix's progress: one bar per scenario and provider, every arm's calls together."""
+
+    def __init__(self, console: Console, enabled: bool) -> None:
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                 TextColumn("{task.completed}/{task.total} calls · errors {task.fields[errors]}"),
+                                 TimeElapsedColumn(), console=console, disable=not enabled, transient=False)
+        self.prefix = ""  # the scenario and provider, set by the matrix runner
+        self.arms: dict[str, dict] = {}
+        self.task: int | None = None
+        self.task_prefix = ""
+
+    def update(self, message: dict) -> None:
+        if self.task is None or self.task_prefix != self.prefix:
+            self.arms = {}
+            self.task_prefix = self.prefix
+            self.task = self.progress.add_task(self.prefix.rstrip(" ·"), total=None, errors=0)
+        self.arms[message["arm"]] = message
+        arms = self.arms.values()
+        self.progress.update(self.task, completed=sum(m["completed"] for m in arms),
+                             total=sum(m["planned"] for m in arms) or None, errors=sum(m["errors"] for m in arms))
+
+    def __enter__(self) -> "ScenarioProgress":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+
+def fault_scenario_line(cells: list[dict]) -> str:
+    """One line as a scenario finishes: each tracing arm's verdict."""
+    if not cells:
+        return "  (no tracing arm ran)"
+    head = f"{cells[0]['scenario']} · {cells[0]['provider']}: "
+    colour = {"pass": "green", "warn": "yellow", "fail": "bold red"}
+    return head + ", ".join(f"{cell['arm']} [{colour[cell['verdict']]}]{cell['verdict']}[/]" for cell in cells)
+
+
+def print_fault_matrix(console: Console, document: dict) -> None:
+    for table in fault_matrix_tables(document):
+        console.print(table)
+    said = list(dict.fromkeys(f"{cell['scenario']} · {cell['provider']} · {cell['arm']}: {text}"
+                              for cell in document["cells"] for text in cell["recommendations"]))
+    if said:
+        console.print("[bold]What changes the result[/]")
+        for line in said:
+            console.print(f"  {line}", highlight=False, soft_wrap=True)
+    for line in document["generator_invalid"]:
+        console.print(f"[red]generator did not keep its schedule:[/] {line}", highlight=False, soft_wrap=True)
+    for error in document["errors"]:
+        console.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+    if document["interrupted"]:
+        console.print("[yellow]interrupted: the matrix covers the scenarios finished before the stop[/]")

@@ -248,3 +248,44 @@ def sweep_tables(document: dict) -> list[Table]:
             table.add_row(track["arm"], *cells, sustained_rate(track["rate"]))
         tables.append(table)
     return tables
+
+
+_FAULT_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
+
+
+def fault_cell(cell: dict | None) -> str:
+    """The verdict, then Δp99 during the fault, recovery and shutdown, and what went wrong if anything did."""
+    if cell is None:
+        return "—"
+    delta = cell["latency_delta_p99_ms"]
+    lines = [f"[{_FAULT_STYLE[cell['verdict']]}]{cell['verdict']}[/] Δp99 "
+             + ("n/m" if delta is None else f"{delta:+.1f}")]
+    drops = {reason: count for reason, count in ((cell["spans"] or {}).get("dropped") or {}).items() if count}
+    if drops:
+        lines.append("drop " + " ".join(f"{reason} {count}" for reason, count in drops.items()))
+    if cell["recovery_s"] is not None:
+        lines.append(f"recover {cell['recovery_s']:.1f}s")
+    if cell["shutdown_s"] is not None and cell["shutdown_s"] >= 1:
+        lines.append(f"exit {cell['shutdown_s']:.1f}s")
+    if cell["verdict"] != "pass" and cell["worst"]:
+        lines.append(f"[dim]{cell['worst']}[/]")
+    return "\n".join(lines)
+
+
+def fault_matrix_tables(document: dict) -> list[Table]:
+    """Per provider: scenarios down, tracing arms across, each cell its verdict and worst figure."""
+    cells = document["cells"]
+    tables = []
+    for provider in dict.fromkeys(cell["provider"] for cell in cells):
+        mine = [cell for cell in cells if cell["provider"] == provider]
+        arms = list(dict.fromkeys(cell["arm"] for cell in mine))
+        by_key = {(cell["scenario"], cell["arm"]): cell for cell in mine}
+        table = Table(title=f"{provider} fault matrix — verdict, latency p99 during the fault against the baseline "
+                            f"(ms), spans dropped, recovery and exit times", show_lines=True)
+        table.add_column("Scenario")
+        for arm in arms:
+            table.add_column(arm)
+        for scenario in dict.fromkeys(cell["scenario"] for cell in mine):
+            table.add_row(scenario, *(fault_cell(by_key.get((scenario, arm))) for arm in arms))
+        tables.append(table)
+    return tables

@@ -66,9 +66,10 @@ class Fleet:
 
     def __init__(self, groups: dict[str, list[WorkerSpec]], timeout_s: float, on_progress: ProgressSink,
                  on_window: Callable[[str, int, dict], None] | None = None,
-                 engine: Engine | None = None) -> None:
+                 engine: Engine | None = None, on_block_start: Callable[[int], None] | None = None) -> None:
         self.groups = groups
         self.on_window = on_window
+        self.on_block_start = on_block_start  # told each block's common start (perf_counter_ns)
         self.timeout_s = timeout_s
         self.on_progress = on_progress
         self.specs: dict[Key, WorkerSpec] = {(label, spec.worker): spec for label, specs in groups.items() for spec in specs}
@@ -106,6 +107,8 @@ class Fleet:
                     start_at = time.perf_counter_ns() + BLOCK_MARGIN_NS
                     for key in keys:
                         self.commands[key].put(("block", block, start_at))
+                    if self.on_block_start is not None:
+                        self.on_block_start(start_at)
                     self._wait(outcome, lambda: all((*key, block.index) in self.blocks_done or key in self.failed
                                                     for key in keys))
             for command in self.commands.values():

@@ -70,15 +70,24 @@ def embedded_collector(profile: Profile, cpu: int | None = None):
     return _harness("collector", profile.collector, cpu)
 
 
+def control(url: str, path: str, body: dict | None = None, timeout_s: float = 10.0) -> dict | None:
+    """GET (or, with a body, POST as JSON) one of a server's control routes; its JSON answer, or None
+    when it cannot tell (not there, not JSON: an external receiver)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{url.rstrip('/')}{path}", data=data, method="GET" if body is None else "POST",
+                                     headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            answer = json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
 def collector_figures(collector_url: str, run_id: str) -> dict | None:
     """The collector's figures for one run, or None when it cannot tell (an external receiver)."""
-    try:
-        request = urllib.request.Request(
-            f"{collector_url.rstrip('/')}/_collector/stats?{urlencode({'run_id': run_id})}", method="GET"
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            data = json.loads(response.read())
-    except (OSError, ValueError):
+    data = control(collector_url, f"/_collector/stats?{urlencode({'run_id': run_id})}")
+    if data is None:
         return None
     return data.get("runs", {}).get(run_id, data if data.get("run_id") == run_id else None)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 from loadgen import envs
 from loadgen.errors import ExitCode, UserError
@@ -22,6 +22,7 @@ from loadgen.plan import (ArmPlan, FleetPlan, ModePlan, WorkerSpec, calibration_
                           provider_settings, tracing_settings)
 from loadgen.processes import Engine, LocalEngine, core_plan
 from loadgen.profile import Profile
+from loadgen.results import WorkerResult
 from loadgen.settings import TracingSettings
 from loadgen.span_names import LANGFUSE_OTLP_PATH
 
@@ -42,6 +43,15 @@ def resolve_api_key(profile: Profile, provider: str) -> str:
     if profile.target.kind == "real" and not key:
         raise UserError(f"target 'real' needs {name} in the environment for provider {provider}", ExitCode.USAGE)
     return key or PLACEHOLDER_KEY
+
+
+class HarnessWatch(Protocol):
+    """Told what the harness needs to know while it is up (the fault matrix places its fault
+    windows at a block's start and reads the servers' logs once a fleet is done)."""
+
+    def block_started(self, urls: dict[str, str | None], start_at_ns: int) -> None: ...
+
+    def fleet_done(self, urls: dict[str, str | None], results: list[WorkerResult]) -> None: ...
 
 
 # A soak window from one worker: (provider, arm label, workers of that arm, figures, tracing settings).
@@ -84,13 +94,16 @@ class Orchestrator:
     """Runs one mode of the plan: the harness it needs, then each provider's fleet."""
 
     def __init__(self, plan: ModePlan, on_progress: ProgressSink | None = None,
-                 on_window: WindowSink | None = None, engine: Engine | None = None) -> None:
+                 on_window: WindowSink | None = None, engine: Engine | None = None,
+                 watch: HarnessWatch | None = None) -> None:
         self.plan = plan
         self.engine = engine or LocalEngine()
         self.profile = plan.profile
         self.on_progress = on_progress or (lambda message: None)
         self.on_window = on_window
         self.collector_url: str | None = None
+        self.mock_url: str | None = None
+        self.watch = watch
         self.run_prefix = uuid.uuid4().hex[:12]  # run ids: {prefix}-{provider}-{label}
 
     def run(self) -> RunOutcome:
@@ -130,6 +143,7 @@ class Orchestrator:
         if profile.target.kind == "embedded":
             with embedded_mock(profile, harness_cpu) as url:
                 outcome.target = f"embedded mock at {url}"
+                self.mock_url = url
                 self._run_fleets(url, keys, worker_cpu, outcome)
         else:
             url = profile.target.base_url
@@ -150,7 +164,9 @@ class Orchestrator:
             groups = {arm.label: self._worker_specs(fleet, arm, index, url, keys[fleet.provider], cpus)
                       for index, arm in enumerate(fleet.arms)}
             results = Fleet(groups, self.profile.timeout, self.on_progress, self._window_sink(groups),
-                            engine=self.engine).run(fleet.blocks, outcome, together=fleet.together)
+                            engine=self.engine, on_block_start=self._block_start_sink()
+                            ).run(fleet.blocks, outcome, together=fleet.together)
+            fleet_results = []
             for label, result in results.items():
                 spec = groups[label][0]
                 result.export_endpoint = export_endpoint(spec.arm.arm, spec.tracing)
@@ -158,7 +174,19 @@ class Orchestrator:
                     # After the workers' final flush every exported span has been ACKed,
                     # so the collector's count is complete.
                     result.collector = collector_figures(self.collector_url, spec.tracing.run_id)
-                outcome.results.append(result)
+                fleet_results.append(result)
+            if self.watch is not None:
+                self.watch.fleet_done(self._harness_urls(), fleet_results)
+            outcome.results += fleet_results
+
+    def _harness_urls(self) -> dict[str, str | None]:
+        return {"mock": self.mock_url, "collector": self.collector_url}
+
+    def _block_start_sink(self) -> Callable[[int], None] | None:
+        if self.watch is None:
+            return None
+        watch = self.watch
+        return lambda start_at: watch.block_started(self._harness_urls(), start_at)
 
     def _window_sink(self, groups: dict[str, list[WorkerSpec]]):
         """A soak window from one worker, passed on with its arm's provider, size and tracing settings."""

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, field_v
 
 from loadgen.arms import ARM_NAMES, check_entry, is_baseline, parse_entry, providers_sentence, runs_on, traces
 from loadgen.collector.config import CollectorConfig
+from loadgen.fault_scenarios import SCENARIO_NAMES, check_scenarios
 from loadgen.limits import StrictModel, Thresholds, Validity
 from loadgen.mock_llm.config import MockConfig
 
@@ -237,6 +238,36 @@ class Sweep(_Strict):
         return self
 
 
+class FaultThresholds(_Strict):
+    """A fault-matrix cell passes when every figure is within these (README, "The fault matrix")."""
+
+    unaccounted: int = Field(default=0, ge=0, description="spans in no bucket; more fails the cell")
+    latency_delta_p99_ms: float = Field(
+        default=5.0, ge=0, description="latency p99 against the baseline's, during the fault and after it; more warns")
+    rss_back_percent: float = Field(
+        default=10.0, ge=0, description="RSS at the end within this of its level before the fault; more warns")
+    recovery_schedule_delays: float = Field(
+        default=2.0, gt=0, description="first accepted export and drained queue within this many schedule delays "
+                                       "of the fault's end; later warns")
+    shutdown_s: float = Field(default=5.0, gt=0, description="the final flush and shutdown; longer warns")
+
+
+class Faults(_Strict):
+    """The fault matrix (`loadgen faults`): scenarios × arms × providers, each a run in three phases."""
+
+    scenarios: list[str] = Field(default_factory=lambda: list(SCENARIO_NAMES),
+                                 description="which scenarios run (default: all; names in README)")
+    before: Duration = Field(default=3.0, description="the phase before the fault")
+    during: Duration = Field(default=4.0, description="the fault's phase (collector_down: 30 s; llm_stall: 2 s)")
+    after: Duration = Field(default=5.0, description="the phase after the fault: recovery")
+    thresholds: FaultThresholds = FaultThresholds()
+
+    @field_validator("scenarios")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        return check_scenarios(value)
+
+
 class Scale(_Strict):
     """Where the workers run: processes on this machine, or Ray actors on a Ray cluster (README, "Local or Ray")."""
 
@@ -331,6 +362,7 @@ class Profile(_Strict):
     collector: CollectorConfig = CollectorConfig()
     soak: Soak | None = Field(default=None, description="run as a soak: time windows, leak verdict")
     sweep: Sweep | None = Field(default=None, description="run as a rate sweep per arm")
+    faults: Faults | None = Field(default=None, description="the fault matrix's scenarios (loadgen faults)")
     outputs: Outputs = Outputs()
     scale: Scale = Scale()
     thresholds: Thresholds = Thresholds()
@@ -366,6 +398,13 @@ class Profile(_Strict):
             raise ValueError("a profile is a soak or a sweep, not both")
         if self.soak is not None and self.scale.engine == "ray":
             raise ValueError("a soak runs every arm at once; scale.engine = 'ray' runs them in turn: use engine 'local'")
+        if self.faults is not None and (self.soak is not None or self.sweep is not None):
+            raise ValueError("a fault matrix is not a soak or a sweep: give [faults] alone")
+        two_delays = 2 * self.tracing.schedule_delay_ms / 1000
+        for phase in ("before", "after"):
+            if self.faults is not None and getattr(self.faults, phase) < two_delays:
+                raise ValueError(f"faults.{phase} ({getattr(self.faults, phase):g} s) is shorter than two schedule "
+                                 f"delays ({two_delays:g} s): the batch processors must export at least twice in it")
         if self.sweep is not None and not self.open_loop:
             raise ValueError("sweep: a sweep steps an open-loop rate; load.kind must be constant, poisson or ramp")
         return self

@@ -228,6 +228,10 @@ class WorkerResult:
     blocks: list[dict] = field(default_factory=list)  # each block's plan and send window
     spans: dict | None = None  # the span accounting's snapshot; None: the arm traces nothing
     soak: dict | None = None  # a soak's windows' retained RSS and growth sites
+    # A fault scenario's samples, twice a second: (monotonic ns, RSS bytes, spans ended, exported,
+    # dropped by reason, queued); the first worker's (a scenario runs one worker per arm).
+    timeline: list[tuple] | None = None
+    shutdown_s: float | None = None  # the final flush and the tracer's shutdown, the slowest worker's
     run_id: str | None = None
     paired_with: str | None = None  # the label of the baseline its costs are paired against; None: a baseline
     client: str = "async"  # "async": the SDK's async client; "raw": its request bytes on loadgen's client
@@ -302,6 +306,7 @@ def merge(results: list[WorkerResult]) -> WorkerResult:
         spans=_merge_spans([r.spans for r in results]),
         blocks=_merge_blocks([r.blocks for r in results]),
         calibration=merge_held([r.calibration for r in results]),
+        shutdown_s=max((r.shutdown_s for r in results if r.shutdown_s is not None), default=None),
         **{name: merge_by_op([getattr(r, name) for r in results]) for name in BY_OP},
         cpu_percent_by_worker=[r.cpu_percent for r in results],
         rss_samples_by_worker=[r.rss_samples for r in results],

@@ -1,7 +1,8 @@
 """One `loadgen run`: orchestrate with a live progress display, then report and export.
 
 A profile with [sweep] climbs step by step instead (the climb is `loadgen.sweep`); it is
-shown, reported and exported the same way.
+shown, reported and exported the same way. `loadgen faults` runs the fault matrix
+(`loadgen.faults`) the same way too.
 
 Results are written whatever happens — an invalid run, an interrupted run, a worker
 that failed — so nothing measured is lost.
@@ -15,10 +16,12 @@ from rich.console import Console
 
 from loadgen import envs, soak
 from loadgen.budget import confirm_real_run
-from loadgen.console import (LiveProgress, describe_soak_window, engine_line, export, print_engine, print_soak_summary,
-                             print_summary, print_sweep, sweep_step_line)
+from loadgen.console import (LiveProgress, ScenarioProgress, describe_soak_window, engine_line, export,
+                             fault_scenario_line, print_engine, print_fault_matrix, print_soak_summary, print_summary,
+                             print_sweep, sweep_step_line)
 from loadgen.document import build_document
 from loadgen.errors import ExitCode, UserError
+from loadgen.faults import faults_document, orchestrated_scenario, run_matrix
 from loadgen.metrics import summarize_all
 from loadgen.orchestrator import Orchestrator, RunOutcome, collector_figures, open_engine, worker_cores
 from loadgen.plan import arm_plans, plan_run
@@ -28,6 +31,9 @@ from loadgen.sweep import budget_modes, initial_tracks, orchestrated_step, run_s
 
 def run_command(profile: Profile, *, export_json: str | None, out: Console, err: Console, live: bool = True,
                 confirmed: bool = False, north_star_only: bool = False) -> int:
+    if profile.faults is not None:
+        raise UserError(f"{profile.name}: a profile with [faults] is a fault matrix; run it with `loadgen faults`",
+                        ExitCode.USAGE)
     if profile.sweep is not None:
         return sweep_command(profile, export_json=export_json, out=out, err=err, live=live, confirmed=confirmed)
     with open_engine(profile) as engine:
@@ -144,3 +150,47 @@ def sweep_command(profile: Profile, *, export_json: str | None, out: Console, er
     if result.failure:
         return result.failure.code
     return ExitCode.OK
+
+
+def faults_command(profile: Profile, *, export_json: str | None, out: Console, err: Console,
+                   live: bool = True) -> int:
+    """`loadgen faults`: the matrix's verdicts are its findings; only the generator failing fails the command."""
+    refused = _faults_refusal(profile)
+    if refused:
+        raise UserError(f"faults: {refused}", ExitCode.USAGE)
+    scenarios = profile.faults.scenarios
+    arms = list(dict.fromkeys(arm.label for arm in arm_plans(profile)))
+    err.print(f"loadgen: {profile.name}: fault matrix · {len(scenarios)} scenario(s) × "
+              f"{', '.join(profile.providers)} × {', '.join(arms)} · {profile.load.kind} {profile.load.rate:g}/s · "
+              f"phases {profile.faults.before:g} s / {profile.faults.during:g} s / {profile.faults.after:g} s",
+              highlight=False)
+    with open_engine(profile) as engine, ScenarioProgress(err, enabled=live) as progress:
+        result = run_matrix(profile, orchestrated_scenario(profile, progress, engine.cores(), engine),
+                            on_scenario=lambda cells: err.print(fault_scenario_line(cells), highlight=False))
+    document = faults_document(profile.model_dump(mode="json"), result, "embedded mock and collector")
+    print_fault_matrix(out, document)
+    export(document, export_json, err)
+    if result.interrupted:
+        return ExitCode.INTERRUPTED
+    if result.errors:
+        return ExitCode.FAILURE
+    if result.failure:
+        return result.failure.code
+    if result.generator_invalid:
+        return ExitCode.INVALID_RUN
+    return ExitCode.OK
+
+
+def _faults_refusal(profile: Profile) -> str | None:
+    """Why this profile cannot run the matrix: the faults are injected by the embedded servers."""
+    if profile.target.kind != "embedded":
+        return "the faults are injected by the embedded mock LLM; target must be 'embedded'"
+    if profile.tracing.collector_url:
+        return "the faults are injected by the embedded collector; remove tracing.collector_url"
+    if profile.load.kind not in ("constant", "poisson"):
+        return "each scenario is an open-loop run at one rate; load.kind must be constant or poisson"
+    if profile.scale.engine != "local":
+        return "a scenario runs every arm at once on this machine; scale.engine must be 'local'"
+    if profile.client != "async":
+        return "the scenarios are about tracers, which need the SDK's client; client must be 'async'"
+    return None

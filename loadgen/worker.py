@@ -76,6 +76,9 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> WorkerResult
     sampler = Sampler()
     label = spec.label
     window: dict = {"active": False}  # the current block: its start CPU and wall time
+    # A fault scenario's phases are cut from these samples (loadgen.faults).
+    timeline: list[tuple] | None = [] if profile.faults is not None else None
+    accounting = getattr(arm, "accounting", None)
 
     def report_progress() -> None:
         message = runner.progress()
@@ -92,6 +95,10 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> WorkerResult
             if window["active"]:
                 sampler.sample()
                 report_progress()
+            if timeline is not None:
+                spans = accounting.counts() if accounting is not None else (0, 0, {}, 0)
+                rss = sampler.rss_samples[-1][1] if window["active"] else sampler.process.memory_info().rss
+                timeline.append((time.monotonic_ns(), rss, *spans))
 
     def mark_block_start() -> None:
         # CPU is judged over each block's measured phase, from its first send.
@@ -110,6 +117,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> WorkerResult
     watcher = asyncio.get_running_loop().create_task(watch())
     started_wall = time.time()
     blocks: list[dict] = []
+    last_block_end: float | None = None
     busy = {"cpu": 0.0, "wall": 0.0, "flush_cpu": 0.0}
     messages.put(("ready", (label, spec.worker)))
     try:
@@ -121,6 +129,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> WorkerResult
                 probe.begin()
             figures = await _run_block(runner, block, start_at_ns)
             window["active"] = False
+            last_block_end = time.monotonic()
             if "cpu" in window:
                 busy["cpu"] += sampler.cpu_seconds() - window["cpu"]
                 busy["wall"] += time.monotonic() - window["wall"]
@@ -148,6 +157,8 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> WorkerResult
     flush_start = sampler.cpu_seconds()
     spans = arm.shutdown()  # None: the arm traces nothing
     busy["flush_cpu"] += sampler.cpu_seconds() - flush_start
+    # The last block's flush and the shutdown: what an application's exit waits for.
+    shutdown_s = time.monotonic() - last_block_end if last_block_end is not None else None
     sampler.sample()
     report_progress()  # the final figures, so the display ends at what was done
     cpu_percent = busy["cpu"] / busy["wall"] * 100 if busy["wall"] > 0 else 0.0
@@ -156,6 +167,8 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> WorkerResult
     result.spans = spans
     result.rss_retained = retained
     result.soak = probe.finish() if probe is not None else None
+    result.timeline = timeline
+    result.shutdown_s = round(shutdown_s, 3) if shutdown_s is not None else None
     result.run_id = spec.tracing.run_id if spec.tracing else None
     # The calibration arm's known answer: how long its hook really held the loop per call.
     result.calibration = arm.known_answer()
