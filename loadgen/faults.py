@@ -150,7 +150,8 @@ def orchestrated_scenario(profile: Profile, progress, cores: int, engine: Engine
         progress.prefix = f"{scenario.name} · {provider} · "
         sprofile = scenario_profile(profile, scenario, provider)
         plan = plan_mode(sprofile, cores, arm_plans(sprofile, (provider,)))
-        plan = replace(plan, fleets=tuple(replace(fleet, together=True) for fleet in plan.fleets))
+        fleets = tuple(replace(fleet, together=True, off_harness_core=True) for fleet in plan.fleets)
+        plan = replace(plan, fleets=fleets)
         run = ScenarioRun(scenario.name, provider)
         try:
             done = Orchestrator(plan, on_progress=progress.update, engine=engine,

@@ -204,8 +204,10 @@ class Orchestrator:
         """Every process of one arm: replicas × shards, each told everything it needs."""
         profile = self.profile
         # Arms that take turns share the workers' cores; a soak's arms run at once,
-        # so their workers are spread over the cores.
+        # so their workers are spread over the cores. A fault scenario's keep off the harness's.
         first_core = index * fleet.shards if fleet.together else 0
+        if fleet.off_harness_core and cpus and len(cpus) > 1:
+            cpus = cpus[:-1]  # core_plan: the harness takes the last core
         settings = provider_settings(profile, arm.provider, provider_base_url(arm.provider, url), api_key)
         tracing = self._tracing(arm)
         calibration = calibration_settings(profile)

@@ -67,6 +67,9 @@ class FleetPlan:
     replicas: int  # processes per shard taking the blocks in rotation
     blocks: tuple[Block, ...]  # the schedule's blocks (a soak: its time windows)
     together: bool  # a soak: every arm runs each window at once, not in turn
+    # A fault scenario: its arms run at once, all off the harness's core, so that none shares the
+    # mock's and the collector's core and the others do not.
+    off_harness_core: bool = False
 
 
 @dataclass(frozen=True)
