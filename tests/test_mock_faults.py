@@ -62,10 +62,13 @@ def test_armed_windows_wait_for_the_arm_then_hit_exactly_their_window():
         armed = (await mock.http.post("/_mock/arm", json={"t0_ns": t0})).json()
         after = [await _post_at(mock, virtual, t0 + d) for d in (0, S - 1, S, 3 * S - 1, 3 * S)]
         placed = (await mock.http.get("/_mock/stats")).json()["fault_windows"]
+        # re-placed, at a t0 in the past: the window is open now
+        await mock.http.post("/_mock/arm", json={"t0_ns": virtual.now_ns() - 2 * S})
+        reset = [await _post_at(mock, virtual, virtual.now_ns())]
         await mock.http.post("/_mock/reset")  # disarms: with "armed", traffic does not place them again
-        t1 = virtual.now_ns()
-        reset = [await _post_at(mock, virtual, t1 + d) for d in (0, 2 * S)]
-        return before, unplaced, t0, armed, after, placed, reset
+        reset += [await _post_at(mock, virtual, virtual.now_ns() + d) for d in (0, S)]
+        unplaced_again = (await mock.http.get("/_mock/stats")).json()["fault_windows"]
+        return before, unplaced + unplaced_again, t0, armed, after, placed, reset
 
     before, unplaced, t0, armed, after, placed, reset = virtual.run(go())
     assert before == [200, 200, 200] and unplaced == []
@@ -73,7 +76,7 @@ def test_armed_windows_wait_for_the_arm_then_hit_exactly_their_window():
     assert armed == {"ok": True, "windows": window} and placed == window
     # t0, 1 ns before the window, its first ns, its last ns, its end
     assert after == [200, 200, 429, 429, 200]
-    assert reset == [200, 200]
+    assert reset == [429, 200, 200]
 
 
 def test_arm_re_places_windows_placed_by_the_first_request():
