@@ -152,7 +152,6 @@ class MockApp:
         self.streaming = 0
         self.by_api = {openai_api.NAME: 0, anthropic_api.NAME: 0}
         self.fault_log = FaultLog()
-        self.faults = self.fault_log.counts
         self.first_request_ns: int | None = None
         self.arrivals: deque[int] = deque(maxlen=MAX_ARRIVALS)
 
@@ -163,7 +162,7 @@ class MockApp:
             "by_api": dict(self.by_api),
             "streaming": self.streaming,
             "in_flight": self.in_flight,
-            "faults": dict(self.faults),
+            "faults": dict(self.fault_log.counts),
             "first_request_ns": self.first_request_ns,
             "fault_windows": self._plan.windows(),
         }
