@@ -441,7 +441,10 @@ def test_status_faults_answer_the_status_and_ingest_nothing(kind, status, retry_
     answer, stats = run(go())
     assert answer.status_code == status and stats["faults"][kind] == 1
     assert answer.headers.get("retry-after") == {2.0: "2", 0.5: "0.5", None: None}[retry_after]
-    assert stats["runs"] == {} and stats["accepted_requests"] == 0
+    assert stats["accepted_requests"] == 0
+    figures = stats["runs"]["r1"]  # the run has an attempt, but no spans received
+    assert figures["spans_received"] == figures["requests"] == 0
+    assert figures["attempts"] == figures["attempts_by_outcome"][kind] == 1 and figures["spans_by_outcome"][kind] == 2
 
 
 @pytest.mark.parametrize("content_type", [PROTOBUF, "application/json"])
@@ -493,7 +496,9 @@ def test_reset_fault_drops_the_connection_in_process():
         return await c.stats()
 
     stats = run(go())
-    assert stats["faults"]["reset"] == 1 and stats["runs"] == {}
+    assert stats["faults"]["reset"] == 1
+    figures = stats["runs"]["r1"]  # the run has an attempt, but no spans received
+    assert figures["spans_received"] == 0 and figures["attempts_by_outcome"]["reset"] == 1
 
 
 def test_fault_draws_are_seeded_and_windows_start_at_the_first_export():
@@ -662,4 +667,7 @@ def test_sdk_exporter_sees_each_fault(fault, result):
         exporter.shutdown()
     assert elapsed < 3
     assert figures["spans_received"] == (2 if fault.kind == "partial_success" else 0)
+    # every attempt the exporter made is attributed to its run, reset and down included
+    outcome = "accepted" if fault.kind == "partial_success" else fault.kind
+    assert figures["attempts"] >= 1 and figures["attempts_by_outcome"][outcome] == figures["attempts"]
     assert figures["rejected_spans"] == (2 if fault.kind == "partial_success" else 0)

@@ -212,6 +212,7 @@ def test_bad_requests_get_each_dialects_400():
     [
         ("http_429", 429, openai.RateLimitError, anthropic.RateLimitError),
         ("http_500", 500, openai.InternalServerError, anthropic.InternalServerError),
+        ("http_502", 502, openai.InternalServerError, anthropic.InternalServerError),
         ("http_503", 503, openai.InternalServerError, anthropic.ServiceUnavailableError),
         ("overloaded_529", 529, openai.InternalServerError, anthropic.OverloadedError),
     ],

@@ -2,16 +2,20 @@
 
 Raw ASGI, like the mock LLM, so the collector is not the bottleneck of the exports it
 measures: an export is read, decoded by `decode`, accounted by `figures.Ledger` and
-answered, with nothing logged per request. The control routes (`/_collector/...`) are
-for the orchestrator, tests and benchmarks, and answer only on loopback.
+answered, with nothing logged per request but the bounded attempt log of its run. The
+control routes (`/_collector/...`) are for the orchestrator, tests and benchmarks, and
+answer only on loopback.
 
 Routes:
   POST /v1/traces, POST /opentelemetry/v1/traces,  OTLP/HTTP exports (HoneyHive uses the second,
        POST /api/public/otel/v1/traces                Langfuse the third)
   POST /session/start                              HoneyHive's session creation
   GET  /v1/info                                    Logfire's token check
-  GET  /_collector/stats[?run_id=X]                figures, all runs or one
-  POST /_collector/reset[?run_id=X]                forget everything (re-arms fault windows), or one run
+  GET  /_collector/stats[?run_id=X]                figures, all runs (and the placed fault windows) or one
+  GET  /_collector/attempts?run_id=X               one run's attempt log
+  POST /_collector/arm  {"t0_ns": N}               place the fault windows at N + start_s
+  POST /_collector/reset[?run_id=X]                forget everything (the windows wait to be placed
+                                                   again), or one run
   GET  /healthz
 """
 
@@ -29,7 +33,7 @@ from loadgen.span_names import LANGFUSE_OTLP_PATH
 
 from .config import FAULT_KINDS, HTTP_FAULT_STATUS, CollectorConfig
 from .conventions import compile_required
-from .decode import JSON, PROTOBUF, BadRequest, decode, decompress, encoding_of
+from .decode import JSON, PROTOBUF, BadRequest, decode, decompress, encoding_of, spans_by_run
 from .faults import NO_FAULTS, FaultPlan
 from .figures import Ledger, RunFigures
 from .wire import (
@@ -51,6 +55,8 @@ class CollectorApp:
         # on a clock.VirtualClock's loop pass its now_ns. Receive wall times stay time_ns().
         self._now_ns = now_ns
         self._plan = FaultPlan(config)
+        # With faults_from "armed", traffic never places the windows: only POST /_collector/arm does.
+        self._armed_by_traffic = config.faults_from == "first_request"
         self.ledger = Ledger(compile_required(config.required_attributes))
         self._reset_counters()
 
@@ -91,6 +97,7 @@ class CollectorApp:
             "other_routes": dict(self.other_routes),
             "first_receive_ns": self.first_receive_ns,
             "last_receive_ns": self.last_receive_ns,
+            "fault_windows": self._plan.windows(),
             "runs": {name: figures.to_json() for name, figures in sorted(self.ledger.runs.items())},
         }
 
@@ -112,11 +119,10 @@ class CollectorApp:
     async def _serve_export(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
         # Stamped before the body is read: fault windows and receive times are from arrival.
         arrival, arrival_wall = self._now_ns(), time_ns()
-        if self._plan.enabled and not self._plan.armed:
+        if self._armed_by_traffic and self._plan.enabled and not self._plan.armed:
             self._plan.arm(arrival)
         if self._plan.enabled and self._plan.down(arrival):
-            self.faults["down"] += 1
-            await reset_connection(scope, receive)
+            await self._down(scope, receive, arrival)
             return
         seq = self._seq
         self._seq += 1
@@ -135,6 +141,7 @@ class CollectorApp:
             encoding = encoding_of(content_type)
         except BadRequest as exc:
             self.bad_requests += 1
+            self._attribute(body, content_type, content_encoding, "bad_request", arrival)
             await send_status(send, exc.status, str(exc), JSON)
             return
         self.by_encoding[encoding] += 1
@@ -142,15 +149,18 @@ class CollectorApp:
             self.faults["delay"] += 1
             if not await wait_unless_gone(receive, drawn.delay_s):
                 self.abandoned += 1
+                self._attribute(body, content_type, content_encoding, "abandoned", arrival)
                 return
         fault = drawn.fault
         if fault is not None:
             self.faults[fault.kind] += 1
             status = HTTP_FAULT_STATUS.get(fault.kind)
             if status is not None:
+                self._attribute(body, content_type, content_encoding, fault.kind, arrival)  # outcome: the kind
                 await send_status(send, status, f"{fault.kind} fault", encoding, retry_after(fault.retry_after_s))
                 return
             if fault.kind == "reset":
+                self._attribute(body, content_type, content_encoding, "reset", arrival)
                 await reset_connection(scope, receive)
                 return
         try:
@@ -159,15 +169,36 @@ class CollectorApp:
             resources = decode(decompress(body, content_encoding), encoding)
         except BadRequest as exc:
             self.bad_requests += 1
+            self._attribute(body, content_type, content_encoding, "bad_request", arrival)
             await send_status(send, exc.status, str(exc), encoding)
             return
         rejected = 0
         if fault is not None and fault.kind == "partial_success":
             # The last ceil(n * fraction) spans of the request are the rejected ones.
             rejected = math.ceil(sum(len(rows) for _, rows in resources) * fault.reject_fraction)
-        self.ledger.add_request(resources, len(body), rejected, arrival, arrival_wall)
+        self.ledger.add_request(resources, len(body), rejected, arrival, arrival_wall)  # an accepted attempt too
         self.accepted += 1
         await send_bytes(send, 200, export_response(encoding, rejected), MEDIA_TYPE[encoding])
+
+    async def _down(self, scope: Scope, receive: Receive, arrival: int) -> None:
+        """An export arriving while the collector is down: read it, attribute the attempt, reset
+        the connection. Reading first costs the client nothing it can see: it sends the whole
+        request either way, and gets a reset instead of an answer."""
+        body = await read_body(receive)
+        if body is None:
+            return
+        self.faults["down"] += 1
+        self._attribute(body, *request_headers(scope), "down", arrival)
+        await reset_connection(scope, receive)
+
+    def _attribute(self, body: bytes, content_type: bytes, content_encoding: bytes, outcome: str,
+                   arrival: int) -> None:
+        """Record an export that was not ingested as an attempt on each run it carries spans of."""
+        try:
+            spans = spans_by_run(decompress(body, content_encoding), encoding_of(content_type))
+        except BadRequest:
+            spans = {}  # unreadable: an attempt on run ""
+        self.ledger.add_attempt(spans, outcome, arrival)
 
     # --- HoneyHive's session, Logfire's token check and control routes --------------------------------------------------
 
@@ -223,11 +254,24 @@ class CollectorApp:
         if client is not None and client[0] not in _LOOPBACK:
             await send_json(send, 403, {"error": "control routes answer on loopback only"})
             return
-        await read_body(receive)
+        body = await read_body(receive)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         run_id = query.get("run_id", [None])[0]  # "?run_id=" is the run of spans without a run id
         if (method, path) == ("GET", "/_collector/stats"):
             await send_json(send, 200, self.stats(run_id))
+        elif (method, path) == ("GET", "/_collector/attempts"):
+            if run_id is None:
+                await send_json(send, 400, {"error": "GET /_collector/attempts needs ?run_id=X"})
+                return
+            await send_json(send, 200, (self.ledger.runs.get(run_id) or RunFigures(run_id)).attempts_json())
+        elif (method, path) == ("POST", "/_collector/arm"):
+            t0_ns = _t0_ns(body)
+            if t0_ns is None:
+                await send_json(send, 400, {"error": 'expected a JSON body {"t0_ns": N}, N an integer '
+                                                     'time.monotonic_ns() value'})
+                return
+            self._plan.arm(t0_ns)
+            await send_json(send, 200, {"ok": True, "windows": self._plan.windows()})
         elif (method, path) == ("POST", "/_collector/reset"):
             if run_id is None:
                 self.ledger.reset()
@@ -238,6 +282,17 @@ class CollectorApp:
             await send_json(send, 200, {"ok": True})
         else:
             await send_json(send, 404, {"error": f"no route {method} {path}"})
+
+
+def _t0_ns(body: bytes | None) -> int | None:
+    """The t0_ns of an arm request's body {"t0_ns": N}; None unless N is a non-negative integer."""
+    try:
+        t0_ns = json.loads(body or b"")["t0_ns"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if isinstance(t0_ns, bool) or not isinstance(t0_ns, int) or t0_ns < 0:
+        return None
+    return t0_ns
 
 
 def create_app(config: CollectorConfig, now_ns: Callable[[], int] = monotonic_ns) -> CollectorApp:

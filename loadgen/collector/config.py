@@ -26,9 +26,10 @@ RETRYABLE_FAULTS = frozenset({"http_429", "http_503"})
 class CollectorFault(BaseModel):
     """One injectable fault, active in a time window and hitting each export with a seeded probability.
 
-    The window is measured from the first export the collector receives (or the first
-    one after `POST /_collector/reset`), so a profile can say "503s from 10 s to 15 s
-    into the run" without knowing when the harness started.
+    The window is measured from the time zero that `CollectorConfig.faults_from` names:
+    the first export the collector receives (or the first one after `POST
+    /_collector/reset`), or the t0 of `POST /_collector/arm`. So a profile can say "503s
+    from 10 s to 15 s into the run" without knowing when the harness started.
 
     kinds:
       delay            sleep `delay_ms` before answering (a request whose client hangs up
@@ -39,9 +40,12 @@ class CollectorFault(BaseModel):
                        of its n spans, reported in the response's partial_success
       reset            read the request, then reset the connection (TCP RST) without an
                        answer; nothing is ingested
-      down             the collector is down for the whole window: every export and
-                       session request has its connection reset on arrival, before its
-                       body is read (probability is ignored); control routes keep answering
+      down             the collector is down for the whole window (probability is
+                       ignored): an export arriving in it is read, so that the attempt
+                       is attributed to its run, then its connection is reset without an
+                       answer and nothing is ingested, as `reset` does; a session request
+                       has its connection reset on arrival, before its body is read;
+                       control routes keep answering
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -80,6 +84,12 @@ class CollectorConfig(BaseModel):
 
     seed: int = 0
     faults: list[CollectorFault] = Field(default_factory=list)
+    faults_from: Literal["first_request", "armed"] = Field(
+        default="first_request",
+        description="time zero of the fault windows: the first export (after start or reset), or only the t0 of "
+                    "POST /_collector/arm, so that warm-up exports do not start the clock; either way an arm "
+                    "re-places the windows",
+    )
     required_attributes: dict[str, list[str]] = Field(
         default_factory=lambda: {name: list(attrs) for name, attrs in REQUIRED_ATTRIBUTES.items()}
     )

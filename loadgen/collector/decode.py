@@ -3,7 +3,9 @@
 Both encodings come out in one shape, so one ingest loop serves both: a list of
 resource blocks, each `(ResourceInfo, [SpanRow, ...])`. A row holds only what the
 collector's figures need; attribute values are read only where a figure needs a value
-(a root span's op_id, an OpenInference span's kind), never copied per span.
+(a root span's op_id, an OpenInference span's kind), never copied per span. A request
+that is not ingested (a fault answered it) is read only as far as `spans_by_run`: its run
+ids and how many spans each one has in it.
 
 OTLP/JSON is protobuf's JSON mapping with three differences that matter here (OTLP
 specification, "JSON Protobuf Encoding"): trace and span ids are hex strings, not
@@ -61,6 +63,12 @@ class SpanRow(NamedTuple):
     keys: set[str]  # the span's attribute keys
     op_id: int | None  # loadgen.op_id of a span named loadgen.operation, else None
     oi_kind: str | None  # openinference.span.kind when present, else None
+    status_code: int  # the span's Status.code: 0 unset, 1 ok, STATUS_ERROR
+
+
+STATUS_ERROR = 2  # OTLP Status.code STATUS_CODE_ERROR
+# OTLP/JSON may write an enum as its name or its number.
+_STATUS_CODES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": STATUS_ERROR}
 
 
 Resources = list[tuple[ResourceInfo, list[SpanRow]]]
@@ -95,15 +103,40 @@ def decode(body: bytes, encoding: str) -> Resources:
     return _decode_protobuf(body) if encoding == PROTOBUF else _decode_json(body)
 
 
+def spans_by_run(body: bytes, encoding: str) -> dict[str, int]:
+    """How many spans of each run id (resource attribute loadgen.run_id, "" without it) an
+    ExportTraceServiceRequest body carries, without reading the spans; raises BadRequest."""
+    counts: dict[str, int] = {}
+    if encoding == PROTOBUF:
+        for resource_spans in _parse_protobuf(body).resource_spans:
+            run_id = _pb_resource(resource_spans.resource.attributes).run_id
+            counts[run_id] = counts.get(run_id, 0) + sum(len(scope.spans) for scope in resource_spans.scope_spans)
+        return counts
+    document = _parse_json(body)
+    try:
+        for resource_spans in document.get("resourceSpans") or ():
+            run_id = _json_resource(resource_spans.get("resource") or {}).run_id
+            spans = sum(len(scope.get("spans") or ()) for scope in resource_spans.get("scopeSpans") or ())
+            counts[run_id] = counts.get(run_id, 0) + spans
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise BadRequest(f"not an OTLP/JSON ExportTraceServiceRequest: {type(exc).__name__}: {exc}") from None
+    return counts
+
+
 # --- protobuf -----------------------------------------------------------------------------
 
 
-def _decode_protobuf(body: bytes) -> Resources:
+def _parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
     request = ExportTraceServiceRequest()
     try:
         request.ParseFromString(body)
     except DecodeError as exc:
         raise BadRequest(f"not an ExportTraceServiceRequest: {exc}") from None
+    return request
+
+
+def _decode_protobuf(body: bytes) -> Resources:
+    request = _parse_protobuf(body)
     resources: Resources = []
     for resource_spans in request.resource_spans:
         rows: list[SpanRow] = []
@@ -116,6 +149,7 @@ def _decode_protobuf(body: bytes) -> Resources:
                     span.trace_id, span.span_id, span.parent_span_id, name, span.end_time_unix_nano, keys,
                     _pb_int(attributes, OP_ID) if name == ROOT_SPAN else None,
                     _pb_str(attributes, OI_KIND_KEY) if OI_KIND_KEY in keys else None,
+                    span.status.code,
                 ))
         resources.append((_pb_resource(resource_spans.resource.attributes), rows))
     return resources
@@ -158,11 +192,15 @@ def _pb_int(attributes: Any, key: str) -> int | None:
 # --- OTLP/JSON ----------------------------------------------------------------------------
 
 
-def _decode_json(body: bytes) -> Resources:
+def _parse_json(body: bytes) -> Any:
     try:
-        document = json.loads(body)
+        return json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(f"not JSON: {exc}") from None
+
+
+def _decode_json(body: bytes) -> Resources:
+    document = _parse_json(body)
     try:
         return [
             (_json_resource(resource_spans.get("resource") or {}), _json_rows(resource_spans))
@@ -184,8 +222,15 @@ def _json_rows(resource_spans: dict[str, Any]) -> list[SpanRow]:
                 name, int(span.get("endTimeUnixNano") or 0), keys,
                 _json_int(_json_value(attributes, OP_ID)) if name == ROOT_SPAN else None,
                 _json_value(attributes, OI_KIND_KEY).get("stringValue", "") if OI_KIND_KEY in keys else None,
+                _json_status_code(span.get("status")),
             ))
     return rows
+
+
+def _json_status_code(status: dict[str, Any] | None) -> int:
+    """A span's status code, written as the enum's name or its number; 0 (unset) when absent."""
+    code = status.get("code", 0) if status else 0
+    return _STATUS_CODES.get(code, 0) if isinstance(code, str) else int(code)
 
 
 def _json_resource(resource: dict[str, Any]) -> ResourceInfo:

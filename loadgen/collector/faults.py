@@ -1,7 +1,8 @@
-"""Which faults hit an export request: windows placed at the first export, one seeded draw per fault.
+"""Which faults hit an export request: windows placed at a time zero, one seeded draw per fault.
 
-Fault windows are relative to the first export the collector receives, so they become
-absolute monotonic times only when it arrives (`FaultPlan.arm`). Whether a fault hits a
+Fault windows are relative to a time zero, so they become absolute monotonic times only
+once it is known (`FaultPlan.arm`): the first export's arrival, or the t0 the harness
+posts to `/_collector/arm` (`CollectorConfig.faults_from`). Whether a fault hits a
 request is one draw per fault from an RNG seeded by (seed, request sequence number): a
 given request sees the same faults on every run, and a fault added to the config does
 not change which requests the others hit.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from .config import CollectorConfig, CollectorFault
 
@@ -30,7 +32,7 @@ NO_FAULTS = Drawn(0.0, None)
 
 
 class FaultPlan:
-    """The configured faults, placed in time once the first export has arrived."""
+    """The configured faults, placed in time once their time zero is known."""
 
     __slots__ = ("_faults", "_seed", "_draw_rng", "_windows", "_down")
 
@@ -50,20 +52,25 @@ class FaultPlan:
     def armed(self) -> bool:
         return bool(self._windows)
 
-    def arm(self, first_export_ns: int) -> None:
-        """Place every fault window relative to the first export's arrival."""
+    def arm(self, t0_ns: int) -> None:
+        """Place every fault window relative to `t0_ns` (again, if already placed)."""
         windows = []
         for fault in self._faults:
-            start = first_export_ns + int(fault.start_s * 1e9)
+            start = t0_ns + int(fault.start_s * 1e9)
             end = FOREVER_NS if fault.duration_s is None else start + int(fault.duration_s * 1e9)
             windows.append((fault, start, end))
         self._windows = tuple(windows)
         self._down = tuple((start, end) for fault, start, end in windows if fault.kind == "down")
 
     def disarm(self) -> None:
-        """Forget the placement: the next export places the windows again (after a reset)."""
+        """Forget the placement: no export is faulted until the windows are placed again (after a reset)."""
         self._windows = ()
         self._down = ()
+
+    def windows(self) -> list[dict[str, Any]]:
+        """The placed windows in config order, [] before placing; end_ns None when open-ended."""
+        return [{"kind": fault.kind, "start_ns": start, "end_ns": None if end == FOREVER_NS else end}
+                for fault, start, end in self._windows]
 
     def down(self, now_ns: int) -> bool:
         """Whether a down window holds `now_ns` (down ignores probability: it is the whole window)."""

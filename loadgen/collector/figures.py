@@ -1,9 +1,16 @@
-"""What the collector records of the spans it acknowledges, per run id (resource attribute loadgen.run_id).
+"""What the collector records of the spans it acknowledges, and of every export attempt, per run id
+(resource attribute loadgen.run_id).
 
 Work per span is O(1) and no per-span object is kept, except what the figures need by
 definition: the set of span ids seen (to tell a duplicate from a new span) and of trace
 ids. That is ~280 bytes per operation of a root and an LLM span (measured), so a soak
 run should drop a finished run's figures (`POST /_collector/reset?run_id=X`).
+
+Attempts: every export request that was read is one attempt on each run it carries spans
+of, with its outcome (`OUTCOMES`) and that run's spans in it, whether it was ingested or
+a fault answered it; so an exporter's retries can be counted at the collector. Only the
+spans of accepted attempts are received spans. Each run also keeps the last
+`MAX_ATTEMPT_LOG` attempts as (arrival ns, outcome, spans).
 
 Trace coverage: an operation is covered when its root span (`loadgen.operation` with
 `loadgen.op_id`) and an LLM span whose parent is that root, in the same trace, were
@@ -14,13 +21,21 @@ are gone, so only unmatched halves take memory.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from loadgen.histograms import Recorder
 from loadgen.span_names import ROOT_SPAN
 
 from .conventions import Requirement, convention_of, is_llm_span, missing_attributes
-from .decode import ResourceInfo, Resources, SpanRow
+from .decode import STATUS_ERROR, ResourceInfo, Resources, SpanRow
+
+# What became of an export attempt: accepted (partial success included), answered by a
+# status fault, reset (the reset fault), down (the down fault), abandoned (the client hung
+# up during a delay fault), bad_request (unreadable: 400 or 415).
+OUTCOMES: tuple[str, ...] = ("accepted", "http_429", "http_503", "http_400", "http_413", "reset", "down",
+                             "abandoned", "bad_request")
+MAX_ATTEMPT_LOG = 50_000  # attempts logged per run; older ones fall off and are counted as dropped
 
 
 class RunFigures:
@@ -29,7 +44,8 @@ class RunFigures:
     __slots__ = ("run_id", "requests", "bytes", "spans_received", "duplicates", "rejected_spans",
                  "first_receive_ns", "last_receive_ns", "span_ids", "trace_ids", "roots", "roots_without_op_id", "warmup_roots", "warmup_waiting",
                  "covered", "roots_waiting", "llm_waiting", "llm_spans", "complete_llm_spans", "missing", "by_convention", "by_service",
-                 "export_delay")
+                 "export_delay", "error_roots", "error_llm_spans", "attempts", "attempts_by_outcome", "spans_by_outcome",
+                 "attempt_log")
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
@@ -57,6 +73,12 @@ class RunFigures:
         # Receive wall time − span end time: the collector's view of export latency. Both
         # are time.time_ns() on one machine; a negative difference (clock step) counts as 0.
         self.export_delay = Recorder()
+        self.error_roots = 0  # roots (as counted in `roots`) whose status is ERROR
+        self.error_llm_spans = 0  # LLM spans whose status is ERROR
+        self.attempts = 0  # export requests that carried this run's spans, whatever their outcome
+        self.attempts_by_outcome = dict.fromkeys(OUTCOMES, 0)
+        self.spans_by_outcome = dict.fromkeys(OUTCOMES, 0)  # this run's spans in those requests, duplicates included
+        self.attempt_log: deque[tuple[int, str, int]] = deque(maxlen=MAX_ATTEMPT_LOG)
 
     def add_rows(self, rows: list[SpanRow], resource: ResourceInfo, receive_wall_ns: int,
                  required: dict[str, tuple[Requirement, ...]]) -> None:
@@ -64,8 +86,8 @@ class RunFigures:
         span_ids, trace_ids = self.span_ids, self.trace_ids
         roots_waiting, llm_waiting = self.roots_waiting, self.llm_waiting
         record = self.export_delay.record_ns
-        received = duplicates = roots = covered = llm = 0
-        for trace_id, span_id, parent_id, name, end_ns, keys, op_id, oi_kind in rows:
+        received = duplicates = roots = covered = llm = error_roots = error_llm = 0
+        for trace_id, span_id, parent_id, name, end_ns, keys, op_id, oi_kind, status_code in rows:
             if span_id in span_ids:
                 duplicates += 1
                 continue
@@ -86,6 +108,8 @@ class RunFigures:
                     self.warmup_waiting.add(key)
             elif op_id is not None:
                 roots += 1
+                if status_code == STATUS_ERROR:
+                    error_roots += 1
                 key = trace_id + span_id
                 if key in llm_waiting:
                     llm_waiting.discard(key)
@@ -96,6 +120,8 @@ class RunFigures:
                 self.roots_without_op_id += 1
             elif is_llm_span(name, keys, oi_kind):
                 llm += 1
+                if status_code == STATUS_ERROR:
+                    error_llm += 1
                 if parent_id:
                     key = trace_id + parent_id
                     if key in roots_waiting:
@@ -112,6 +138,8 @@ class RunFigures:
         self.covered += covered
         self.duplicates += duplicates
         self.llm_spans += llm
+        self.error_roots += error_roots
+        self.error_llm_spans += error_llm
         service = self.by_service.get(resource.service)
         if service is None:
             service = self.by_service[resource.service] = [0, 0, 0]
@@ -141,6 +169,17 @@ class RunFigures:
             self.first_receive_ns = receive_ns
         self.last_receive_ns = receive_ns
 
+    def add_attempt(self, arrival_ns: int, outcome: str, spans: int) -> None:
+        self.attempts += 1
+        self.attempts_by_outcome[outcome] += 1
+        self.spans_by_outcome[outcome] += spans
+        self.attempt_log.append((arrival_ns, outcome, spans))
+
+    def attempts_json(self) -> dict[str, Any]:
+        """`{"run_id", "attempts": [[arrival_ns, outcome, spans], ...] oldest first, "dropped": n}`."""
+        log = [list(entry) for entry in self.attempt_log]
+        return {"run_id": self.run_id, "attempts": log, "dropped": self.attempts - len(log)}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
@@ -156,6 +195,8 @@ class RunFigures:
             "roots_without_op_id": self.roots_without_op_id,
             "warmup_roots": self.warmup_roots,
             "llm_spans": self.llm_spans,
+            "error_roots": self.error_roots,
+            "error_llm_spans": self.error_llm_spans,
             "covered_operations": self.covered,
             "complete_llm_spans": self.complete_llm_spans,
             "attribute_completeness_percent": _percent(self.complete_llm_spans, self.llm_spans),
@@ -171,11 +212,15 @@ class RunFigures:
             },
             "export_delay_ms": self.export_delay.summary_ms(),
             "export_delay_hdr": self.export_delay.encode(),
+            "attempts": self.attempts,
+            "attempts_by_outcome": dict(self.attempts_by_outcome),
+            "spans_by_outcome": dict(self.spans_by_outcome),
         }
 
 
 class Ledger:
-    """Every run's figures; `add_request` accounts one acknowledged export request."""
+    """Every run's figures; `add_request` accounts one acknowledged export request, `add_attempt`
+    one that a fault answered or that could not be read."""
 
     def __init__(self, required: dict[str, tuple[Requirement, ...]]) -> None:
         self._required = required
@@ -191,8 +236,9 @@ class Ledger:
                     receive_ns: int, receive_wall_ns: int) -> None:
         """Account a request whose last `rejected` spans were refused (partial success).
 
-        The request counts once for every run it carries spans of; its bytes are split
-        among those runs by span count (in practice one worker process, one run id).
+        The request counts once, and as one accepted attempt, for every run it carries
+        spans of; its bytes are split among those runs by span count (in practice one
+        worker process, one run id).
         """
         total = sum(len(rows) for _, rows in resources)
         accept = total - rejected
@@ -209,7 +255,15 @@ class Ledger:
             carried[""] = 0
         shares = _split(wire_bytes, carried, total)
         for run_id, share in shares.items():
-            self.run(run_id).add_request(receive_ns, share)
+            figures = self.run(run_id)
+            figures.add_request(receive_ns, share)
+            figures.add_attempt(receive_ns, "accepted", carried[run_id])
+
+    def add_attempt(self, spans_by_run: dict[str, int], outcome: str, arrival_ns: int) -> None:
+        """Account a request that was not ingested: one attempt on each run it carries spans of
+        (on run "" when it carries none, or could not be read)."""
+        for run_id, spans in (spans_by_run or {"": 0}).items():
+            self.run(run_id).add_attempt(arrival_ns, outcome, spans)
 
     def reset(self, run_id: str | None = None) -> None:
         if run_id is None:

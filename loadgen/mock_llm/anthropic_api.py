@@ -10,6 +10,20 @@ and the `messages.stream()` helper (`get_final_message()`):
   accumulator needs message_start first and the block index on every block event;
 - a mid-stream error is `event: error` with the error object; the SDK raises it as
   APIStatusError (the HTTP status was 200, so no narrower class).
+
+What anthropic 2.14 does with the faults that are not errors on the wire (checked in
+its `_response.py`, `_streaming.py` and `lib/streaming/_messages.py`, and in
+tests/test_mock_faults.py):
+
+- malformed_json: it calls `json.loads` on the body, or on each event's data, and does not
+  wrap the error: `create()` raises json.JSONDecodeError (a ValueError, not an
+  anthropic.APIError); streaming, the iteration raises it at the malformed event, after
+  the events before it were yielded (the `stream()` helper too);
+- no_usage: without streaming, no error and the message's `usage` is None; with
+  `create(stream=True)`, no error and the message_delta event's `usage` is None; the
+  `messages.stream()` helper crashes: its accumulator reads `event.usage.output_tokens`
+  and raises AttributeError ("'NoneType' object has no attribute 'output_tokens'") at the
+  message_delta, so neither `get_final_message()` nor the iteration completes.
 """
 
 from __future__ import annotations
@@ -28,6 +42,7 @@ _ERRORS: dict[int, tuple[str, str]] = {
     404: ("not_found_error", "Not found"),
     429: ("rate_limit_error", "Number of requests has exceeded your rate limit (mock fault)"),
     500: ("api_error", "Internal server error (mock fault)"),
+    502: ("api_error", "Bad gateway (mock fault)"),
     503: ("api_error", "Service unavailable (mock fault)"),
     529: ("overloaded_error", "Overloaded (mock fault)"),
 }
@@ -94,10 +109,13 @@ def _message(job: Job, seq: int, content: list[dict[str, Any]], stop_reason: str
     }
 
 
-def completion(job: Job, seq: int, text: str) -> bytes:
-    """The non-streaming `message` object."""
+def completion(job: Job, seq: int, text: str, usage: bool = True) -> bytes:
+    """The non-streaming `message` object; without its `usage` object if not `usage`."""
     content = [{"type": "text", "text": text, "citations": None}]
-    return _dumps(_message(job, seq, content, "end_turn", job.output_tokens)).encode()
+    message = _message(job, seq, content, "end_turn", job.output_tokens)
+    if not usage:
+        del message["usage"]
+    return _dumps(message).encode()
 
 
 class Frames:
@@ -117,12 +135,16 @@ class Frames:
     def delta(self, text: str) -> bytes:
         return b"".join((_DELTA_OPEN, text.encode(), _DELTA_CLOSE))  # filler words: nothing to escape
 
-    def tail(self) -> bytes:
-        delta = (
-            '{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},'
-            f'"usage":{{"output_tokens":{self._job.output_tokens}}}}}'
-        )
-        return b"".join((_BLOCK_STOP, b"event: message_delta\ndata: ", delta.encode(), b"\n\n", _MESSAGE_STOP))
+    def tail(self, usage: bool = True) -> bytes:
+        """content_block_stop, message_delta (with its `usage` only if `usage`), message_stop."""
+        delta = '{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null}'
+        if usage:
+            delta += f',"usage":{{"output_tokens":{self._job.output_tokens}}}'
+        return b"".join((_BLOCK_STOP, b"event: message_delta\ndata: ", delta.encode(), b"}\n\n", _MESSAGE_STOP))
+
+    def malformed(self) -> bytes:
+        """A content_block_delta event cut off inside its delta: a `data:` payload that is not JSON."""
+        return _DELTA_OPEN + b"\n\n"
 
     def error(self) -> bytes:
         """A mid-stream `error` event, as the API sends when it overloads after answering 200."""

@@ -2,8 +2,19 @@
 
 Raw ASGI rather than a framework because the mock must not be the bottleneck of the load
 it measures: the two API routes are a dict lookup away from the request, render JSON
-from prefixes, and log nothing per request. The control routes (`/_mock/...`,
-`/healthz`) are for tests, benchmarks and the harness, and answer only on loopback.
+from prefixes, and log nothing per request but the bounded fault log. The control routes
+(`/_mock/...`, `/healthz`) are for tests, benchmarks and the harness, and answer only on
+loopback.
+
+Routes:
+  POST /v1/chat/completions, POST /v1/messages   the OpenAI and Anthropic APIs
+  GET  /_mock/stats                              counters, and the placed fault windows
+  GET  /_mock/arrivals                           arrival times of the API requests
+  GET  /_mock/faults                             the fault log: one entry per request a fault hit
+  POST /_mock/arm      {"t0_ns": N}              place the fault windows at N + start_s
+  POST /_mock/stall    {"seconds": S}            hold every response for S seconds
+  POST /_mock/reset                              forget counters and logs; the windows wait to be placed again
+  GET  /healthz
 """
 
 from __future__ import annotations
@@ -18,8 +29,8 @@ from typing import Any, Protocol
 import httpx2
 
 from . import anthropic_api, openai_api
-from .config import FAULT_KINDS, HTTP_FAULT_STATUS, MockConfig
-from .faults import NO_FAULTS, Drawn, FaultPlan, Pacer, StallGate
+from .config import HTTP_FAULT_STATUS, MockConfig
+from .faults import NO_FAULTS, Drawn, FaultLog, FaultPlan, Pacer, StallGate
 from .latency import BadRequestError, Job, LatencyModel, chunk_count, chunk_texts, filler_text
 
 Scope = MutableMapping[str, Any]
@@ -33,7 +44,8 @@ class StreamFrames(Protocol):
 
     def head(self) -> bytes: ...  # sent at once: carries no text
     def delta(self, text: str) -> bytes: ...
-    def tail(self) -> bytes: ...  # the closing frames of a complete response
+    def tail(self, usage: bool = True) -> bytes: ...  # the closing frames of a complete response
+    def malformed(self) -> bytes: ...  # an event whose data is not JSON
     def error(self) -> bytes: ...  # a mid-stream error that ends the stream
 
 
@@ -45,7 +57,7 @@ class Dialect(Protocol):
 
     def parse(self, body: bytes, default_output_tokens: int) -> Job: ...
     def error_body(self, status: int, message: str | None = None) -> bytes: ...
-    def completion(self, job: Job, seq: int, text: str) -> bytes: ...
+    def completion(self, job: Job, seq: int, text: str, usage: bool = True) -> bytes: ...
     def Frames(self, job: Job, seq: int) -> StreamFrames: ...  # noqa: N802 - the dialect's Frames class
 
 
@@ -57,6 +69,10 @@ _API_ROUTES: dict[str, Dialect] = {
 }
 _JSON = (b"content-type", b"application/json")
 _SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
+# Faults that strike half-way through generation, streaming or not.
+_HALF_WAY = frozenset({"stream_error", "stream_cut"})
+# ... and, streaming, these too: the malformed event goes where the next delta would have.
+_HALF_WAY_STREAMED = _HALF_WAY | {"malformed_json"}
 
 
 class StreamCut(httpx2.RemoteProtocolError):
@@ -93,7 +109,27 @@ async def _read_body(receive: Receive) -> bytes | None:
 
 
 class MockApp:
-    """ASGI app serving the OpenAI and Anthropic APIs with seeded latency and faults."""
+    """ASGI app serving the OpenAI and Anthropic APIs with seeded latency and faults.
+
+    What each response-changing fault sends (`FaultSpec` lists them; what each SDK makes
+    of it is in `openai_api` and `anthropic_api`):
+      http_*, overloaded_529  that status and the dialect's error body, before any body
+      stream_error   non-streaming: a 500 half-way through generation; streaming: half
+                     the content deltas, then the dialect's error event
+      stream_cut     half the response (deltas, or the first half of the body), then the
+                     connection drops
+      malformed_json non-streaming: a 200 at the usual time whose body is the first half of
+                     the completion (content-length says so: the message is whole, its JSON
+                     broken); streaming: half the deltas, one event whose data is a delta
+                     cut off inside its JSON, then at once the closing frames
+      no_usage       the whole answer, at the usual times, without token usage:
+                     non-streaming, the body has no `usage`; streaming OpenAI, no usage-only
+                     chunk even with stream_options.include_usage; streaming Anthropic, the
+                     message_delta has no `usage` (message_start keeps its usage, as always
+                     input_tokens and output_tokens 1)
+    Each request a fault changes gets one entry in the fault log (`GET /_mock/faults`),
+    and so does each response a stall holds; the log and `stats()["faults"]` agree.
+    """
 
     def __init__(self, config: MockConfig, now_ns: Callable[[], int] = monotonic_ns) -> None:
         self.config = config
@@ -102,6 +138,8 @@ class MockApp:
         self._now_ns = now_ns
         self._latency = LatencyModel(config)
         self._plan = FaultPlan(config)
+        # With faults_from "armed", traffic never places the windows: only POST /_mock/arm does.
+        self._armed_by_traffic = config.faults_from == "first_request"
         self._gate = StallGate(now_ns)
         self._tokens_per_chunk = config.tokens_per_chunk
         self._default_tokens = config.default_output_tokens
@@ -113,7 +151,7 @@ class MockApp:
         self.requests = 0
         self.streaming = 0
         self.by_api = {openai_api.NAME: 0, anthropic_api.NAME: 0}
-        self.faults = dict.fromkeys(FAULT_KINDS, 0)
+        self.fault_log = FaultLog()
         self.first_request_ns: int | None = None
         self.arrivals: deque[int] = deque(maxlen=MAX_ARRIVALS)
 
@@ -124,8 +162,9 @@ class MockApp:
             "by_api": dict(self.by_api),
             "streaming": self.streaming,
             "in_flight": self.in_flight,
-            "faults": dict(self.faults),
+            "faults": dict(self.fault_log.counts),
             "first_request_ns": self.first_request_ns,
+            "fault_windows": self._plan.windows(),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -152,7 +191,8 @@ class MockApp:
         self.arrivals.append(arrival)
         if self.first_request_ns is None:
             self.first_request_ns = arrival
-            self._plan.arm(arrival)
+            if self._armed_by_traffic and not self._plan.armed:
+                self._plan.arm(arrival)
         self.in_flight += 1
         try:
             body = await _read_body(receive)
@@ -167,13 +207,14 @@ class MockApp:
             if job.stream:
                 self.streaming += 1
             drawn = self._plan.draw(seq, arrival) if self._plan.enabled else NO_FAULTS
-            pacer = Pacer(self._gate, drawn.stalls, self.faults)
+            request = (seq, arrival, dialect.NAME, job.stream)  # as the fault log has it
+            pacer = Pacer(self._gate, drawn.stalls, self.fault_log, request)
             # A request arriving in a stall is not answered until the stall ends; its whole
             # schedule, TTFT included, starts from there.
             start = arrival + await pacer.wait(0)
             fault = drawn.fault.kind if drawn.fault is not None else None
             if fault is not None:
-                self.faults[fault] += 1
+                self.fault_log.add(fault, request)
                 status = HTTP_FAULT_STATUS.get(fault)
                 if status is not None:
                     await _send_bytes(send, status, dialect.error_body(status), request_id + _retry_after(drawn))
@@ -189,7 +230,7 @@ class MockApp:
                         fault: str | None, request_id: Headers, send: Send) -> None:
         """A non-streaming answer, sent when the last content delta would have been due."""
         total = self._latency.total_ns(seq, chunk_count(job.output_tokens, self._tokens_per_chunk))
-        if fault is not None:
+        if fault in _HALF_WAY:
             # stream_error / stream_cut strike half-way through generation, as in a stream.
             await pacer.wait(start + total // 2)
             if fault == "stream_error":
@@ -201,7 +242,10 @@ class MockApp:
             await send(_body_message(body[: len(body) // 2], more=True))
             raise StreamCut(f"stream_cut fault on request {seq}")
         await pacer.wait(start + total)
-        await _send_bytes(send, 200, dialect.completion(job, seq, filler_text(0, job.output_tokens)), request_id)
+        body = dialect.completion(job, seq, filler_text(0, job.output_tokens), usage=fault != "no_usage")
+        if fault == "malformed_json":
+            body = _first_half(body)
+        await _send_bytes(send, 200, body, request_id)
 
     async def _stream(self, dialect: Dialect, job: Job, seq: int, start: int, pacer: Pacer,
                       fault: str | None, request_id: Headers, receive: Receive, send: Send) -> None:
@@ -210,7 +254,7 @@ class MockApp:
         await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS + request_id})
         await send(_body_message(frames.head(), more=True))
         chunks = chunk_count(job.output_tokens, self._tokens_per_chunk)
-        fail_at = chunks // 2 if fault is not None else -1  # stream faults strike half-way
+        fail_at = chunks // 2 if fault in _HALF_WAY_STREAMED else -1
         # A client that goes away ends the stream, rather than leaving it to run to its end.
         gone = asyncio.ensure_future(receive())
         try:
@@ -231,8 +275,10 @@ class MockApp:
                 await send(_body_message(frames.error()))
             elif fault == "stream_cut":
                 raise StreamCut(f"stream_cut fault on request {seq}")
+            elif fault == "malformed_json":
+                await send(_body_message(frames.malformed() + frames.tail()))
             else:
-                await send(_body_message(frames.tail()))
+                await send(_body_message(frames.tail(usage=fault != "no_usage")))
         finally:
             gone.cancel()
 
@@ -259,9 +305,20 @@ class MockApp:
             await _send_json(send, 200, self.stats())
         elif route == ("GET", "/_mock/arrivals"):
             await _send_json(send, 200, {"arrivals_ns": list(self.arrivals)})
+        elif route == ("GET", "/_mock/faults"):
+            await _send_json(send, 200, self.fault_log.to_json())
+        elif route == ("POST", "/_mock/arm"):
+            t0_ns = _t0_ns(body)
+            if t0_ns is None:
+                await _send_json(send, 400, {"error": 'expected a JSON body {"t0_ns": N}, N an integer '
+                                                      'time.monotonic_ns() value'})
+                return
+            self._plan.arm(t0_ns)
+            await _send_json(send, 200, {"ok": True, "windows": self._plan.windows()})
         elif route == ("POST", "/_mock/reset"):
             self._reset_counters()
             self._gate.clear()
+            self._plan.disarm()
             await _send_json(send, 200, {"ok": True})
         elif route == ("POST", "/_mock/stall"):
             seconds = _stall_seconds(body)
@@ -280,6 +337,22 @@ def _retry_after(drawn: Drawn) -> Headers:
         return []
     # Both SDKs read retry-after-ms first, then retry-after (seconds, fractions allowed).
     return [(b"retry-after", b"%g" % seconds), (b"retry-after-ms", b"%d" % round(seconds * 1000))]
+
+
+def _first_half(body: bytes) -> bytes:
+    """The first half of a JSON body, cut on a character boundary: never valid JSON."""
+    return body[: len(body) // 2].decode(errors="ignore").encode()
+
+
+def _t0_ns(body: bytes | None) -> int | None:
+    """The t0_ns of an arm request's body {"t0_ns": N}; None unless N is a non-negative integer."""
+    try:
+        t0_ns = json.loads(body or b"")["t0_ns"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if isinstance(t0_ns, bool) or not isinstance(t0_ns, int) or t0_ns < 0:
+        return None
+    return t0_ns
 
 
 def _stall_seconds(body: bytes | None) -> float | None:

@@ -11,13 +11,15 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 FaultKind = Literal[
-    "http_429", "http_500", "http_503", "overloaded_529", "stream_error", "stream_cut", "stall"
+    "http_429", "http_500", "http_502", "http_503", "overloaded_529", "stream_error", "stream_cut",
+    "malformed_json", "no_usage", "stall",
 ]
 
 # Faults answered with an HTTP error status before any body; only these may carry Retry-After.
 HTTP_FAULT_STATUS: dict[str, int] = {
     "http_429": 429,
     "http_500": 500,
+    "http_502": 502,
     "http_503": 503,
     "overloaded_529": 529,
 }
@@ -28,9 +30,23 @@ FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 class FaultSpec(BaseModel):
     """One injectable fault, active in a time window and hitting each request with a seeded probability.
 
-    The window is measured from the first API request the mock receives (or the first one
-    after `POST /_mock/reset`), so a profile can say "429s from 10 s to 15 s into the run"
-    without knowing when the harness started.
+    The window is measured from the time zero that `MockConfig.faults_from` names: the
+    first API request the mock receives (or the first one after `POST /_mock/reset`), or
+    the t0 of `POST /_mock/arm`. So a profile can say "429s from 10 s to 15 s into the
+    run" without knowing when the harness started.
+
+    kinds:
+      http_429/500/502/503, overloaded_529
+                      answer that status before any body (with Retry-After when
+                      `retry_after_s` is set)
+      stream_error    half-way through generation: a mid-stream error event; without
+                      streaming, a 500 at that time
+      stream_cut      half-way through generation: the connection drops mid-response
+      malformed_json  a 200 whose JSON is broken: the body cut off half-way (with a
+                      matching content-length), or, streaming, one cut-off event half-way
+      no_usage        a complete answer without token usage
+      stall           responses are held, sending nothing, while the window is open
+    (`app.MockApp` says exactly what each one sends, and what each SDK makes of it.)
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -74,3 +90,9 @@ class MockConfig(BaseModel):
                     "timers are whole milliseconds, for more requests per second",
     )
     faults: list[FaultSpec] = Field(default_factory=list)
+    faults_from: Literal["first_request", "armed"] = Field(
+        default="first_request",
+        description="time zero of the fault windows: the first API request (after start or reset), or only the "
+                    "t0 of POST /_mock/arm, so that warm-up traffic does not start the clock; either way an arm "
+                    "re-places the windows",
+    )

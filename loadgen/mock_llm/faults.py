@@ -1,8 +1,9 @@
-"""Which faults hit a request; the stall gate that freezes the mock; the pacer that honours both.
+"""Which faults hit a request; the stall gate that freezes the mock; the pacer that honours both;
+the log of what the faults did.
 
-Fault windows are relative to the first API request the mock receives, so they are
-turned into absolute monotonic times only when that request arrives (`FaultPlan.arm`).
-Whether a fault hits a request is one draw per fault spec from an RNG seeded by
+Fault windows are relative to a time zero, so they are turned into absolute monotonic
+times only once it is known (`FaultPlan.arm`): the first API request's arrival, or the
+t0 the harness posts to `/_mock/arm` (`MockConfig.faults_from`). Whether a fault hits a request is one draw per fault spec from an RNG seeded by
 (seed, request sequence number): a given request sees the same faults on every run,
 and the draws do not share state with the latency RNG, so adding a fault never changes
 the latencies of the requests it misses.
@@ -12,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from time import monotonic_ns
+from typing import Any
 
-from .config import FaultSpec, MockConfig
+from .config import FAULT_KINDS, FaultSpec, MockConfig
 
 # An open-ended window (duration_s None) ends at this "time": later than any run.
 FOREVER_NS = 1 << 62
@@ -25,15 +28,18 @@ FOREVER_NS = 1 << 62
 _STALL_SLICE_NS = 250_000_000
 # Waking this close to a deadline counts as on time; sleeping for less would spin the loop.
 _WAKE_SLACK_NS = 100_000
+# Entries the fault log keeps; older ones fall off and are counted as dropped.
+MAX_FAULT_LOG = 100_000
 
 Window = tuple[int, int]  # [start_ns, end_ns) in the app's clock (time.monotonic_ns() unless a test's)
+Request = tuple[int, int, str, bool]  # what the fault log says of a request: (seq, arrival_ns, api, stream)
 
 
 @dataclass(frozen=True, slots=True)
 class Drawn:
     """The faults one request drew: at most one that changes its response, plus stall windows."""
 
-    fault: FaultSpec | None  # an http_*, overloaded_529, stream_error or stream_cut fault
+    fault: FaultSpec | None  # any kind but stall
     stalls: tuple[Window, ...]  # windows of stall faults this request is subject to
 
 
@@ -41,7 +47,7 @@ NO_FAULTS = Drawn(None, ())
 
 
 class FaultPlan:
-    """The configured faults, placed in time once the first request has arrived."""
+    """The configured faults, placed in time once their time zero is known."""
 
     __slots__ = ("_specs", "_seed", "_draw_rng", "_windows")
 
@@ -56,14 +62,27 @@ class FaultPlan:
     def enabled(self) -> bool:
         return bool(self._specs)
 
-    def arm(self, first_request_ns: int) -> None:
-        """Place every fault window relative to the first request's arrival."""
+    @property
+    def armed(self) -> bool:
+        return bool(self._windows)
+
+    def arm(self, t0_ns: int) -> None:
+        """Place every fault window relative to `t0_ns` (again, if already placed)."""
         windows = []
         for spec in self._specs:
-            start = first_request_ns + int(spec.start_s * 1e9)
+            start = t0_ns + int(spec.start_s * 1e9)
             end = FOREVER_NS if spec.duration_s is None else start + int(spec.duration_s * 1e9)
             windows.append((spec, start, end))
         self._windows = tuple(windows)
+
+    def disarm(self) -> None:
+        """Forget the placement: no request is faulted until the windows are placed again."""
+        self._windows = ()
+
+    def windows(self) -> list[dict[str, Any]]:
+        """The placed windows in config order, [] before placing; end_ns None when open-ended."""
+        return [{"kind": spec.kind, "start_ns": start, "end_ns": None if end == FOREVER_NS else end}
+                for spec, start, end in self._windows]
 
     def draw(self, seq: int, arrival_ns: int) -> Drawn:
         """The faults request number `seq`, arriving at `arrival_ns`, is subject to.
@@ -135,15 +154,41 @@ class StallGate:
             waited += now_ns() - now
 
 
+class FaultLog:
+    """The faults counted by kind, and a bounded log of the requests they hit.
+
+    `add` both counts and logs, so the log and the counters agree exactly (but for the
+    entries that fell off the log, which `dropped` counts): a test can compare the log,
+    request for request, with the errors a client saw.
+    """
+
+    __slots__ = ("counts", "_entries")
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(FAULT_KINDS, 0)
+        self._entries: deque[tuple[str, Request]] = deque(maxlen=MAX_FAULT_LOG)
+
+    def add(self, kind: str, request: Request) -> None:
+        self.counts[kind] += 1
+        self._entries.append((kind, request))
+
+    def to_json(self) -> dict[str, Any]:
+        """`{"faults": [{"seq", "arrival_ns", "kind", "api", "stream"}, ...], "dropped": n}`, oldest first."""
+        entries = [{"seq": seq, "arrival_ns": arrival, "kind": kind, "api": api, "stream": stream}
+                   for kind, (seq, arrival, api, stream) in self._entries]
+        return {"faults": entries, "dropped": sum(self.counts.values()) - len(entries)}
+
+
 class Pacer:
     """Sleeps one response to each deadline on its schedule and holds it through stalls."""
 
-    __slots__ = ("_gate", "_stalls", "_faults", "_held")
+    __slots__ = ("_gate", "_stalls", "_log", "_request", "_held")
 
-    def __init__(self, gate: StallGate, stalls: tuple[Window, ...], faults: dict[str, int]) -> None:
+    def __init__(self, gate: StallGate, stalls: tuple[Window, ...], log: FaultLog, request: Request) -> None:
         self._gate = gate
         self._stalls = stalls
-        self._faults = faults
+        self._log = log
+        self._request = request  # logged, as a "stall", if this response is held
         self._held = False
 
     async def wait(self, deadline: int) -> int:
@@ -158,5 +203,5 @@ class Pacer:
         held = await self._gate.hold(self._stalls)
         if held and not self._held:
             self._held = True
-            self._faults["stall"] += 1  # responses held by a stall, each counted once
+            self._log.add("stall", self._request)  # responses held by a stall, each counted once
         return held

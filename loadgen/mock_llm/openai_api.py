@@ -11,6 +11,16 @@ not) and the `chat.completions.stream()` helper:
   stream helper raises LengthFinishReasonError on "length";
 - a mid-stream error is a `data: {"error": {...}}` frame, which the SDK raises as APIError.
 
+What openai 3.57 does with the faults that are not errors on the wire (checked in its
+`_response.py` / `_streaming.py`, and in tests/test_mock_faults.py):
+
+- malformed_json: it calls `json.loads` on the body, or on each event's data, and does not
+  wrap the error: `create()` raises json.JSONDecodeError (a ValueError, not an
+  openai.APIError); streaming, the iteration raises it at the malformed chunk, after the
+  chunks before it were yielded (the `stream()` helper too);
+- no_usage: no error; the completion's `usage` is None, every chunk's `usage` is None, and
+  so is the `stream()` helper's final completion's.
+
 Chunks are rendered from a per-request JSON prefix plus the delta's text, not with
 json.dumps per frame; the filler words need no JSON escaping.
 """
@@ -32,6 +42,7 @@ _ERRORS: dict[int, tuple[str, str | None, str]] = {
     404: ("invalid_request_error", "unknown_url", "Unknown request URL"),
     429: ("requests", "rate_limit_exceeded", "Rate limit reached (mock fault)"),
     500: ("server_error", None, "The server had an error while processing your request (mock fault)"),
+    502: ("server_error", "bad_gateway", "Bad gateway (mock fault)"),
     503: ("server_error", "service_unavailable", "The server is overloaded or not ready yet (mock fault)"),
     529: ("server_error", "overloaded", "Overloaded (mock fault)"),
 }
@@ -62,32 +73,33 @@ def _error(err_type: str, code: str | None, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": err_type, "param": None, "code": code}}
 
 
-def completion(job: Job, seq: int, text: str) -> bytes:
-    """The non-streaming `chat.completion` object."""
+def completion(job: Job, seq: int, text: str, usage: bool = True) -> bytes:
+    """The non-streaming `chat.completion` object; without its `usage` object if not `usage`."""
     prompt = job.prompt_tokens
-    return _dumps(
-        {
-            "id": f"chatcmpl-mock{seq}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": job.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []},
-                    "logprobs": None,
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {
-                "prompt_tokens": prompt,
-                "completion_tokens": job.output_tokens,
-                "total_tokens": prompt + job.output_tokens,
-            },
-            "service_tier": "default",
-            "system_fingerprint": None,
-        }
-    ).encode()
+    body = {
+        "id": f"chatcmpl-mock{seq}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": job.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": job.output_tokens,
+            "total_tokens": prompt + job.output_tokens,
+        },
+        "service_tier": "default",
+        "system_fingerprint": None,
+    }
+    if not usage:
+        del body["usage"]
+    return _dumps(body).encode()
 
 
 class Frames:
@@ -121,16 +133,20 @@ class Frames:
             )
         )
 
-    def tail(self) -> bytes:
-        """The finish chunk, the usage-only chunk when asked for, and [DONE]."""
+    def tail(self, usage: bool = True) -> bytes:
+        """The finish chunk, the usage-only chunk when asked for (and `usage`), and [DONE]."""
         frames = [self._prefix, b'[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}\n\n']
         job = self._job
-        if job.include_usage:
+        if job.include_usage and usage:
             prompt, n = job.prompt_tokens, job.output_tokens
-            usage = f'[],"usage":{{"prompt_tokens":{prompt},"completion_tokens":{n},"total_tokens":{prompt + n}}}}}\n\n'
-            frames += [self._prefix, usage.encode()]
+            counts = f'[],"usage":{{"prompt_tokens":{prompt},"completion_tokens":{n},"total_tokens":{prompt + n}}}}}\n\n'
+            frames += [self._prefix, counts.encode()]
         frames.append(b"data: [DONE]\n\n")
         return b"".join(frames)
+
+    def malformed(self) -> bytes:
+        """A content chunk cut off inside its delta: a `data:` payload that is not JSON."""
+        return self._prefix + b'[{"index":0,"delta":{"content":"\n\n'
 
     def error(self) -> bytes:
         """A mid-stream error frame; the SDK raises APIError when it reads it."""
