@@ -204,6 +204,7 @@ def phase_figures(result: WorkerResult, offsets, bounds: dict[str, tuple[int, in
             if value >= 0:
                 ok += 1
                 latency.record_ns(value)
+            if result.lag_by_op[op_id] >= 0:  # every call done, failed or not
                 lag.record_ns(result.lag_by_op[op_id])
         lat, delay = latency.summary_ms(), lag.summary_ms()
         inside = [sample for sample in timeline if t0_ns + start <= sample[0] < t0_ns + end]

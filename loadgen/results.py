@@ -102,7 +102,8 @@ class Stats:
         # Per-op latency (ns, −1 = not done or failed): 8 bytes per operation, so
         # later stages can pair the same op_id across arms. Indexed by the global op_id
         # (total = every shard's operations), so shards merge. Beside it, in the same
-        # format, three of its parts (the wire part is the rest): dispatch lag, client time
+        # format, three of its parts (the wire part is the rest): dispatch lag (of every
+        # call done, failed or not: the generator was late either way), client time
         # before the wire and after the response (−1 also where the transport could not
         # stamp the wire times).
         self.latency_by_op = array("q", [-1]) * total
@@ -121,6 +122,10 @@ class Stats:
         # call counts, failed or not: the generator was late either way.
         lag = rec.t_start - rec.t_intended
         h["dispatch_lag"].record_ns(lag)
+        op_id = rec.op_id
+        in_range = op_id < len(self.latency_by_op)
+        if in_range:
+            self.lag_by_op[op_id] = lag
         if rec.error is not None:
             self.errors[rec.error] = self.errors.get(rec.error, 0) + 1
             return
@@ -143,10 +148,8 @@ class Stats:
             h["before_wire"].record_ns(before_wire)
             h["wire"].record_ns(t_end - t_wire)
             h["after_response"].record_ns(after_response)
-        op_id = rec.op_id
-        if op_id < len(self.latency_by_op):
+        if in_range:
             self.latency_by_op[op_id] = latency
-            self.lag_by_op[op_id] = lag
             if split:
                 self.before_wire_by_op[op_id] = before_wire
                 self.after_response_by_op[op_id] = after_response

@@ -279,16 +279,19 @@ def worker_main(spec: WorkerSpec, messages, commands, stop_event) -> None:
     # Some tracers (HoneyHive) log JSON lines to stdout; the report owns the terminal.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
-    quiet_logs()
+    quiet_logs(faulted=spec.profile.faults is not None)
     pin_to(spec.cpu)
     serve(spec, messages, commands, stop_event)
 
 
-def quiet_logs() -> None:
+def quiet_logs(faulted: bool = False) -> None:
     """Third-party import-time warnings (OpenLIT's OTel 0.48 on pkg_resources, once per process)
-    would bury the progress display; a failure still reaches stderr and the report."""
+    would bury the progress display; a failure still reaches stderr and the report. In a fault
+    scenario the exporters' errors are the point, counted by the span accounting: their log
+    lines (one per failed export, every arm) are not printed."""
     warnings.simplefilter("ignore")
-    logging.disable(logging.INFO)  # Laminar logs every exporter it builds, at INFO, to stderr
+    # Laminar logs every exporter it builds, at INFO, to stderr.
+    logging.disable(logging.ERROR if faulted else logging.INFO)
 
 
 def serve(spec: WorkerSpec, messages, commands, stop_event) -> None:

@@ -183,6 +183,11 @@ def test_one_base_url_serves_both_providers(url, openai, anthropic):
 def test_error_classes():
     assert error_class(TimeoutError()) == "timeout"
     assert error_class(ValueError("x")) == "ValueError"
+    import json
+
+    with pytest.raises(json.JSONDecodeError) as broken:
+        json.loads('{"choices": [')
+    assert error_class(broken.value) == "malformed_json"
 
 
 def test_a_dropped_response_is_a_stream_cut_for_both_sdks():

@@ -45,6 +45,8 @@ _NAMED = {
     "APIConnectionError": "connection",
     "RemoteProtocolError": "stream_cut",
     "APIResponseValidationError": "bad_response",
+    # Neither SDK wraps a 200 whose JSON is broken: json.JSONDecodeError reaches the caller as is.
+    "JSONDecodeError": "malformed_json",
 }
 
 
