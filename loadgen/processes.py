@@ -183,12 +183,19 @@ def core_plan() -> tuple[list[int] | None, int | None]:
 
 
 def pin_to(cpu: int | None) -> None:
-    """Run this process on one core, where the platform allows it."""
-    if cpu is not None and hasattr(os, "sched_setaffinity"):
+    """Run this process on one core, where the platform allows it: every thread it has (Linux sets
+    affinity per thread; a tracer's export thread may already run), and so every thread it makes."""
+    if cpu is None or not hasattr(os, "sched_setaffinity"):
+        return
+    try:
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        threads = [0]
+    for tid in threads:
         try:
-            os.sched_setaffinity(0, {cpu})
+            os.sched_setaffinity(tid, {cpu})
         except OSError:
-            pass
+            pass  # a thread that ended meanwhile
 
 
 def exit_with_parent(poll_s: float = 1.0) -> None:

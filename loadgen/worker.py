@@ -65,7 +65,7 @@ async def _next_command(commands, stop_event) -> tuple | None:
     return None
 
 
-async def _run(spec: WorkerSpec, messages, commands, stop_event) -> WorkerResult:
+async def _run(spec: WorkerSpec, messages, commands, stop_event, settle=lambda: None) -> WorkerResult:
     profile, settings = spec.profile, spec.settings
     arm = make_arm(spec.arm.arm, spec.tracing, spec.provider, settings.model, calibration=spec.calibration)
     provider = make_provider(spec.provider, settings, **arm.provider_options())
@@ -119,6 +119,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event) -> WorkerResult
     blocks: list[dict] = []
     last_block_end: float | None = None
     busy = {"cpu": 0.0, "wall": 0.0, "flush_cpu": 0.0}
+    settle()  # e.g. pin to its core: the imports and the priming call above used any free core
     messages.put(("ready", (label, spec.worker)))
     try:
         while (command := await _next_command(commands, stop_event)) is not None and command[0] == "block":
@@ -280,8 +281,9 @@ def worker_main(spec: WorkerSpec, messages, commands, stop_event) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     quiet_logs(faulted=spec.profile.faults is not None)
-    pin_to(spec.cpu)
-    serve(spec, messages, commands, stop_event)
+    # Pinned once set up: arms that start together (a soak's, a fault scenario's) import their
+    # tracers on every core, not one after another on theirs.
+    serve(spec, messages, commands, stop_event, settle=lambda: pin_to(spec.cpu))
 
 
 def quiet_logs(faulted: bool = False) -> None:
@@ -294,7 +296,7 @@ def quiet_logs(faulted: bool = False) -> None:
     logging.disable(logging.ERROR if faulted else logging.INFO)
 
 
-def serve(spec: WorkerSpec, messages, commands, stop_event) -> None:
+def serve(spec: WorkerSpec, messages, commands, stop_event, settle=lambda: None) -> None:
     """Prime, then run the blocks the orchestrator sends until told to finish; put
     ('result', WorkerResult.to_wire()) or ('error', (label, worker, message)) on `messages`.
 
@@ -304,7 +306,7 @@ def serve(spec: WorkerSpec, messages, commands, stop_event) -> None:
     """
     label = spec.label
     try:
-        result = clock.run(_run(spec, messages, commands, stop_event))
+        result = clock.run(_run(spec, messages, commands, stop_event, settle))
         messages.put(("result", result.to_wire()))
     except Exception as exc:  # reported by the orchestrator as one clear line
         messages.put(("error", (label, spec.worker,

@@ -1,6 +1,7 @@
 """Starting processes: every worker of a run hashes strings alike."""
 
 import os
+import threading
 
 import pytest
 
@@ -37,3 +38,22 @@ def test_a_seed_the_user_set_is_kept(monkeypatch):
     with one_hash_seed():
         assert os.environ["PYTHONHASHSEED"] == "7"
     assert os.environ["PYTHONHASHSEED"] == "7"
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+def test_pinning_a_process_pins_the_threads_it_already_runs():
+    # A worker pins itself once its tracer is set up: the export thread started then must move too.
+    from loadgen.processes import pin_to
+
+    everywhere = os.sched_getaffinity(0)
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        pin_to(min(everywhere))
+        assert os.sched_getaffinity(thread.native_id) == {min(everywhere)} == os.sched_getaffinity(0)
+    finally:
+        release.set()
+        thread.join()
+        for tid in os.listdir("/proc/self/task"):
+            os.sched_setaffinity(int(tid), everywhere)
