@@ -453,9 +453,10 @@ def recommendations(cell: dict, scenario: Scenario, profile: Profile) -> list[st
                     f"max_queue_size = {tracing.max_queue_size} holds {tracing.max_queue_size / rate:.1f} s; "
                     f"{int(rate * outage) + 1} would hold this {outage:g} s fault")
     if dropped.get("export_failed") and "export_timeout_ms" in " ".join(scenario.settings):
-        said.append(f"{dropped['export_failed']} spans dropped after failed exports: the exporter gives a batch up "
-                    f"after export_timeout_ms = {tracing.export_timeout_ms}; a longer one retries through a "
-                    f"longer fault, at the cost of a longer shutdown")
+        said.append(f"{dropped['export_failed']} spans dropped after failed exports: an OTLP exporter retries a "
+                    f"batch with backoff (1, 2, 4 s…) until its next wait would pass export_timeout_ms = "
+                    f"{tracing.export_timeout_ms}, then drops it; a longer timeout rides out a longer fault, "
+                    f"and makes a longer exit while the backend is down")
     for check in cell["checks"]:
         if check["passed"] is not False:
             continue
