@@ -12,7 +12,7 @@ def test_otel_arm_conserves_spans_and_covers_every_operation(tmp_path):
     out = tmp_path / "r.json"
     done = run_cli("run", "--provider", "both", "--arms", "baseline,otel", "--rate", "20", "--duration", "2s",
                    "--warmup-operations", "2", "--max-tokens", "16", "--schedule-delay-ms", "200",
-                   "--export-json", str(out), "--quiet")
+                   "--replicas", "2", "--export-json", str(out), "--quiet")
     assert done.returncode in (0, 3), done.stderr
     doc = json.loads(out.read_text())
     runs = {(r["provider"], r["arm"]): r for r in doc["runs"]}
@@ -94,10 +94,14 @@ def test_another_receiver_counts_what_loadgen_reports_exported(tmp_path, arm):
 @pytest.mark.e2e
 def test_every_arm_reaches_the_collector_with_nothing_unaccounted(tmp_path):
     out = tmp_path / "r.json"
+    # Two replicas of each arm, two blocks each: still several processes per arm and a
+    # process that runs more than one block, without 'auto''s 4 replicas × 10 blocks
+    # (44 processes starting on two cores were most of this test's time).
     done = run_cli("run", "--provider", "both", "--arms",
                    "baseline,otel,openinference,openllmetry,honeyhive,anthropic-native",
                    "--rate", "10", "--duration", "1s", "--warmup-operations", "0", "--max-tokens", "8",
-                   "--schedule-delay-ms", "200", "--export-json", str(out), "--quiet", timeout=400)
+                   "--schedule-delay-ms", "200", "--replicas", "2", "--rounds", "4",
+                   "--export-json", str(out), "--quiet", timeout=400)
     assert done.returncode in (0, 3), done.stderr
     runs = {(r["provider"], r["arm"]): r for r in json.loads(out.read_text())["runs"]}
     expected = {(p, a) for p in ("openai", "anthropic")
