@@ -94,9 +94,9 @@ def test_another_receiver_counts_what_loadgen_reports_exported(tmp_path, arm):
 @pytest.mark.e2e
 def test_every_arm_reaches_the_collector_with_nothing_unaccounted(tmp_path):
     out = tmp_path / "r.json"
-    # Two replicas of each arm, two blocks each: still several processes per arm and a
-    # process that runs more than one block, without 'auto''s 4 replicas × 10 blocks
-    # (44 processes starting on two cores were most of this test's time).
+    # Two replicas of each arm, two blocks each: still several processes per arm, each
+    # running more than one block. 'auto' gives 4 replicas and 10 blocks: 44 processes
+    # starting on two cores were most of this test's time.
     done = run_cli("run", "--provider", "both", "--arms",
                    "baseline,otel,openinference,openllmetry,honeyhive,anthropic-native",
                    "--rate", "10", "--duration", "1s", "--warmup-operations", "0", "--max-tokens", "8",
