@@ -57,6 +57,22 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_foreve
 """
 
 
+def _wait_until_listening(port: int, within_s: float = 20.0) -> None:
+    """Return once something accepts connections on the loopback port (not a fixed second)."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("arm", ["otel", "openinference", "traceloop", "openlit", "langfuse", "logfire",
                                  "lmnr", "langsmith", "mlflow"])
@@ -66,7 +82,6 @@ def test_another_receiver_counts_what_loadgen_reports_exported(tmp_path, arm):
     # only our collector can give are unmeasured, not guessed.
     import subprocess
     import sys
-    import time
     import urllib.request
 
     from tests.conftest import free_port
@@ -74,7 +89,7 @@ def test_another_receiver_counts_what_loadgen_reports_exported(tmp_path, arm):
     port = free_port()
     server = subprocess.Popen([sys.executable, "-c", RECEIVER, str(port)])
     try:
-        time.sleep(1.0)
+        _wait_until_listening(port)
         out = tmp_path / "r.json"
         done = run_cli("run", "--provider", "openai", "--arms", arm, "--rate", "20", "--operations", "40",
                        "--collector-url", f"http://127.0.0.1:{port}", "--schedule-delay-ms", "100",
