@@ -141,7 +141,7 @@ def test_a_vendor_exporter_arm_in_its_own_environment_loses_no_span(tmp_path, ar
     out = tmp_path / "r.json"
     # One process per arm and provider (the accounting is what is checked here, not the CI):
     # seven vendors' imports on two cores are most of this test's time.
-    done = run_cli("run", "--provider", "both", "--arms", f"baseline,{arm}", "--rate", "10", "--duration", "2s",
+    done = run_cli("run", "--provider", "both", "--arms", f"baseline,{arm}", "--rate", "10", "--duration", "1s",
                    "--warmup-operations", "0", "--max-tokens", "8", "--schedule-delay-ms", "200",
                    "--replicas", "1", "--rounds", "2", "--export-json", str(out), "--quiet", timeout=900)
     assert done.returncode in (0, 3), done.stderr
