@@ -193,9 +193,10 @@ def test_flags_reach_the_profile(monkeypatch):
 @pytest.mark.parametrize("at, part", [("before", "before_wire_ms"), ("after", "after_response_ms")])
 def test_a_2ms_sleep_is_recovered_where_the_hook_ran(tmp_path, at, part):
     out = tmp_path / "r.json"
+    # Two replicas per arm (not 4): the means are over every call, whichever process made it.
     done = run_cli("run", "--provider", "openai", "--arms", "baseline,calibration", "--rate", "20",
                    "--duration", "4s", "--calibrate-kind", "sleep", "--calibrate-us", "2000", "--calibrate-at", at,
-                   "--quiet", "--export-json", str(out))
+                   "--replicas", "2", "--quiet", "--export-json", str(out))
     assert done.returncode in (0, 3), done.stdout + done.stderr
     runs = {run["arm"]: run for run in json.loads(out.read_text())["runs"]}
     known = runs["calibration"]["calibration"]

@@ -108,8 +108,10 @@ def test_an_arm_whose_packages_do_not_exist_exits_2_naming_it():
 def test_two_versions_of_one_tracer_run_side_by_side(tmp_path):
     # Built on first use (uv, from the package registry), reused from the cache afterwards.
     out = tmp_path / "r.json"
+    # Two replicas per arm (not 4) and 2 s: each version's processes still start from its
+    # own environment, and the overhead CI still has process pairs to be taken over.
     done = run_cli("run", "--provider", "openai", "--arms", "baseline,honeyhive@1.6.0,honeyhive@1.7.0",
-                   "--rate", "20", "--duration", "4s", "--export-json", str(out), timeout=600)
+                   "--rate", "20", "--duration", "2s", "--replicas", "2", "--export-json", str(out), timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     runs = {run["arm"]: run for run in json.loads(out.read_text())["runs"]}
     assert set(runs) == {"baseline", "honeyhive@1.6.0", "honeyhive@1.7.0"}

@@ -118,8 +118,11 @@ def test_validation_without_jsonschema_is_a_clear_error(monkeypatch):
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("load", [
-    ["--provider", "both", "--rate", "20", "--duration", "2s", "--arms", "baseline,otel,calibration",
-     "--calibrate-us", "500"],
+    # Two replicas, one rotation of the arms' order (6 blocks) and 1 s: the same document, every
+    # figure of the same kind as with 'auto' (4 replicas, 12 blocks, 2 s), in two thirds the time.
+    # The second load keeps 'auto', so a real document with "auto" in its profile is checked too.
+    ["--provider", "both", "--rate", "20", "--duration", "1s", "--arms", "baseline,otel,calibration",
+     "--calibrate-us", "500", "--replicas", "2", "--rounds", "6"],
     ["--provider", "openai", "--sequential", "--operations", "20", "--arms", "baseline,otel"],
 ])
 def test_an_exported_document_validates(tmp_path, load):

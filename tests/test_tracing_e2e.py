@@ -12,7 +12,7 @@ def test_otel_arm_conserves_spans_and_covers_every_operation(tmp_path):
     out = tmp_path / "r.json"
     done = run_cli("run", "--provider", "both", "--arms", "baseline,otel", "--rate", "20", "--duration", "2s",
                    "--warmup-operations", "2", "--max-tokens", "16", "--schedule-delay-ms", "200",
-                   "--export-json", str(out), "--quiet")
+                   "--replicas", "2", "--export-json", str(out), "--quiet")
     assert done.returncode in (0, 3), done.stderr
     doc = json.loads(out.read_text())
     runs = {(r["provider"], r["arm"]): r for r in doc["runs"]}
@@ -57,6 +57,22 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_foreve
 """
 
 
+def _wait_until_listening(port: int, within_s: float = 20.0) -> None:
+    """Return once something accepts connections on the loopback port (not a fixed second)."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("arm", ["otel", "openinference", "traceloop", "openlit", "langfuse", "logfire",
                                  "lmnr", "langsmith", "mlflow"])
@@ -66,7 +82,6 @@ def test_another_receiver_counts_what_loadgen_reports_exported(tmp_path, arm):
     # only our collector can give are unmeasured, not guessed.
     import subprocess
     import sys
-    import time
     import urllib.request
 
     from tests.conftest import free_port
@@ -74,7 +89,7 @@ def test_another_receiver_counts_what_loadgen_reports_exported(tmp_path, arm):
     port = free_port()
     server = subprocess.Popen([sys.executable, "-c", RECEIVER, str(port)])
     try:
-        time.sleep(1.0)
+        _wait_until_listening(port)
         out = tmp_path / "r.json"
         done = run_cli("run", "--provider", "openai", "--arms", arm, "--rate", "20", "--operations", "40",
                        "--collector-url", f"http://127.0.0.1:{port}", "--schedule-delay-ms", "100",
@@ -94,10 +109,14 @@ def test_another_receiver_counts_what_loadgen_reports_exported(tmp_path, arm):
 @pytest.mark.e2e
 def test_every_arm_reaches_the_collector_with_nothing_unaccounted(tmp_path):
     out = tmp_path / "r.json"
+    # Two replicas of each arm, two blocks each: still several processes per arm, each
+    # running more than one block. 'auto' gives 4 replicas and 10 blocks: 44 processes
+    # starting on two cores were most of this test's time.
     done = run_cli("run", "--provider", "both", "--arms",
                    "baseline,otel,openinference,openllmetry,honeyhive,anthropic-native",
                    "--rate", "10", "--duration", "1s", "--warmup-operations", "0", "--max-tokens", "8",
-                   "--schedule-delay-ms", "200", "--export-json", str(out), "--quiet", timeout=400)
+                   "--schedule-delay-ms", "200", "--replicas", "2", "--rounds", "4",
+                   "--export-json", str(out), "--quiet", timeout=400)
     assert done.returncode in (0, 3), done.stderr
     runs = {(r["provider"], r["arm"]): r for r in json.loads(out.read_text())["runs"]}
     expected = {(p, a) for p in ("openai", "anthropic")
@@ -122,7 +141,7 @@ def test_a_vendor_exporter_arm_in_its_own_environment_loses_no_span(tmp_path, ar
     out = tmp_path / "r.json"
     # One process per arm and provider (the accounting is what is checked here, not the CI):
     # seven vendors' imports on two cores are most of this test's time.
-    done = run_cli("run", "--provider", "both", "--arms", f"baseline,{arm}", "--rate", "10", "--duration", "2s",
+    done = run_cli("run", "--provider", "both", "--arms", f"baseline,{arm}", "--rate", "10", "--duration", "1s",
                    "--warmup-operations", "0", "--max-tokens", "8", "--schedule-delay-ms", "200",
                    "--replicas", "1", "--rounds", "2", "--export-json", str(out), "--quiet", timeout=900)
     assert done.returncode in (0, 3), done.stderr
