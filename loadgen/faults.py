@@ -333,9 +333,13 @@ def _cell(run: ScenarioRun, scenario: Scenario, profile: Profile, result: Worker
             "covered": collector.get("covered_operations"),
             "coverage_percent": summary.get("trace_coverage_percent"),
             "failed_calls": failed_calls,
+            # The tracer's LLM span of a failed call, received with status ERROR; and the
+            # application's root span around it (loadgen's: a timeout cancels it, which OTel
+            # does not record as an error).
+            "error_llm_spans": collector.get("error_llm_spans"),
             "error_roots": collector.get("error_roots"),
-            "failed_calls_traced_with_error": (min(collector["error_roots"], failed_calls)
-                                               if collector.get("error_roots") is not None else None),
+            "failed_calls_traced_with_error": _at_most(collector.get("error_llm_spans"), failed_calls),
+            "failed_calls_with_error_root": _at_most(collector.get("error_roots"), failed_calls),
         },
         "collector": _collector_check(result, collector, spans),
         "exporter_retries": None,
@@ -351,6 +355,10 @@ def _cell(run: ScenarioRun, scenario: Scenario, profile: Profile, result: Worker
     cell["verdict"], cell["worst"] = verdict(cell["checks"])
     cell["recommendations"] = recommendations(cell, scenario, profile)
     return cell
+
+
+def _at_most(count: int | None, limit: int) -> int | None:
+    return None if count is None else min(count, limit)
 
 
 def _collector_check(result: WorkerResult, collector: dict, spans: dict | None) -> dict | None:

@@ -2,12 +2,14 @@
 
 Shared by the embedded mock LLM and the embedded collector. The socket is bound before
 uvicorn starts, so with port 0 the actual port is known up front and reported through
-`on_ready` once the server is accepting connections.
+`on_ready` once the server is accepting connections. Their control routes share the
+reading of an arm request (`arm_time`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import socket
 import threading
@@ -15,6 +17,18 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 import uvicorn
+
+def arm_time(body: bytes | None) -> int | None:
+    """The t0_ns of an arm request's body {"t0_ns": N} (POST /_mock/arm, /_collector/arm);
+    None unless N is a non-negative integer."""
+    try:
+        t0_ns = json.loads(body or b"")["t0_ns"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if isinstance(t0_ns, bool) or not isinstance(t0_ns, int) or t0_ns < 0:
+        return None
+    return t0_ns
+
 
 # Seconds that in-flight requests get to finish after SIGTERM before they are cancelled.
 GRACEFUL_SHUTDOWN_S = 2

@@ -56,7 +56,7 @@ def synthetic(arm: str, profile: Profile, scenario: str, *, extra_ms: float = 0.
     collector = None if not traced else {
         "spans_received": ended - queue_full - lost, "duplicates": 0, "covered_operations": 290, "bytes": 1000,
         "attribute_completeness_percent": 100.0, "missing_attributes": {}, "rejected_spans": 0,
-        "attempts": 12 + retried, "attempts_by_outcome": {"accepted": 12, "down": retried},
+        "attempts": 12 + retried, "attempts_by_outcome": {"accepted": 12, "down": retried}, "error_llm_spans": 0,
         "spans_by_outcome": {"accepted": ended - queue_full - lost}, "error_roots": 0}
     result = worker_result(arm=arm, latency_by_op=latency, lag_by_op=array("q", [50_000] * len(offsets)),
                            timeline=timeline, shutdown_s=0.2, run_id=f"run-{arm}" if traced else None,

@@ -132,6 +132,24 @@ def test_openai_non_streaming_reads_usage():
     assert rec.t_wire == rec.t_response_end == 0
 
 
+def test_a_response_without_usage_is_not_an_error_for_either_provider():
+    # The mock's no_usage fault: the answer is whole, its token counts are not there.
+    def anthropic_handler(request):
+        return httpx2.Response(200, json={
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "m", "stop_reason": "end_turn",
+            "stop_sequence": None, "content": [{"type": "text", "text": "x"}], "usage": None})
+
+    def openai_handler(request):
+        return httpx2.Response(200, json={
+            "id": "c", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "x"}, "finish_reason": "stop"}]})
+
+    for provider in (AnthropicMessages(settings(False, "http://mock"), transport=httpx2.MockTransport(anthropic_handler)),
+                     OpenAIChat(settings(False, "http://mock/v1"), transport=httpx2.MockTransport(openai_handler))):
+        rec = asyncio.run(one_call(provider, None))
+        assert rec.error is None and rec.output_tokens == 0 and rec.response_model == "m"
+
+
 def test_retries_are_counted_as_attempts():
     calls = {"n": 0}
 

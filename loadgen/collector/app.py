@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from loadgen.span_names import LANGFUSE_OTLP_PATH
+from loadgen.serving import arm_time
 
 from .config import FAULT_KINDS, HTTP_FAULT_STATUS, CollectorConfig
 from .conventions import compile_required
@@ -265,7 +266,7 @@ class CollectorApp:
                 return
             await send_json(send, 200, (self.ledger.runs.get(run_id) or RunFigures(run_id)).attempts_json())
         elif (method, path) == ("POST", "/_collector/arm"):
-            t0_ns = _t0_ns(body)
+            t0_ns = arm_time(body)
             if t0_ns is None:
                 await send_json(send, 400, {"error": 'expected a JSON body {"t0_ns": N}, N an integer '
                                                      'time.monotonic_ns() value'})
@@ -282,17 +283,6 @@ class CollectorApp:
             await send_json(send, 200, {"ok": True})
         else:
             await send_json(send, 404, {"error": f"no route {method} {path}"})
-
-
-def _t0_ns(body: bytes | None) -> int | None:
-    """The t0_ns of an arm request's body {"t0_ns": N}; None unless N is a non-negative integer."""
-    try:
-        t0_ns = json.loads(body or b"")["t0_ns"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    if isinstance(t0_ns, bool) or not isinstance(t0_ns, int) or t0_ns < 0:
-        return None
-    return t0_ns
 
 
 def create_app(config: CollectorConfig, now_ns: Callable[[], int] = monotonic_ns) -> CollectorApp:

@@ -28,6 +28,8 @@ from typing import Any, Protocol
 
 import httpx2
 
+from loadgen.serving import arm_time
+
 from . import anthropic_api, openai_api
 from .config import HTTP_FAULT_STATUS, MockConfig
 from .faults import NO_FAULTS, Drawn, FaultLog, FaultPlan, Pacer, StallGate
@@ -308,7 +310,7 @@ class MockApp:
         elif route == ("GET", "/_mock/faults"):
             await _send_json(send, 200, self.fault_log.to_json())
         elif route == ("POST", "/_mock/arm"):
-            t0_ns = _t0_ns(body)
+            t0_ns = arm_time(body)
             if t0_ns is None:
                 await _send_json(send, 400, {"error": 'expected a JSON body {"t0_ns": N}, N an integer '
                                                       'time.monotonic_ns() value'})
@@ -342,17 +344,6 @@ def _retry_after(drawn: Drawn) -> Headers:
 def _first_half(body: bytes) -> bytes:
     """The first half of a JSON body, cut on a character boundary: never valid JSON."""
     return body[: len(body) // 2].decode(errors="ignore").encode()
-
-
-def _t0_ns(body: bytes | None) -> int | None:
-    """The t0_ns of an arm request's body {"t0_ns": N}; None unless N is a non-negative integer."""
-    try:
-        t0_ns = json.loads(body or b"")["t0_ns"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    if isinstance(t0_ns, bool) or not isinstance(t0_ns, int) or t0_ns < 0:
-        return None
-    return t0_ns
 
 
 def _stall_seconds(body: bytes | None) -> float | None:

@@ -54,8 +54,9 @@ class AnthropicMessages:
                 messages=messages,
                 max_tokens=prompt.max_tokens,
             )
-            rec.output_tokens = message.usage.output_tokens
-            rec.input_tokens = message.usage.input_tokens
+            if message.usage is not None:  # a response without usage (the mock's no_usage fault) is not an error
+                rec.output_tokens = message.usage.output_tokens
+                rec.input_tokens = message.usage.input_tokens
             rec.response_model = message.model
             rec.response_id = message.id
             rec.finish_reason = message.stop_reason
@@ -83,7 +84,8 @@ class AnthropicMessages:
                 message = event.message
                 rec.response_model = message.model
                 rec.response_id = message.id
-                rec.input_tokens = message.usage.input_tokens
+                if message.usage is not None:
+                    rec.input_tokens = message.usage.input_tokens
 
     async def aclose(self) -> None:
         await self._client.close()
