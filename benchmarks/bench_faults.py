@@ -8,7 +8,7 @@ provider and arm: latency p99 Δ and loop delay p99 Δ against the baseline duri
 outage, peak RSS and RSS at the end against before, spans dropped by reason, the exporter's
 attempts at the collector, and the times to recover and to shut down. Then the command.
 
-    .venv/bin/python benchmarks/bench_faults.py [--from faults.json] [-- extra loadgen faults flags]
+    .venv/bin/python benchmarks/bench_faults.py [--from faults.json | --keep faults.json] [-- loadgen faults flags]
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from pathlib import Path
 
 from _common import PYTHON, REPO, command_line
 
+from loadgen.document import validate_document
 
-def run_matrix(extra: list[str]) -> tuple[dict, float, int]:
-    path = Path(tempfile.mkdtemp()) / "faults.json"
+
+def run_matrix(extra: list[str], keep: str | None) -> tuple[dict, float, int]:
+    path = Path(keep) if keep else Path(tempfile.mkdtemp()) / "faults.json"
     cmd = [PYTHON, "-m", "loadgen.cli", "faults", "profiles/faults.toml", "--quiet", "--export-json", str(path), *extra]
     start = time.monotonic()
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
@@ -42,13 +44,16 @@ def _f(value, fmt: str = "{:+.1f}") -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--from", dest="source", help="a faults document already written")
+    parser.add_argument("--keep", help="where to keep the document the run writes")
     args, extra = parser.parse_known_args()
     extra = [flag for flag in extra if flag != "--"]
     if args.source:
         document, took, code = json.loads(Path(args.source).read_text()), None, None
     else:
-        document, took, code = run_matrix(extra)
-        print(f"loadgen faults: {took / 60:.1f} min, exit {code}")
+        document, took, code = run_matrix(extra, args.keep)
+        print(f"loadgen faults: {took / 60:.1f} min, exit {code}, {len(document['scenarios'])} scenario runs")
+    broken = validate_document(document)
+    print("schema (loadgen/schemas/results.schema.json): " + ("valid" if not broken else "INVALID: " + "; ".join(broken[:5])))
     cells = document["cells"]
     verdicts = {}
     for cell in cells:

@@ -17,7 +17,8 @@ from rich.markup import escape
 
 from loadgen.arms import ARM_NAMES
 from loadgen.errors import ExitCode, UserError
-from loadgen.profile import ProfileError, parse_duration
+from loadgen.profile import ProfileError
+from loadgen.profile_runs import parse_duration
 from loadgen.profile_files import load_profile
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"

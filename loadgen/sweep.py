@@ -28,7 +28,8 @@ from loadgen.orchestrator import Orchestrator
 from loadgen.processes import Engine
 from loadgen.plan import ModePlan, arm_plans, plan_mode
 from loadgen.limits import Validity
-from loadgen.profile import ConstantLoad, PoissonLoad, Profile, Sweep
+from loadgen.profile import ConstantLoad, PoissonLoad, Profile
+from loadgen.profile_runs import Sweep
 from loadgen.redact import redact_data
 
 StepArms = dict[str, list[str]]  # provider → the labels of the arms that run a step

@@ -23,7 +23,7 @@ def faults(tmp_path, *args: str) -> dict:
     done = run_cli("faults", *FAST, *args, "--export-json", str(path), timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     document = json.loads(path.read_text())
-    validate_document(document)
+    assert validate_document(document) == []
     assert "fault matrix" in done.stdout
     return document
 

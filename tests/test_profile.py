@@ -2,7 +2,8 @@
 
 import pytest
 
-from loadgen.profile import ProfileError, parse_duration
+from loadgen.profile import ProfileError
+from loadgen.profile_runs import parse_duration
 from loadgen.plan import mode_label, shard_count
 from loadgen.profile_files import load_profile
 

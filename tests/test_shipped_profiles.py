@@ -25,7 +25,8 @@ def test_a_shipped_profile_begins_with_a_comment_block_saying_how_to_run_it(path
     lines = path.read_text().splitlines()
     header = lines[:next(i for i, line in enumerate(lines) if not line.startswith("#"))]
     assert len(header) >= 3, f"{path.name}: no comment block at the top"
-    assert f"loadgen run profiles/{path.name}" in "\n".join(header)
+    command = "faults" if load_profile(path).faults is not None else "run"  # a fault matrix runs with its own command
+    assert f"loadgen {command} profiles/{path.name}" in "\n".join(header)
 
 
 def test_loadgen_validate_accepts_every_shipped_profile():

@@ -9,7 +9,7 @@ from conftest import run_cli
 from loadgen.console import print_sweep
 from loadgen.document import validate_document
 from loadgen.limits import Validity
-from loadgen.profile import Sweep
+from loadgen.profile_runs import Sweep
 from loadgen.profile_files import build_profile
 from loadgen.sweep import (ArmTrack, StepOutcome, budget_modes, next_arms, run_sweep, step_profile,
                            step_rates, sweep_document)
