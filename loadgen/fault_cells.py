@@ -4,7 +4,8 @@ A cell carries every figure of its arm in the scenario (phases, recovery, shutdo
 coverage of failed calls, the collector's counts against the worker's span buckets) and its
 checks against [faults.thresholds]: a check at level "fail" (spans unaccounted, the collector
 disagreeing, error classes the baseline did not have) fails the cell, one at level "warn"
-(latency, RSS, recovery, shutdown, drops the fault does not explain) warns. The worst figure
+(latency, RSS, recovery, shutdown, drops the fault does not explain, failed calls not traced
+with their error, calls not traced while only the LLM failed) warns. The worst figure
 is quoted, and the settings that change a result are named with it (`recommendations`).
 """
 
@@ -160,6 +161,16 @@ def checks(cell: dict, scenario: Scenario, profile: Profile) -> list[dict]:
     extra = sorted(set(cell["errors"]) - base_classes)
     check("errors_as_baseline", "fail", ", ".join(extra) or None, None, not extra,
           f"calls failed with error classes the baseline's did not: {', '.join(extra) or 'none'}")
+    coverage = cell["coverage"]
+    failed, traced = coverage["failed_calls"], coverage["failed_calls_traced_with_error"]
+    if failed and traced is not None:
+        check("failed_calls_traced", "warn", traced, failed, traced >= failed,
+              f"{traced} of {failed} failed calls reached the collector as an LLM span with status ERROR")
+    if scenario.target == "llm" and coverage["covered"] is not None:
+        # The collector had no fault: every call, failed or not, should arrive traced.
+        check("coverage", "warn", coverage["coverage_percent"], 100.0,
+              coverage["covered"] >= coverage["operations"],
+              f"{coverage['covered']} of {coverage['operations']} calls traced (root and LLM span received)")
     for phase in ("during", "after"):
         delta = cell["phases"][phase]["latency_delta_p99_ms"]
         check(f"latency_{phase}", "warn", delta, limits.latency_delta_p99_ms,

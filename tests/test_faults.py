@@ -28,9 +28,11 @@ def matrix_profile(**faults) -> Profile:
 
 
 def synthetic(arm: str, profile: Profile, scenario: str, *, extra_ms: float = 0.0, lost: int = 0,
-              rss_after_mib: float = 100.0, queue_full: int = 0, retried: int = 0) -> tuple:
+              rss_after_mib: float = 100.0, queue_full: int = 0, retried: int = 0, failed: int = 0,
+              error_spans: int = 0) -> tuple:
     """(a worker result, its collector attempt log) for one arm of a scenario: 2 s per phase at 50/s;
-    during the fault calls of the tracing arm take `extra_ms` longer; `lost` spans end in no bucket."""
+    during the fault calls of the tracing arm take `extra_ms` longer; `lost` spans end in no bucket;
+    `failed` calls failed, `error_spans` of them reached the collector as ERROR spans."""
     sprofile = scenario_profile(profile, SCENARIOS[scenario], "openai")
     offsets = profile_offsets(sprofile)
     bounds = phase_bounds(profile, SCENARIOS[scenario])
@@ -55,14 +57,14 @@ def synthetic(arm: str, profile: Profile, scenario: str, *, extra_ms: float = 0.
         "dropped": {"queue_full": queue_full, "export_failed": 0, "rejected": 0, "after_shutdown": 0},
         "export_latency": worker_result().histograms["latency"]}
     collector = None if not traced else {
-        "spans_received": ended - queue_full - lost, "duplicates": 0, "covered_operations": 290, "bytes": 1000,
+        "spans_received": ended - queue_full - lost, "duplicates": 0, "covered_operations": len(offsets), "bytes": 1000,
         "attribute_completeness_percent": 100.0, "missing_attributes": {}, "rejected_spans": 0,
-        "attempts": 12 + retried, "attempts_by_outcome": {"accepted": 12, "down": retried}, "error_llm_spans": 0,
-        "spans_by_outcome": {"accepted": ended - queue_full - lost}, "error_roots": 0}
+        "attempts": 12 + retried, "attempts_by_outcome": {"accepted": 12, "down": retried}, "error_llm_spans": error_spans,
+        "spans_by_outcome": {"accepted": ended - queue_full - lost}, "error_roots": error_spans}
     result = worker_result(arm=arm, latency_by_op=latency, lag_by_op=array("q", [50_000] * len(offsets)),
                            timeline=timeline, shutdown_s=0.2, run_id=f"run-{arm}" if traced else None,
                            spans=spans, collector=collector, operations_sent=len(offsets),
-                           operations_completed=len(offsets), operations_ok=len(offsets))
+                           operations_completed=len(offsets), operations_ok=len(offsets) - failed)
     # One export a second; none accepted while the collector is down; the first back 0.3 s after it.
     attempts = [[T0 + s * NS // 2, "accepted", 100] for s in range(samples) if not during[0] <= s * NS // 2 <= during[1]]
     attempts.append([T0 + during[1] + 3 * NS // 10, "accepted", 100])
@@ -138,6 +140,9 @@ def test_a_cell_passes_warns_or_fails_by_its_worst_figure():
     assert slow["latency_delta_p99_ms"] == pytest.approx(12, rel=0.02)
     grown = cell(rss_after_mib=125)
     assert grown["verdict"] == "warn" and grown["rss_back_percent"] == pytest.approx(25)
+    untraced = cell(failed=20, error_spans=15)
+    assert untraced["verdict"] == "warn" and "15 of 20 failed calls" in untraced["worst"]
+    assert cell(failed=20, error_spans=20)["verdict"] == "pass"
     lost = cell(lost=3, extra_ms=12)
     assert lost["verdict"] == "fail" and lost["spans"]["unaccounted"] == 3 and "unaccounted" in lost["worst"]
 
