@@ -143,13 +143,19 @@ def sweep_command(profile: Profile, *, export_json: str | None, out: Console, er
     document = sweep_document(profile.model_dump(mode="json"), result)
     print_sweep(out, document)
     export(document, export_json, err)
+    return _cut_short(result) or ExitCode.OK
+
+
+def _cut_short(result) -> int | None:
+    """A sweep's or a fault matrix's exit code when it did not run to its end: interrupted (130), a
+    worker lost (1), or the failure's own (e.g. 4, the target unreachable); None when it did."""
     if result.interrupted:
         return ExitCode.INTERRUPTED
     if result.errors:
         return ExitCode.FAILURE
     if result.failure:
         return result.failure.code
-    return ExitCode.OK
+    return None
 
 
 def faults_command(profile: Profile, *, export_json: str | None, out: Console, err: Console,
@@ -170,15 +176,7 @@ def faults_command(profile: Profile, *, export_json: str | None, out: Console, e
     document = faults_document(profile.model_dump(mode="json"), result, "embedded mock and collector")
     print_fault_matrix(out, document)
     export(document, export_json, err)
-    if result.interrupted:
-        return ExitCode.INTERRUPTED
-    if result.errors:
-        return ExitCode.FAILURE
-    if result.failure:
-        return result.failure.code
-    if result.generator_invalid:
-        return ExitCode.INVALID_RUN
-    return ExitCode.OK
+    return _cut_short(result) or (ExitCode.INVALID_RUN if result.generator_invalid else ExitCode.OK)
 
 
 def _faults_refusal(profile: Profile) -> str | None:

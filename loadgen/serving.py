@@ -3,7 +3,7 @@
 Shared by the embedded mock LLM and the embedded collector. The socket is bound before
 uvicorn starts, so with port 0 the actual port is known up front and reported through
 `on_ready` once the server is accepting connections. Their control routes share the
-reading of an arm request (`arm_time`).
+answer to an arm request (`arm_answer`).
 """
 
 from __future__ import annotations
@@ -18,16 +18,17 @@ from typing import Any
 
 import uvicorn
 
-def arm_time(body: bytes | None) -> int | None:
-    """The t0_ns of an arm request's body {"t0_ns": N} (POST /_mock/arm, /_collector/arm);
-    None unless N is a non-negative integer."""
+def arm_answer(plan, body: bytes | None) -> tuple[int, dict]:
+    """Place a fault plan's windows at the t0_ns of an arm request's body {"t0_ns": N}
+    (POST /_mock/arm, /_collector/arm); the status and JSON to answer with."""
     try:
         t0_ns = json.loads(body or b"")["t0_ns"]
     except (ValueError, KeyError, TypeError):
-        return None
+        t0_ns = None
     if isinstance(t0_ns, bool) or not isinstance(t0_ns, int) or t0_ns < 0:
-        return None
-    return t0_ns
+        return 400, {"error": 'expected a JSON body {"t0_ns": N}, N an integer time.monotonic_ns() value'}
+    plan.arm(t0_ns)
+    return 200, {"ok": True, "windows": plan.windows()}
 
 
 # Seconds that in-flight requests get to finish after SIGTERM before they are cancelled.

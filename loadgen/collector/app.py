@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from loadgen.span_names import LANGFUSE_OTLP_PATH
-from loadgen.serving import arm_time
+from loadgen.serving import arm_answer
 
 from .config import FAULT_KINDS, HTTP_FAULT_STATUS, CollectorConfig
 from .conventions import compile_required
@@ -266,13 +266,7 @@ class CollectorApp:
                 return
             await send_json(send, 200, (self.ledger.runs.get(run_id) or RunFigures(run_id)).attempts_json())
         elif (method, path) == ("POST", "/_collector/arm"):
-            t0_ns = arm_time(body)
-            if t0_ns is None:
-                await send_json(send, 400, {"error": 'expected a JSON body {"t0_ns": N}, N an integer '
-                                                     'time.monotonic_ns() value'})
-                return
-            self._plan.arm(t0_ns)
-            await send_json(send, 200, {"ok": True, "windows": self._plan.windows()})
+            await send_json(send, *arm_answer(self._plan, body))
         elif (method, path) == ("POST", "/_collector/reset"):
             if run_id is None:
                 self.ledger.reset()

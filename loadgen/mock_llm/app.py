@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import httpx2
 
-from loadgen.serving import arm_time
+from loadgen.serving import arm_answer
 
 from . import anthropic_api, openai_api
 from .config import HTTP_FAULT_STATUS, MockConfig
@@ -310,13 +310,7 @@ class MockApp:
         elif route == ("GET", "/_mock/faults"):
             await _send_json(send, 200, self.fault_log.to_json())
         elif route == ("POST", "/_mock/arm"):
-            t0_ns = arm_time(body)
-            if t0_ns is None:
-                await _send_json(send, 400, {"error": 'expected a JSON body {"t0_ns": N}, N an integer '
-                                                      'time.monotonic_ns() value'})
-                return
-            self._plan.arm(t0_ns)
-            await _send_json(send, 200, {"ok": True, "windows": self._plan.windows()})
+            await _send_json(send, *arm_answer(self._plan, body))
         elif route == ("POST", "/_mock/reset"):
             self._reset_counters()
             self._gate.clear()
