@@ -32,10 +32,10 @@ def build_cells(run: ScenarioRun, profile: Profile) -> tuple[list[dict], list[di
     offsets = profile_offsets(sprofile)
     bounds = phase_bounds(profile, scenario)
     summaries = {summary["arm"]: summary for summary in run.runs}
-    phases, baselines = {}, []
-    for result in run.results:
-        attempts = run.attempts.get(result.run_id) if result.run_id else None
-        phases[result.arm] = phase_figures(result, offsets, bounds, run.t0_ns or 0, attempts)
+    attempts = {result.arm: run.attempts.get(result.run_id) if result.run_id else None for result in run.results}
+    phases = {result.arm: phase_figures(result, offsets, bounds, run.t0_ns or 0, attempts[result.arm])
+              for result in run.results}
+    baselines = []
     base = next((r for r in run.results if is_baseline(r.arm)), None)
     base_phases = phases.get(base.arm) if base is not None else None
     cells = []
@@ -46,9 +46,8 @@ def build_cells(run: ScenarioRun, profile: Profile) -> tuple[list[dict], list[di
                               "phases": phases[result.arm], "errors": summary.get("errors"),
                               "valid": summary.get("valid"), "invalid_reasons": summary.get("invalid_reasons") or []})
             continue
-        attempts = run.attempts.get(result.run_id) if result.run_id else None
         cell = _cell(run, scenario, profile, result, summary, phases[result.arm], base_phases,
-                     summaries.get(base.arm) if base is not None else None, bounds, attempts)
+                     summaries.get(base.arm) if base is not None else None, bounds, attempts[result.arm])
         cells.append(cell)
     return cells, baselines
 
@@ -144,8 +143,8 @@ def checks(cell: dict, scenario: Scenario, profile: Profile) -> list[dict]:
 
     spans = cell["spans"] or {}
     unaccounted = spans.get("unaccounted")
-    check("unaccounted", "fail", unaccounted, limits.unaccounted,
-          None if unaccounted is None else unaccounted <= limits.unaccounted, f"unaccounted spans {unaccounted}")
+    check("unaccounted", "fail", unaccounted, limits.unaccounted, _within(unaccounted, limits.unaccounted),
+          f"unaccounted spans {unaccounted}")
     collector = cell["collector"]
     if collector is not None:
         gap = collector["exported_minus_received"]
@@ -174,10 +173,10 @@ def checks(cell: dict, scenario: Scenario, profile: Profile) -> list[dict]:
     for phase in ("during", "after"):
         delta = cell["phases"][phase]["latency_delta_p99_ms"]
         check(f"latency_{phase}", "warn", delta, limits.latency_delta_p99_ms,
-              None if delta is None else delta <= limits.latency_delta_p99_ms,
+              _within(delta, limits.latency_delta_p99_ms),
               f"latency p99 {phase} the fault {_signed(delta)} ms against the baseline")
     back = cell["rss_back_percent"]
-    check("rss_back", "warn", back, limits.rss_back_percent, None if back is None else back <= limits.rss_back_percent,
+    check("rss_back", "warn", back, limits.rss_back_percent, _within(back, limits.rss_back_percent),
           f"RSS at the end {_signed(back)} % against before the fault")
     if scenario.back and scenario.target == "collector":
         recovered = cell["recovery_s"]
@@ -186,9 +185,14 @@ def checks(cell: dict, scenario: Scenario, profile: Profile) -> list[dict]:
               f"recovery {recovered if recovered is not None else 'never (before the run ended)'} s "
               f"after the fault ended")
     shutdown = cell["shutdown_s"]
-    check("shutdown", "warn", shutdown, limits.shutdown_s, None if shutdown is None else shutdown <= limits.shutdown_s,
+    check("shutdown", "warn", shutdown, limits.shutdown_s, _within(shutdown, limits.shutdown_s),
           f"flush and shutdown took {shutdown} s")
     return found
+
+
+def _within(figure: float | None, limit: float) -> bool | None:
+    """Whether a figure is at or under its limit; None when it was not measured."""
+    return None if figure is None else figure <= limit
 
 
 def _signed(value: float | None) -> str:
@@ -196,7 +200,8 @@ def _signed(value: float | None) -> str:
 
 
 def verdict(found: list[dict]) -> tuple[str, str | None]:
-    """'fail' if a fail-level check failed, 'warn' if a warn-level one did, else 'pass'; with the worst figure's text."""
+    """'fail' if a fail-level check failed, 'warn' if a warn-level one did, else 'pass'; with the worst
+    figure's text."""
     failed = [c for c in found if c["passed"] is False]
     for level in ("fail", "warn"):
         mine = [c for c in failed if c["level"] == level]
@@ -227,7 +232,7 @@ def recommendations(cell: dict, scenario: Scenario, profile: Profile) -> list[st
         said.append(f"{dropped['queue_full']} spans dropped with the queue full: at {rate:.0f} spans/s a queue of "
                     f"max_queue_size = {tracing.max_queue_size} holds {tracing.max_queue_size / rate:.1f} s; "
                     f"{int(rate * outage) + 1} would hold this {outage:g} s fault")
-    if dropped.get("export_failed") and "export_timeout_ms" in " ".join(scenario.settings):
+    if dropped.get("export_failed") and "export_timeout_ms" in scenario.settings:
         said.append(f"{dropped['export_failed']} spans dropped after failed exports: an OTLP exporter retries a "
                     f"batch with backoff (1, 2, 4 s…) until its next wait would pass export_timeout_ms = "
                     f"{tracing.export_timeout_ms}, then drops it; a longer timeout rides out a longer fault, "

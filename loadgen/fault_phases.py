@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from loadgen.collector.config import CollectorFault
 from loadgen.errors import UserError
 from loadgen.fault_scenarios import Scenario
 from loadgen.histograms import Recorder
 from loadgen.mock_llm.config import FaultSpec
-from loadgen.profile import ConstantLoad, Profile
+from loadgen.memory import MIB
+from loadgen.profile import Profile
 from loadgen.results import WorkerResult
 from loadgen.schedule import NS, warmup_offsets
 
 PHASES = ("before", "during", "after")
-MIB = 2**20
 
 
 # --- one scenario's profile and phases ------------------------------------------------------------------------------
@@ -37,8 +38,7 @@ def during_s(profile: Profile, scenario: Scenario) -> float:
 def phase_bounds(profile: Profile, scenario: Scenario) -> dict[str, tuple[int, int]]:
     """Each phase's [start, end) in ns from the measured schedule's start."""
     faults = profile.faults
-    edges = [0.0, faults.before, faults.before + during_s(profile, scenario),
-             faults.before + during_s(profile, scenario) + faults.after]
+    edges = list(accumulate((faults.before, during_s(profile, scenario), faults.after), initial=0.0))
     return {name: (round(edges[k] * NS), round(edges[k + 1] * NS)) for k, name in enumerate(PHASES)}
 
 
@@ -52,11 +52,8 @@ def scenario_profile(profile: Profile, scenario: Scenario, provider: str) -> Pro
     mock = profile.mock.model_copy(update={"faults": [FaultSpec(**window)] if on_llm else [], "faults_from": "armed"})
     collector = profile.collector.model_copy(
         update={"faults": [] if on_llm else [CollectorFault(**window)], "faults_from": "armed"})
-    load = profile.load
-    if load.kind not in ("constant", "poisson"):
-        load = ConstantLoad(rate=load.rate)
-    update = {
-        "provider": provider, "load": load, "modes": [], "operations": None, "rounds": 1, "replicas": 1, "workers": 1,
+    update = {  # the load is constant or poisson (loadgen faults refuses the others)
+        "provider": provider, "modes": [], "operations": None, "rounds": 1, "replicas": 1, "workers": 1,
         "duration": sum(end - start for start, end in phase_bounds(profile, scenario).values()) / NS,
         "mock": mock, "collector": collector,
     }
@@ -169,10 +166,9 @@ def recovery(result: WorkerResult, scenario: Scenario, bounds: dict, t0_ns: int,
     if scenario.target == "collector" and scenario.back and attempts is not None:
         accepted = next((arrival for arrival, outcome, _ in sorted(attempts)
                          if arrival >= fault_end and outcome == "accepted"), None)
-    back = scenario.back
     return {
         "first_accepted_export_s": _seconds(accepted - fault_end) if accepted is not None else None,
-        "queue_drained_s": _seconds(drained - fault_end) if drained is not None and back else None,
+        "queue_drained_s": _seconds(drained - fault_end) if drained is not None and scenario.back else None,
         "queue_level_before": level,
     }
 

@@ -13,7 +13,7 @@ baseline included, when the tracer leaves errors alone).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Phase lengths that are not the profile's `during`: the 30 s outage, a 2 s stall.
 COLLECTOR_DOWN_S = 30.0
@@ -33,22 +33,25 @@ class Scenario:
     timeout_s: float | None = None  # the per-call deadline, when the scenario is about it
     drops: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
-    settings: tuple[str, ...] = field(default=())  # the settings that change its result (recommendations)
+    settings: tuple[str, ...] = ()  # the profile settings that change its result (named in recommendations)
 
 
-_EXPORT_RETRIES = ("export_timeout_ms (how long the exporter retries one batch)", "max_queue_size")
+# How long the exporter retries one batch, and how much the queue holds meanwhile.
+_EXPORT_RETRIES = ("export_timeout_ms", "max_queue_size")
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("collector_down", "the collector down 30 s, then back", "collector", {"kind": "down"},
              during_s=COLLECTOR_DOWN_S, drops=("queue_full", "export_failed"), settings=_EXPORT_RETRIES),
     Scenario("collector_down_at_exit", "the collector down from the fault on, still down at shutdown", "collector",
              {"kind": "down"}, back=False, drops=("queue_full", "export_failed"),
-             settings=("export_timeout_ms (bounds each export attempt at exit)",)),
+             settings=("export_timeout_ms",)),  # bounds each export attempt at exit
     Scenario("collector_slow", "every export ACKed after 2 s", "collector", {"kind": "delay", "delay_ms": 2000},
              drops=("queue_full",), settings=("max_queue_size", "max_export_batch_size")),
     Scenario("collector_429", "exports answered 429 with Retry-After: 1", "collector",
-             {"kind": "http_429", "retry_after_s": 1.0}, drops=("queue_full", "export_failed"), settings=_EXPORT_RETRIES),
+             {"kind": "http_429", "retry_after_s": 1.0}, drops=("queue_full", "export_failed"),
+             settings=_EXPORT_RETRIES),
     Scenario("collector_503", "exports answered 503 with Retry-After: 1", "collector",
-             {"kind": "http_503", "retry_after_s": 1.0}, drops=("queue_full", "export_failed"), settings=_EXPORT_RETRIES),
+             {"kind": "http_503", "retry_after_s": 1.0}, drops=("queue_full", "export_failed"),
+             settings=_EXPORT_RETRIES),
     Scenario("collector_400", "exports answered 400 (not retryable)", "collector", {"kind": "http_400"},
              drops=("export_failed",)),
     Scenario("collector_413", "exports answered 413 (not retryable)", "collector", {"kind": "http_413"},

@@ -15,6 +15,7 @@ from running one scenario (`orchestrated_scenario`), so it is tested with a fake
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Callable
 from urllib.parse import urlencode
@@ -34,13 +35,11 @@ from loadgen.redact import redact_data
 from loadgen.results import WorkerResult
 from loadgen.schedule import NS
 
-PHASES = ("before", "during", "after")
 # The rules whose breaking, by a baseline, means the generator itself failed: it did not send the
 # schedule (rate, unsent) or its worker was saturated. Dispatch lag is not among them: in a
 # scenario every arm's worker shares one core, so a tracer's export work delays the others'
 # wake-ups by milliseconds; each phase reports it as loop delay, against the baseline's.
 GENERATOR_RULES = ("send_rate", "unsent_operations", "worker_cpu")
-MIB = 2**20
 
 
 class ScenarioWatch:
@@ -72,7 +71,6 @@ class ScenarioWatch:
 
 
 ScenarioRunner = Callable[[Scenario, str], ScenarioRun]
-
 
 
 def orchestrated_scenario(profile: Profile, progress, cores: int, engine: Engine | None = None) -> ScenarioRunner:
@@ -146,15 +144,13 @@ def run_matrix(profile: Profile, run_scenario: ScenarioRunner,
 
 
 def _scenario_entry(run: ScenarioRun, scenario: Scenario, profile: Profile) -> dict:
-    injected: dict[str, int] = {}
-    for entry in run.mock_faults or ():
-        injected[entry["kind"]] = injected.get(entry["kind"], 0) + 1
+    injected = Counter(entry["kind"] for entry in run.mock_faults or ())
     return {
         "scenario": scenario.name, "provider": run.provider, "about": scenario.about, "target": scenario.target,
         "phases_s": {name: [start / NS, end / NS] for name, (start, end) in phase_bounds(profile, scenario).items()},
         "fault": scenario.fault, "fault_lasts_to_the_end": not scenario.back,
         "fault_windows": run.windows,
-        "mock_faults_injected": injected if run.mock_faults is not None else None,
+        "mock_faults_injected": dict(injected) if run.mock_faults is not None else None,
         "errors_by_arm": {result.arm: result.errors for result in run.results},
         "attempts_by_arm": {result.arm: result.attempts for result in run.results},
     }
