@@ -117,7 +117,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event, settle=lambda: 
     watcher = asyncio.get_running_loop().create_task(watch())
     started_wall = time.time()
     blocks: list[dict] = []
-    last_block_end: float | None = None
+    last_flush_s: float | None = None  # the wall time of the flush after the latest block
     busy = {"cpu": 0.0, "wall": 0.0, "flush_cpu": 0.0}
     settle()  # e.g. pin to its core: the imports and the priming call above used any free core
     messages.put(("ready", (label, spec.worker)))
@@ -130,16 +130,16 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event, settle=lambda: 
                 probe.begin()
             figures = await _run_block(runner, block, start_at_ns)
             window["active"] = False
-            last_block_end = time.monotonic()
             if "cpu" in window:
                 busy["cpu"] += sampler.cpu_seconds() - window["cpu"]
                 busy["wall"] += time.monotonic() - window["wall"]
             # Each block ends with its spans flushed, so no arm's exports spill into the
             # next arm's block on a shared core. The flush is tracing work: it counts in
             # CPU per operation, though not in the worker's busy share.
-            flush_start = sampler.cpu_seconds()
+            flush_start, flush_wall = sampler.cpu_seconds(), time.monotonic()
             arm.flush()
             busy["flush_cpu"] += sampler.cpu_seconds() - flush_start
+            last_flush_s = time.monotonic() - flush_wall
             blocks.append({**figures, "replica": spec.replica})
             # A soak's window figures travel with the block's end, so the orchestrator can
             # write the window before the next one starts.
@@ -155,11 +155,12 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event, settle=lambda: 
         watcher.cancel()
         await provider.aclose()
     # The final flush: after it every span that ended is exported or dropped for a reason.
-    flush_start = sampler.cpu_seconds()
+    flush_start, shutdown_wall = sampler.cpu_seconds(), time.monotonic()
     spans = arm.shutdown()  # None: the arm traces nothing
     busy["flush_cpu"] += sampler.cpu_seconds() - flush_start
-    # The last block's flush and the shutdown: what an application's exit waits for.
-    shutdown_s = time.monotonic() - last_block_end if last_block_end is not None else None
+    # The last block's flush and the shutdown: what an application's exit waits for (not the wait
+    # in between for the other arms' blocks and the orchestrator's word to finish).
+    shutdown_s = last_flush_s + time.monotonic() - shutdown_wall if last_flush_s is not None else None
     sampler.sample()
     report_progress()  # the final figures, so the display ends at what was done
     cpu_percent = busy["cpu"] / busy["wall"] * 100 if busy["wall"] > 0 else 0.0

@@ -76,3 +76,16 @@ def test_with_retries_every_attempt_the_mock_refused_is_counted(tmp_path):
     failed_attempts = sum(entry["attempts_by_arm"][arm] - ok[arm] for arm in ok)
     assert failed_attempts == injected > 0
     assert sum(entry["attempts_by_arm"].values()) > sum(ok.values())
+
+
+@pytest.mark.e2e
+def test_the_exit_waits_as_long_as_the_exporter_retries_with_the_collector_down(tmp_path):
+    # Known answer: an OTLP exporter retries a batch with backoff (1 s ± 20 %, then 2 s ± 20 %, …) until
+    # the next wait would pass its timeout. With 2 s, an export at exit waits out one backoff (0.8–1.2 s)
+    # and gives up; the last flush and the shutdown make at most two, so the exit takes 0.8–2 × 2 s plus
+    # the attempts. With the collector healthy it takes well under a second.
+    document = faults(tmp_path, "--scenarios", "collector_down_at_exit,collector_400", "--arms", "baseline,otel",
+                      "--set", "tracing.export_timeout_ms=2000")
+    exits = {cell["scenario"]: cell["shutdown_s"] for cell in document["cells"]}
+    assert 0.75 <= exits["collector_down_at_exit"] <= 4.5, exits
+    assert exits["collector_400"] < 0.5, exits
