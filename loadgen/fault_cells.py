@@ -247,7 +247,8 @@ def recommendations(cell: dict, scenario: Scenario, profile: Profile) -> list[st
             said.append(f"recovery took {check['figure']} s: the queue drains max_export_batch_size = "
                         f"{tracing.max_export_batch_size} spans per export, one export per schedule_delay_ms = "
                         f"{tracing.schedule_delay_ms} once the backlog is gone")
-        elif check["check"].startswith("latency_") and scenario.target == "llm" and "max_retries" in scenario.settings:
+        elif (check["check"].startswith("latency_") and "max_retries" in scenario.settings
+              and profile.max_retries > 0):  # with none, no retry is on the latency
             said.append(f"{check['text']}: with max_retries = {profile.max_retries} every retry is on the "
                         f"call's latency")
     return said
