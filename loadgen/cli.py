@@ -1,7 +1,8 @@
 """Command line: parse, build a profile, call. No logic of its own.
 
 Exit codes: 0 success, 1 internal failure, 2 bad usage or profile, 3 run completed but
-invalid, 4 target unreachable, 130 interrupted (results so far still written).
+invalid, 4 target unreachable, 5 `loadgen compare`'s gate failed, 130 interrupted (results so
+far still written).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
@@ -259,6 +261,49 @@ def faults(profile_path: str | None, scenarios: str | None, sets: tuple[str, ...
                               live=not quiet)
     except UserError as exc:
         _fail(str(exc), exc.code)
+    sys.exit(int(code))
+
+
+_GATE_LIMITS = (
+    ("--max-overhead-increase-ms", "the latency overhead", "ms"),
+    ("--max-loop-delay-increase-ms", "the loop delay overhead", "ms"),
+    ("--max-memory-increase-mib", "the memory fixed cost", "MiB"),
+    ("--max-memory-growth-increase-mib-per-1k-ops", "the memory growth", "MiB per 1,000 operations"),
+    ("--max-drop-rate-increase-percent", "the drop rate", "percentage points"),
+    ("--max-export-p95-increase-ms", "the export latency p95", "ms"),
+    ("--max-throughput-decrease-percent", "the achieved rate", "% of the base's"),
+)
+
+
+def _gate_limits(command):
+    for flag, figure, unit in reversed(_GATE_LIMITS):
+        command = click.option(flag, type=click.FloatRange(min=0), metavar="N",
+                               help=f"Fail (exit 5) when {figure} got significantly worse by more than N {unit}.")(command)
+    return command
+
+
+@main.command()
+@click.argument("base_path", metavar="BASE.json", type=click.Path(dir_okay=False))
+@click.argument("new_path", metavar="NEW.json", type=click.Path(dir_okay=False))
+@click.option("--fail-on", type=click.Choice(["worse", "never"]),
+              help="worse: exit 5 when any figure is worse beyond noise (default with a gate: worse).")
+@_gate_limits
+@click.option("--force", is_flag=True, default=False,
+              help="Compare runs that are not the same experiment (prompts, seed, load, target), saying what differs.")
+@click.option("--export-json", type=click.Path(dir_okay=False), help="Write the comparison document here.")
+def compare(base_path: str, new_path: str, force: bool, export_json: str | None, **gate_flags: Any) -> None:
+    """Compare two runs' results: each provider/arm/mode's overhead, loop delay, memory, drop rate,
+    export p95 and throughput — better, worse or within noise, by each figure's CI. Exit 0; 5 when
+    a gate (--fail-on worse, a --max-… limit, [gate] in NEW's profile) fails; 2 when refused."""
+    from loadgen.compare_command import compare_command
+
+    try:
+        code = compare_command(base_path, new_path, gate_flags=gate_flags, force=force, export_json=export_json,
+                               out=out, err=err)
+    except UserError as exc:
+        _fail(str(exc), exc.code)
+    except ValidationError as exc:
+        _fail(f"compare: [gate] in {new_path}: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", ExitCode.USAGE)
     sys.exit(int(code))
 
 

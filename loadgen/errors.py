@@ -11,6 +11,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad usage, bad profile, missing API key
     INVALID_RUN = 3  # the run completed but broke a validity rule
     UNREACHABLE = 4  # a target (or collector) could not be reached
+    GATE_FAILED = 5  # loadgen compare: a figure got worse, or crossed a limit, under a gate
     INTERRUPTED = 130  # Ctrl-C or SIGTERM; results so far are still written
 
 

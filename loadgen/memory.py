@@ -23,6 +23,7 @@ that is not the tracer's.
 | rss_growth_mib_per_1k_ops, rss_growth_ci95_mib_per_1k_ops | the arm's own retained-RSS slope (every arm) |
 | memory_growth_mib_per_1k_ops, memory_growth_ci95_mib_per_1k_ops | that slope minus the baseline's |
 | memory_fixed_mib | the arm's level before its first call minus the baseline's (mean over workers) |
+| memory_fixed_ci95_mib | its CI: Welch's over the two arms' worker levels (two workers a side or more) |
 """
 
 from __future__ import annotations
@@ -94,6 +95,21 @@ def growth_delta(base: GrowthFit, arm: GrowthFit) -> tuple[float, list[float] | 
     return delta, [delta - half, delta + half]
 
 
+def fixed_ci(base_levels: list[float], arm_levels: list[float]) -> list[float] | None:
+    """The fixed cost's 95 % CI: Welch's, over the two arms' worker levels (processes differ in
+    where they start; that spread is the fixed cost's noise). None without two workers a side."""
+    if len(base_levels) < 2 or len(arm_levels) < 2:
+        return None
+    var_b, var_a = (statistics.variance(levels) / len(levels) for levels in (base_levels, arm_levels))
+    se = math.sqrt(var_a + var_b)
+    delta = statistics.fmean(arm_levels) - statistics.fmean(base_levels)
+    if se == 0:
+        return [delta, delta]
+    df = se**4 / (var_a**2 / (len(arm_levels) - 1) + var_b**2 / (len(base_levels) - 1))
+    half = t975(df) * se
+    return [delta - half, delta + half]
+
+
 def memory_cost(baseline_result: WorkerResult | None, arm_result: WorkerResult) -> dict:
     """An arm's memory figures: its own growth, and with a baseline its fixed cost and growth
     against it (plus loadgen.overhead's steady-state overhead); None where not measurable."""
@@ -102,6 +118,7 @@ def memory_cost(baseline_result: WorkerResult | None, arm_result: WorkerResult) 
         "rss_growth_mib_per_1k_ops": _round(own.slope if own else None, 3),
         "rss_growth_ci95_mib_per_1k_ops": _round_pair(own.ci95() if own else None, 3),
         "memory_fixed_mib": None,
+        "memory_fixed_ci95_mib": None,
         "memory_growth_mib_per_1k_ops": None,
         "memory_growth_ci95_mib_per_1k_ops": None,
         "memory_overhead_mib": None,
@@ -115,6 +132,7 @@ def memory_cost(baseline_result: WorkerResult | None, arm_result: WorkerResult) 
         return figures
     delta, ci = growth_delta(base, own)
     figures["memory_fixed_mib"] = round(statistics.fmean(own.levels) - statistics.fmean(base.levels), 2)
+    figures["memory_fixed_ci95_mib"] = _round_pair(fixed_ci(base.levels, own.levels), 2)
     figures["memory_growth_mib_per_1k_ops"] = round(delta, 3)
     figures["memory_growth_ci95_mib_per_1k_ops"] = _round_pair(ci, 3)
     return figures

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loadgen.histograms import Recorder
+from loadgen.intervals import quantile_ci, rate_ci, wilson
 from loadgen.known_answer import held_figures
 from loadgen.memory import memory_cost
 from loadgen.overhead import Unit, memory_figures, paired_overhead, paired_part
@@ -70,19 +71,25 @@ def span_figures(result: WorkerResult) -> dict:
     spans = result.spans
     if not spans:
         # The baseline traces nothing: the keys are there, with nothing in them.
-        return dict.fromkeys(("spans", "dropped_span_rate_percent", "export_latency_ms", "trace_coverage_percent",
+        return dict.fromkeys(("spans", "dropped_span_rate_percent", "dropped_span_rate_ci95_percent",
+                              "export_latency_ms", "export_latency_p95_ci95_ms", "trace_coverage_percent",
                               "attribute_completeness_percent", "missing_attributes", "export_bytes_per_operation"))
     collector = result.collector
     received = collector["spans_received"] if collector else None
     duplicates = collector["duplicates"] if collector else None
     dropped_total = sum(spans["dropped"].values())
+    export_latency = Recorder.decode(spans["export_latency"])
     operations = result.operations_sent
     # Every traced call — warm-up and priming included (one priming call per worker) — sent spans and bytes.
     traced_calls = operations + result.warmup_operations + result.workers
     figures = {
-        "spans": reconcile(spans, received, duplicates),
+        "spans": {**reconcile(spans, received, duplicates), "export_calls": spans.get("export_calls")},
         "dropped_span_rate_percent": _percent(dropped_total, spans["exported"] + dropped_total),
-        "export_latency_ms": Recorder.decode(spans["export_latency"]).summary_ms(),
+        "dropped_span_rate_ci95_percent": _drop_rate_ci(dropped_total, spans),
+        "export_latency_ms": export_latency.summary_ms(),
+        "export_latency_p95_ci95_ms": quantile_ci(
+            lambda p: round(export_latency.histogram.get_value_at_percentile(100 * p) / 1000, 4), 0.95,
+            spans.get("export_calls") or 0) if export_latency.count else None,
         "trace_coverage_percent": None,
         "attribute_completeness_percent": None,
         "missing_attributes": None,
@@ -95,6 +102,13 @@ def span_figures(result: WorkerResult) -> dict:
         figures["export_bytes_per_operation"] = round(collector["bytes"] / traced_calls, 1) if traced_calls else None
         figures["collector_export_delay_ms"] = collector.get("export_delay_ms")
     return figures
+
+
+def _drop_rate_ci(dropped: int, spans: dict) -> list[float] | None:
+    """The drop rate's 95 % CI, with export calls (each a batch kept or dropped together) as the units."""
+    whole = spans["exported"] + dropped
+    ci = wilson(dropped / whole, spans.get("export_calls") or 0) if whole else None
+    return None if ci is None else [round(100 * ci[0], 3), round(100 * ci[1], 3)]
 
 
 def _percent(part: float, whole: float) -> float | None:
@@ -299,6 +313,7 @@ def run_figures(result: WorkerResult, validity: Validity = Validity(), saturatio
         "blocks": result.blocks,  # each block's plan and send window (perf_counter ns)
         "target_rate_rps": _round(schedule_rate(result)),
         "achieved_rate_rps": _round(achieved_rate(result)),
+        "achieved_rate_ci95_rps": _round_pair(rate_ci(result.blocks)),
         "output_tokens": result.output_tokens,
         "cpu_percent": result.cpu_percent,
         "cpu_percent_by_worker": result.cpu_percent_by_worker,
@@ -319,8 +334,14 @@ def run_figures(result: WorkerResult, validity: Validity = Validity(), saturatio
     # The calibration arm's known answer (held time per call), None for other arms.
     summary["calibration"] = held_figures(result.calibration)
     summary["histograms"] = dict(result.histograms)
+    if result.spans:
+        summary["histograms"]["export_latency"] = result.spans["export_latency"]
     return summary
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+def _round_pair(pair: list[float] | None) -> list[float] | None:
+    return None if pair is None else [round(pair[0], 3), round(pair[1], 3)]

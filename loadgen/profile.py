@@ -16,7 +16,7 @@ from loadgen.arms import ARM_NAMES, check_entry, is_baseline, parse_entry, provi
 from loadgen.collector.config import CollectorConfig
 from loadgen.limits import StrictModel, Thresholds, Validity
 from loadgen.mock_llm.config import MockConfig
-from loadgen.profile_runs import Duration, Faults, Seconds, Soak, Sweep
+from loadgen.profile_runs import Duration, Faults, Gate, Seconds, Soak, Sweep
 
 PROVIDERS = ("openai", "anthropic")
 
@@ -284,6 +284,7 @@ class Profile(_Strict):
     soak: Soak | None = Field(default=None, description="run as a soak: time windows, leak verdict")
     sweep: Sweep | None = Field(default=None, description="run as a rate sweep per arm")
     faults: Faults | None = Field(default=None, description="the fault matrix's scenarios (loadgen faults)")
+    gate: Gate | None = Field(default=None, description="loadgen compare's gate when this run is the new side")
     outputs: Outputs = Outputs()
     scale: Scale = Scale()
     thresholds: Thresholds = Thresholds()

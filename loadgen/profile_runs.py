@@ -7,7 +7,7 @@ Apart from `loadgen.profile` only for its length; `Profile` holds them (`soak`, 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
@@ -93,3 +93,25 @@ class Faults(_Strict):
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
         return check_scenarios(value)
+
+
+class Gate(_Strict):
+    """`loadgen compare`'s gate for CI jobs, read from the NEW document's profile; flags override it.
+
+    A limit is crossed when the change is significant (its CI excludes 0) in the worse direction
+    and larger than the limit. A crossed limit, or with fail_on "worse" any figure worse,
+    exits 5 (README, "Comparing runs").
+    """
+
+    fail_on: Literal["worse", "never"] = Field(
+        default="worse", description="'worse': any figure worse than within noise fails the gate; 'never': "
+                                     "only the limits below")
+    max_overhead_increase_ms: float | None = Field(default=None, ge=0, description="latency overhead, ms")
+    max_loop_delay_increase_ms: float | None = Field(default=None, ge=0, description="loop delay overhead, ms")
+    max_memory_increase_mib: float | None = Field(default=None, ge=0, description="memory fixed cost, MiB")
+    max_memory_growth_increase_mib_per_1k_ops: float | None = Field(
+        default=None, ge=0, description="memory growth, MiB per 1,000 operations")
+    max_drop_rate_increase_percent: float | None = Field(default=None, ge=0, description="drop rate, points")
+    max_export_p95_increase_ms: float | None = Field(default=None, ge=0, description="export latency p95, ms")
+    max_throughput_decrease_percent: float | None = Field(
+        default=None, ge=0, description="achieved rate, % of the base's")
