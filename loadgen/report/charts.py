@@ -26,6 +26,7 @@ from loadgen.report.chart_cost import memory_charts, overhead_charts  # noqa: E4
 from loadgen.report.chart_latency import export_charts, latency_charts  # noqa: E402
 from loadgen.report.chart_parts import arm_colours  # noqa: E402
 from loadgen.report.chart_soak import soak_charts  # noqa: E402
+from loadgen.report.chart_sweep import sweep_charts  # noqa: E402
 
 PNG_DPI = 110
 SVG_RC = {"svg.fonttype": "none", "svg.image_inline": True}
@@ -36,6 +37,8 @@ RUN_SECTIONS = (overhead_charts, latency_charts, export_charts, memory_charts)
 def charts_for(document: dict) -> list[Chart]:
     """Every chart of the document, in page order (sections in order, providers within them)."""
     colours = arm_colours(document)
+    if document.get("kind") == "sweep":
+        return sweep_charts(document, colours)
     charts = [chart for section in RUN_SECTIONS for chart in section(document, colours)]
     if document.get("soak"):
         charts += soak_charts(document, colours)
