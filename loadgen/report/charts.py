@@ -23,6 +23,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from loadgen.report import Chart  # noqa: E402
 from loadgen.report.chart_cost import memory_charts, overhead_charts  # noqa: E402
+from loadgen.report.chart_faults import fault_charts  # noqa: E402
 from loadgen.report.chart_latency import export_charts, latency_charts  # noqa: E402
 from loadgen.report.chart_parts import arm_colours  # noqa: E402
 from loadgen.report.chart_soak import soak_charts  # noqa: E402
@@ -39,6 +40,8 @@ def charts_for(document: dict) -> list[Chart]:
     colours = arm_colours(document)
     if document.get("kind") == "sweep":
         return sweep_charts(document, colours)
+    if document.get("kind") == "faults":
+        return fault_charts(document)
     charts = [chart for section in RUN_SECTIONS for chart in section(document, colours)]
     if document.get("soak"):
         charts += soak_charts(document, colours)
