@@ -22,6 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from loadgen.report import Chart  # noqa: E402
+from loadgen.report.chart_compare import compare_charts  # noqa: E402
 from loadgen.report.chart_cost import memory_charts, overhead_charts  # noqa: E402
 from loadgen.report.chart_faults import fault_charts  # noqa: E402
 from loadgen.report.chart_latency import export_charts, latency_charts  # noqa: E402
@@ -30,7 +31,6 @@ from loadgen.report.chart_soak import soak_charts  # noqa: E402
 from loadgen.report.chart_sweep import sweep_charts  # noqa: E402
 
 PNG_DPI = 110
-SVG_RC = {"svg.fonttype": "none", "svg.image_inline": True}
 NO_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
 RUN_SECTIONS = (overhead_charts, latency_charts, export_charts, memory_charts)
 
@@ -38,10 +38,13 @@ RUN_SECTIONS = (overhead_charts, latency_charts, export_charts, memory_charts)
 def charts_for(document: dict) -> list[Chart]:
     """Every chart of the document, in page order (sections in order, providers within them)."""
     colours = arm_colours(document)
-    if document.get("kind") == "sweep":
+    kind = document.get("kind")
+    if kind == "sweep":
         return sweep_charts(document, colours)
-    if document.get("kind") == "faults":
+    if kind == "faults":
         return fault_charts(document)
+    if kind == "compare":
+        return compare_charts(document)
     charts = [chart for section in RUN_SECTIONS for chart in section(document, colours)]
     if document.get("soak"):
         charts += soak_charts(document, colours)
@@ -59,7 +62,7 @@ def render_svg(chart: Chart) -> str:
     """The chart as an inline `<svg>` element: no prologue, no external reference, the same bytes every time."""
     figure = _figure(chart)
     buffer = io.StringIO()
-    with matplotlib.rc_context({**SVG_RC, "svg.hashsalt": chart.id}):
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": chart.id}):
         figure.savefig(buffer, format="svg", metadata=NO_METADATA)
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg"):]
