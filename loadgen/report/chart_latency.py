@@ -67,7 +67,7 @@ def _spectrum_chart(chart_id: str, section: str, title: str, caption: str,
         highest = 10.0
         unmeasured = []
         for arm, dist in arms:
-            xs, ms = dist.curve()
+            xs, ms = dist.curve(figures)
             if not xs:
                 unmeasured.append(arm)
                 continue

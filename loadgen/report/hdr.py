@@ -50,12 +50,15 @@ class Distribution:
             return round(self.histogram.get_max_value() / US_PER_MS, 4)
         return round(self.histogram.get_value_at_percentile(PERCENT[name]) / US_PER_MS, 4)
 
-    def curve(self) -> tuple[list[float], list[float]]:
-        """(x, ms): the spectrum from the histogram, or the summary's percentiles; empty when unmeasured."""
+    def curve(self, names: tuple[str, ...]) -> tuple[list[float], list[float]]:
+        """(x, ms): the spectrum from the histogram, else the named summary figures (the max at x = count);
+        empty when unmeasured."""
         if self.histogram is not None:
             return spectrum(self.histogram)
         summary = self.summary or {}
-        points = [(x, summary.get(name)) for name, x in SUMMARY_X.items()]
+        points = [(x, summary.get(name)) for name, x in SUMMARY_X.items() if name in names]
+        if "max" in names and points:
+            points.append((max(float(self.count or 0), points[-1][0]), summary.get("max")))
         points = [(x, value) for x, value in points if value is not None]
         return [x for x, _ in points], [value for _, value in points]
 
