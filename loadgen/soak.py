@@ -233,6 +233,7 @@ class SoakLog:
         self.pending: dict[tuple[str, str, int], list[dict]] = {}
         self.received: dict[str, int] = {}  # run_id → spans received so far, for per-window deltas
         self.lines = 0
+        self.windows: list[dict] = []  # every window line, for the document (its charts need no JSONL)
 
     def add(self, provider: str, arm: str, shards: int, figures: dict, tracing: TracingSettings | None) -> dict | None:
         """One worker's window; once every shard of it is in, the merged line is written and returned."""
@@ -253,6 +254,7 @@ class SoakLog:
                 line["spans"]["received"] = totals["spans_received"] - self.received.get(run_id, 0)
                 self.received[run_id] = totals["spans_received"]
         self.write(line)
+        self.windows.append(redact_data(line))
         return line
 
     def write(self, record: dict) -> None:
@@ -320,5 +322,5 @@ def finish(log: SoakLog, results: list[WorkerResult], soak) -> dict:
     summary = {"jsonl": str(log.path), "window_s": soak.window, "warmup_windows": soak.warmup_windows,
                "window_lines": log.lines, "memory": verdicts}
     log.write({"type": "summary", **summary})
-    return summary
+    return {**summary, "windows": log.windows}
 

@@ -164,7 +164,7 @@ def test_sweep_table_marks_sustainable_steps_and_the_slo():
     assert any(list(line.get_ydata()) == [400.0, 400.0] for line in lines)  # the profile's SLO
 
 
-def test_soak_windows_from_the_jsonl_with_pile_ups():
+def test_soak_windows_from_the_document_with_pile_ups():
     document = sample("soak")
     document["soak"]["memory"][1]["pile_ups"] = [{"window": 3, "in_flight_high_water": 80, "rss_step_mib": 4.0}]
     charts = by_id(charts_for(document))
@@ -175,14 +175,15 @@ def test_soak_windows_from_the_jsonl_with_pile_ups():
     assert charts["soak-leak-openai"].table.rows[0][:6] == ["baseline", 13.934, 9.825, 18.042, 5.0, "leak"]
 
 
-def test_soak_without_its_windows_still_charts():
+def test_soak_without_its_windows_still_charts(tmp_path):
     document = sample("soak")
-    document["soak"]["jsonl"] = "/nonexistent/soak.jsonl"
+    windows = document["soak"].pop("windows")
+    document["soak"]["jsonl"] = str(tmp_path / "gone.jsonl")
     chart = by_id(charts_for(document))["soak-openai"]
     assert chart.table.rows == []
     assert "n/m" in render_svg(chart)
-    windows = [json.loads(line) for line in (DATA / "charts-soak.jsonl").read_text().splitlines()][:2]
-    document["soak"]["windows"] = windows
+    # A document from before the windows were embedded: read from its JSONL while the file is there.
+    (tmp_path / "gone.jsonl").write_text("\n".join(json.dumps(window) for window in windows[:2]) + "\n")
     assert len(by_id(charts_for(document))["soak-openai"].table.rows) == 2
 
 
