@@ -16,6 +16,7 @@ from loadgen.report.page_assets import SCRIPT, STYLE
 from loadgen.report.page_html import figure_text, figures_table, section, slug
 from loadgen.report.page_sections import Section, kind_sections
 
+STATUS = {"generated_at": "generated at", "target": "target", "valid": "valid", "interrupted": "interrupted"}
 KIND_TITLES = {None: "load test", "sweep": "rate sweep", "faults": "fault matrix", "compare": "comparison"}
 
 
@@ -77,14 +78,9 @@ def _title(document: dict) -> str:
 def _header(document: dict, title: str) -> str:
     profile = document.get("profile") or {}
     tool = document.get("tool") or {}
-    status = {
-        "tool": f"{tool.get('name', 'loadgen')} {tool.get('version', '')}".strip(),
-        "generated at": document.get("generated_at"),
-        "target": document.get("target"),
-        "valid": document.get("valid"),
-        "interrupted": document.get("interrupted"),
-        "errors": len(document.get("errors") or []),
-    }
+    status = {"tool": f"{tool.get('name', 'loadgen')} {tool.get('version', '')}".strip(),
+              **{label: document[key] for key, label in STATUS.items() if key in document},
+              "errors": len(document.get("errors") or [])}
     about = f'<p class="about">{escape(profile["description"])}</p>' if profile.get("description") else ""
     items = "".join(f"<li><strong>{escape(key)}</strong> {escape(figure_text(value))}</li>"
                     for key, value in status.items())

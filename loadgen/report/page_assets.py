@@ -21,9 +21,9 @@ nav a { color: #1f5fa8; text-decoration: none; }
 .scroll { overflow-x: auto; margin: .4rem 0 1rem; }
 table { border-collapse: collapse; font-size: .86rem; font-variant-numeric: tabular-nums; }
 caption { text-align: left; font-weight: 600; padding: .2rem 0; }
-th, td { border: 1px solid var(--rule); padding: .25rem .5rem; text-align: right; vertical-align: top; }
+th, td { border: 1px solid var(--rule); padding: .25rem .5rem; text-align: left; vertical-align: top; }
+td[data-sort] { text-align: right; }
 th { background: #f3f5f7; }
-td:nth-child(-n+3), th:nth-child(-n+3), th[scope=row], table.definitions td { text-align: left; }
 td { white-space: nowrap; }
 table.sortable th { cursor: pointer; user-select: none; }
 table.sortable th[aria-sort=ascending]::after { content: " \\25B2"; }
