@@ -117,7 +117,7 @@ def test_north_star_rows_and_verdict_colours():
 
 @pytest.mark.parametrize("name, sections", [
     ("run", ["configuration", "north-star-metrics", "assessment", "spans"]),
-    ("soak", ["configuration", "north-star-metrics", "soak"]),
+    ("soak", ["configuration", "north-star-metrics", "soak-verdicts"]),
     ("sweep", ["configuration", "highest-sustainable-rate", "sweep-steps"]),
     ("faults", ["configuration", "fault-cells", "scenarios"]),
     ("compare", ["comparison", "gate"]),

@@ -30,17 +30,16 @@ def render_page(document: dict) -> str:
 
 def html_page(document: dict, charts: list[Chart], svgs: dict[str, str]) -> str:
     """The page: header, navigation, the document kind's tables, then each chart section in order."""
-    sections = [(title, section(title, body)) for title, body in kind_sections(document)]
-    sections += [(title, section(title, body, section_id=f"section-charts-{slug(title)}"))
-                 for title, body in chart_sections(charts, svgs)]
-    sections += [(title, section(title, body)) for title, body in _problems(document)]
+    sections = [(title, f"section-{slug(title)}", body) for title, body in kind_sections(document)]
+    sections += [(title, f"section-charts-{slug(title)}", body) for title, body in chart_sections(charts, svgs)]
+    sections += [(title, f"section-{slug(title)}", body) for title, body in _problems(document)]
     title = _title(document)
     return ("<!DOCTYPE html>\n"
             f'<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{escape(title)}</title><style>{STYLE}</style></head>\n<body>\n"
             f"{_header(document, title)}\n{_nav(sections)}\n"
-            f"<main>\n{''.join(html + chr(10) for _, html in sections)}</main>\n"
+            f"<main>\n{''.join(section(*parts) + chr(10) for parts in sections)}</main>\n"
             f"<script>{SCRIPT}</script>\n</body></html>\n")
 
 
@@ -87,13 +86,9 @@ def _header(document: dict, title: str) -> str:
     return f'<header id="top"><h1>{escape(title)}</h1>{about}<ul class="status">{items}</ul></header>'
 
 
-def _nav(sections: list[tuple[str, str]]) -> str:
-    links = "".join(f'<li><a href="#{escape(_section_id(html))}">{escape(title)}</a></li>' for title, html in sections)
+def _nav(sections: list[tuple[str, str, str]]) -> str:
+    links = "".join(f'<li><a href="#{escape(section_id)}">{escape(title)}</a></li>' for title, section_id, _ in sections)
     return f'<nav aria-label="Sections"><ul>{links}</ul></nav>'
-
-
-def _section_id(html: str) -> str:
-    return re.match(r'<section id="([^"]+)"', html).group(1)
 
 
 def _problems(document: dict) -> list[Section]:

@@ -23,6 +23,7 @@ table { border-collapse: collapse; font-size: .86rem; font-variant-numeric: tabu
 caption { text-align: left; font-weight: 600; padding: .2rem 0; }
 th, td { border: 1px solid var(--rule); padding: .25rem .5rem; text-align: left; vertical-align: top; }
 td[data-sort] { text-align: right; }
+table.definitions td { text-align: left; }
 th { background: #f3f5f7; }
 td { white-space: nowrap; }
 table.sortable th { cursor: pointer; user-select: none; }

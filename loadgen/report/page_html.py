@@ -106,5 +106,5 @@ def flat_settings(settings: dict, prefix: str = "") -> dict[str, object]:
     return flat
 
 
-def section(title: str, body: str, *, section_id: str | None = None) -> str:
-    return f'<section id="{section_id or "section-" + slug(title)}"><h2>{escape(title)}</h2>{body}</section>'
+def section(title: str, section_id: str, body: str) -> str:
+    return f'<section id="{escape(section_id)}"><h2>{escape(title)}</h2>{body}</section>'

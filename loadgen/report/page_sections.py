@@ -122,7 +122,7 @@ def soak(document: dict) -> list[Section]:
              m.get("limit_mib_per_hour"), m.get("verdict"),
              ", ".join(f"window {p.get('window')}" for p in m.get("pile_ups") or []) or "none"]
             for m in found.get("memory") or []]
-    return [("Soak", about + figures_table(Table(headers, rows), caption="RSS growth after warm-up, per arm"))]
+    return [("Soak verdicts", about + figures_table(Table(headers, rows), caption="RSS growth after warm-up, per arm"))]
 
 
 def sweep(document: dict) -> list[Section]:
@@ -172,6 +172,9 @@ def compare(document: dict) -> list[Section]:
     headers = list(dict.fromkeys(key for row in rows for key in row))
     html = figures_table(Table(headers, [[row.get(key) for key in headers] for row in rows]),
                          attributes=' class="sortable"')
+    compared = {key: document[key] for key in ("base", "new") if key in document}
+    if compared:
+        html = definitions(flat_settings(compared)) + html
     gate = document.get("gate")
     found = [("Comparison", html)]
     if isinstance(gate, dict):
