@@ -40,6 +40,17 @@ def _fail(message: str, code: int) -> None:
     sys.exit(int(code))
 
 
+def _report_options(command):
+    """--html, --plots and --csv: the report outputs (a profile's [outputs] keys; the flag wins)."""
+    for option in reversed((
+        click.option("--html", type=click.Path(dir_okay=False), help="Write the self-contained HTML report here."),
+        click.option("--plots", type=click.Path(file_okay=False), help="Write the charts as PNG files in this folder."),
+        click.option("--csv", type=click.Path(file_okay=False), help="Write one CSV file per table in this folder."),
+    )):
+        command = option(command)
+    return command
+
+
 def _duration(ctx, param, value):
     if value is None:
         return None
@@ -108,6 +119,7 @@ def main() -> None:
 @click.option("--soak-jsonl", type=click.Path(dir_okay=False), help="Soak: append each window here (JSONL).")
 @click.option("--tracemalloc", is_flag=True, default=None, help="Soak: trace allocations, report the top growth sites.")
 @click.option("--export-json", type=click.Path(dir_okay=False), help="Write the results document here.")
+@_report_options
 @click.option("--quiet", is_flag=True, default=False, help="No live progress display.")
 @click.option("--north-star-only", is_flag=True, default=False, help="Print only the north-star table.")
 @click.option("--yes", "-y", is_flag=True, default=False,
@@ -222,6 +234,9 @@ def _overrides(flags: dict[str, Any]) -> dict[str, Any]:
     mock = {k: flags[f"mock_{k}"] for k in ("ttft_ms", "itl_ms") if flags.get(f"mock_{k}") is not None}
     if mock:
         o["mock"] = mock
+    outputs = {key: flags[key] for key in ("html", "plots", "csv") if flags.get(key)}
+    if outputs:
+        o["outputs"] = outputs
     return o
 
 
@@ -237,6 +252,7 @@ FAULTS_PROFILE = PROFILES_DIR / "faults.toml"
 @click.option("--set", "sets", multiple=True, metavar="KEY.PATH=VALUE",
               help="Set any profile key (value read as TOML, else text), e.g. faults.during=6; repeatable.")
 @click.option("--export-json", type=click.Path(dir_okay=False), help="Write the matrix document here.")
+@_report_options
 @click.option("--quiet", is_flag=True, default=False, help="No live progress display.")
 def faults(profile_path: str | None, scenarios: str | None, sets: tuple[str, ...], export_json: str | None,
            quiet: bool, **flags: Any) -> None:
@@ -305,6 +321,23 @@ def compare(base_path: str, new_path: str, force: bool, export_json: str | None,
     except ValidationError as exc:
         _fail(f"compare: [gate] in {new_path}: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", ExitCode.USAGE)
     sys.exit(int(code))
+
+
+@main.command()
+@click.argument("results_path", metavar="RESULTS.json", type=click.Path(dir_okay=False))
+@_report_options
+def report(results_path: str, html: str | None, plots: str | None, csv: str | None) -> None:
+    """Make the HTML page, PNG charts or CSV tables of a results document (at least one of them)."""
+    from loadgen.report.outputs import read_document, write_outputs
+
+    if not (html or plots or csv):
+        _fail("report: say what to write: --html FILE, --plots DIR and/or --csv DIR", ExitCode.USAGE)
+    try:
+        document = read_document(Path(results_path))
+        write_outputs(document, html=html, plots=plots, csv=csv,
+                      say=lambda line: err.print(line, highlight=False, soft_wrap=True))
+    except UserError as exc:
+        _fail(str(exc), exc.code)
 
 
 @main.command()

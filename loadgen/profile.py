@@ -212,6 +212,9 @@ class Outputs(_Strict):
     results_json: str | None = Field(
         default=None, alias="json", description="the results document (as --export-json); key: json"
     )
+    html: str | None = Field(default=None, description="the self-contained HTML report (as --html)")
+    plots: str | None = Field(default=None, description="a folder for the charts as PNG files (as --plots)")
+    csv: str | None = Field(default=None, description="a folder for one CSV file per table (as --csv)")
     north_star_order: Literal["arms", "overhead"] = Field(
         default="arms", description="the printed north-star table's rows: in the order of the arms, or each "
                                     "provider and mode's tracer arms by latency overhead, lowest first"

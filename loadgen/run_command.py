@@ -5,7 +5,8 @@ shown, reported and exported the same way. `loadgen faults` runs the fault matri
 (`loadgen.faults`) the same way too.
 
 Results are written whatever happens — an invalid run, an interrupted run, a worker
-that failed — so nothing measured is lost.
+that failed — so nothing measured is lost: the JSON first, then the report outputs
+(`[outputs]` html, plots, csv, or their flags).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from loadgen.metrics import summarize_all
 from loadgen.orchestrator import Orchestrator, RunOutcome, collector_figures, open_engine, worker_cores
 from loadgen.plan import arm_plans, plan_run
 from loadgen.profile import Profile
+from loadgen.report.outputs import write_outputs
 from loadgen.sweep import budget_modes, initial_tracks, orchestrated_step, run_sweep, step_rates, sweep_document
 
 
@@ -87,6 +89,7 @@ def _report(profile: Profile, outcome: RunOutcome, log: soak.SoakLog | None, eng
     if log is not None:
         print_soak_summary(out, document["soak"])
     export(document, export_json, err)
+    _write_outputs(document, profile, err)
     if outcome.interrupted:
         return ExitCode.INTERRUPTED
     if outcome.errors:
@@ -100,6 +103,13 @@ def _report(profile: Profile, outcome: RunOutcome, log: soak.SoakLog | None, eng
     if not document["valid"]:
         return ExitCode.INVALID_RUN
     return ExitCode.OK
+
+
+def _write_outputs(document: dict, profile: Profile, err: Console) -> None:
+    """The page, plots and CSV files the profile or the command line asked for, after the JSON."""
+    outputs = profile.outputs
+    write_outputs(document, html=outputs.html, plots=outputs.plots, csv=outputs.csv,
+                  say=lambda line: err.print(line, highlight=False, soft_wrap=True))
 
 
 def _soak_log(profile: Profile, err: Console) -> soak.SoakLog | None:
@@ -143,6 +153,7 @@ def sweep_command(profile: Profile, *, export_json: str | None, out: Console, er
     document = sweep_document(profile.model_dump(mode="json"), result)
     print_sweep(out, document)
     export(document, export_json, err)
+    _write_outputs(document, profile, err)
     return _cut_short(result) or ExitCode.OK
 
 
@@ -176,6 +187,7 @@ def faults_command(profile: Profile, *, export_json: str | None, out: Console, e
     document = faults_document(profile.model_dump(mode="json"), result, "embedded mock and collector")
     print_fault_matrix(out, document)
     export(document, export_json, err)
+    _write_outputs(document, profile, err)
     return _cut_short(result) or (ExitCode.INVALID_RUN if result.generator_invalid else ExitCode.OK)
 
 

@@ -1,0 +1,101 @@
+"""Writing a document's report outputs where the user asked: the HTML page, the PNG charts, the CSV tables;
+and reading a results document back for `loadgen report`.
+
+Called after the results JSON is written (so an output that cannot be written loses nothing
+measured); such a failure is a `UserError` naming the path (exit 2), never a traceback. The
+chart, page and CSV modules are imported only when an output is asked for: a run without
+them does not load matplotlib.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from loadgen.errors import ExitCode, UserError
+
+
+def read_document(path: Path) -> dict:
+    """A loadgen results document from its file, or a `UserError` naming the file and what is wrong."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file", ExitCode.USAGE) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read it: {getattr(exc, 'strerror', None) or exc}", ExitCode.USAGE) from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})", ExitCode.USAGE) from None
+    if not (isinstance(document, dict) and "schema_version" in document
+            and isinstance(document.get("tool"), dict) and document["tool"].get("name") == "loadgen"):
+        raise UserError(f"{path}: not a loadgen results document (no schema_version and tool.name 'loadgen')",
+                        ExitCode.USAGE)
+    return document
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """A reader never sees half a file; an interrupted write leaves the old one whole."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_outputs(document: dict, *, html: str | None, plots: str | None, csv: str | None,
+                  say: Callable[[str], None]) -> None:
+    """Write each requested output of the document and say where it went."""
+    charts = []
+    if html or plots:
+        from loadgen.report.charts import charts_for
+
+        charts = charts_for(document)
+    if html:
+        path = _absolute(html)
+        _writing(path, lambda: _write_page(document, charts, path))
+        say(f"report written to {path}")
+    if plots:
+        from loadgen.report.charts import write_pngs
+
+        folder = _absolute(plots)
+        written = _writing(folder, lambda: write_pngs(charts, _folder(folder)))
+        say(f"plots written to {folder} ({len(written)} PNG files)")
+    if csv:
+        from loadgen.report.tables import write_csv
+
+        folder = _absolute(csv)
+        written = _writing(folder, lambda: write_csv(document, _folder(folder)))
+        say(f"CSV tables written to {folder} ({len(written)} files)")
+
+
+def _write_page(document: dict, charts: list, path: Path) -> None:
+    from loadgen.report.charts import render_svg
+    from loadgen.report.page import html_page
+
+    page = html_page(document, charts, {chart.id: render_svg(chart) for chart in charts})
+    _folder(path.parent)
+    write_atomically(path, page)
+
+
+def _absolute(path: str) -> Path:
+    return Path(path).expanduser().absolute()
+
+
+def _folder(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _writing(path: Path, write: Callable):
+    """Run `write`; a file system refusal becomes one message naming the path."""
+    try:
+        return write()
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}", ExitCode.USAGE) from None
