@@ -307,7 +307,9 @@ def _gate_limits(command):
 @click.option("--force", is_flag=True, default=False,
               help="Compare runs that are not the same experiment (prompts, seed, load, target), saying what differs.")
 @click.option("--export-json", type=click.Path(dir_okay=False), help="Write the comparison document here.")
-def compare(base_path: str, new_path: str, force: bool, export_json: str | None, **gate_flags: Any) -> None:
+@_report_options
+def compare(base_path: str, new_path: str, force: bool, export_json: str | None, html: str | None,
+            plots: str | None, csv: str | None, **gate_flags: Any) -> None:
     """Compare two runs' results: each provider/arm/mode's overhead, loop delay, memory, drop rate,
     export p95 and throughput — better, worse or within noise, by each figure's CI. Exit 0; 5 when
     a gate (--fail-on worse, a --max-… limit, [gate] in NEW's profile) fails; 2 when refused."""
@@ -315,7 +317,7 @@ def compare(base_path: str, new_path: str, force: bool, export_json: str | None,
 
     try:
         code = compare_command(base_path, new_path, gate_flags=gate_flags, force=force, export_json=export_json,
-                               out=out, err=err)
+                               out=out, err=err, outputs={"html": html, "plots": plots, "csv": csv})
     except UserError as exc:
         _fail(str(exc), exc.code)
     except ValidationError as exc:

@@ -6,20 +6,23 @@ document, or the runs not the same experiment (without --force); 5 the gate fail
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from loadgen.comparison import comparison_document, gate_from, read_results, refusals, refuse
+from loadgen.comparison import comparison_document, gate_from, refusals, refuse
 from loadgen.console import export
 from loadgen.errors import ExitCode
+from loadgen.report.outputs import read_document, write_outputs
 
 _STYLE = {"worse": "bold red", "better": "green", "within noise": "", "unmeasured": "dim"}
 
 
 def compare_command(base_path: str, new_path: str, *, gate_flags: dict, force: bool, export_json: str | None,
-                    out: Console, err: Console, write_outputs=None) -> int:
-    base, new = read_results(base_path), read_results(new_path)
+                    out: Console, err: Console, outputs: dict | None = None) -> int:
+    base, new = read_document(Path(base_path)), read_document(Path(new_path))
     found = refusals(base, new, base_path, new_path)
     if found and not force:
         refuse(found)
@@ -29,8 +32,8 @@ def compare_command(base_path: str, new_path: str, *, gate_flags: dict, force: b
                                    gate=gate_from(new, gate_flags), forced=found)
     print_comparison(out, document)
     export(document, export_json, err)
-    if write_outputs is not None:
-        write_outputs(document)
+    if outputs:
+        write_outputs(document, **outputs, say=lambda line: err.print(line, highlight=False))
     return ExitCode.GATE_FAILED if document["gate"]["failed"] else ExitCode.OK
 
 

@@ -12,7 +12,6 @@ the limit. The gate's own settings come from the NEW document's `[gate]`, then t
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from loadgen.compare import BY_METRIC, METHOD, compare_runs
 from loadgen.document import document_header
@@ -37,22 +36,6 @@ SAME_EXPERIMENT = (
     ("mock", "ttft_ms"), ("mock", "itl_ms"), ("mock", "jitter"), ("mock", "default_output_tokens"),
     ("mock", "tokens_per_chunk"),
 )
-
-
-def read_results(path: str) -> dict:
-    """A results document from a file, or one clear UserError naming the file."""
-    try:
-        document = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read it: {getattr(exc, 'strerror', None) or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(document, dict) or (document.get("tool") or {}).get("name") != "loadgen" \
-            or "schema_version" not in document:
-        raise UserError(f"{path}: not a loadgen results document (no schema_version, tool.name 'loadgen')")
-    return document
 
 
 def refusals(base: dict, new: dict, base_path: str, new_path: str) -> list[str]:
