@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Runs the quickstart profile against the embedded mock LLM: no keys, no network.
+# Runs the quickstart profile against the embedded mock LLM and collector: no keys, no network.
+# The baseline and three tracers on both providers; the north-star table, and the report page.
 quickstart: setup
-	$(BIN)/loadgen run profiles/quickstart.toml
+	$(BIN)/loadgen run profiles/quickstart.toml --north-star-only --html loadgen-report.html
 
 # The whole suite: the architecture's import contracts (pyproject.toml, docs/architecture.md),
 # fast unit tests and the end-to-end tests that start servers.

@@ -38,7 +38,7 @@ def test_missing_key_for_real_target_exit_2():
 
 def test_unreachable_target_exit_4():
     url = f"http://127.0.0.1:{free_port()}/v1"
-    done = run_cli("run", "--base-url", url, "--operations", "3")
+    done = run_cli("run", "--arms", "baseline", "--base-url", url, "--operations", "3")
     assert done.returncode == 4
     assert url in done.stderr and "Traceback" not in done.stderr
 
@@ -52,7 +52,7 @@ def test_prompts_determinism_command():
 @pytest.mark.parametrize("stream", ["--no-stream", "--stream"])
 def test_embedded_run_both_providers(tmp_path, stream):
     out = tmp_path / "r.json"
-    done = run_cli("run", "profiles/quickstart.toml", "--duration", "2s", "--rate", "20", stream,
+    done = run_cli("run", "profiles/quickstart.toml", "--arms", "baseline", "--duration", "2s", "--rate", "20", stream,
                    "--max-tokens", "16", "--warmup-operations", "4", "--export-json", str(out), "--quiet")
     doc = json.loads(out.read_text())
     # On a busy CI machine one late wake-up can break the lag rule on 40 calls; nothing
@@ -86,7 +86,7 @@ def test_embedded_run_both_providers(tmp_path, stream):
 def test_base_url_target_counts_at_the_server(mock_server, tmp_path):
     get_json(mock_server + "/_mock/reset", "POST", {})
     out = tmp_path / "r.json"
-    done = run_cli("run", "--base-url", mock_server + "/v1", "--provider", "both", "--rate", "50",
+    done = run_cli("run", "--arms", "baseline", "--base-url", mock_server + "/v1", "--provider", "both", "--rate", "50",
                    "--operations", "60", "--warmup-operations", "0", "--export-json", str(out), "--quiet")
     # Validity is not the subject here (a one-off hiccup on a busy CI machine can break
     # the lag rule on 60 calls); the counts at the server are.
@@ -99,7 +99,7 @@ def test_base_url_target_counts_at_the_server(mock_server, tmp_path):
 @pytest.mark.e2e
 def test_far_too_high_rate_is_invalid_exit_3(tmp_path):
     out = tmp_path / "r.json"
-    done = run_cli("run", "--provider", "openai", "--rate", "5000", "--duration", "2s",
+    done = run_cli("run", "--arms", "baseline", "--provider", "openai", "--rate", "5000", "--duration", "2s",
                    "--export-json", str(out), "--quiet")
     assert done.returncode == 3, done.stderr
     doc = json.loads(out.read_text())
@@ -112,7 +112,7 @@ def test_far_too_high_rate_is_invalid_exit_3(tmp_path):
 def test_interrupt_writes_results_and_exits_130(tmp_path):
     out = tmp_path / "r.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "loadgen.cli", "run", "--provider", "openai", "--rate", "20", "--duration", "60s",
+        [sys.executable, "-m", "loadgen.cli", "run", "--arms", "baseline", "--provider", "openai", "--rate", "20", "--duration", "60s",
          "--export-json", str(out), "--quiet"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -130,7 +130,7 @@ def test_interrupt_writes_results_and_exits_130(tmp_path):
 def test_secrets_never_reach_the_json(tmp_path):
     out = tmp_path / "r.json"
     secret = "sk-loadgen-test-secret-0123456789"
-    done = run_cli("run", "--provider", "openai", "--operations", "5", "--rate", "10", "--export-json", str(out),
+    done = run_cli("run", "--arms", "baseline", "--provider", "openai", "--operations", "5", "--rate", "10", "--export-json", str(out),
                    "--quiet", env={"OPENAI_API_KEY": secret})
     assert done.returncode == 0, done.stderr
     assert secret not in out.read_text() and secret not in done.stdout + done.stderr

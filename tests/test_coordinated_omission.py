@@ -23,7 +23,7 @@ def test_two_second_stall_at_200_rps_is_not_omitted(mock_server, tmp_path):
 
     threading.Thread(target=stall_when_running, daemon=True).start()
     out = tmp_path / "r.json"
-    done = run_cli("run", "--base-url", mock_server + "/v1", "--provider", "openai", "--rate", "200",
+    done = run_cli("run", "--arms", "baseline", "--base-url", mock_server + "/v1", "--provider", "openai", "--rate", "200",
                    "--duration", "6s", "--warmup-operations", "0", "--connections", "16", "--timeout", "30",
                    "--export-json", str(out), "--quiet")
     assert done.returncode in (0, 3), done.stderr

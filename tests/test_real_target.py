@@ -44,7 +44,7 @@ def test_the_cap_and_an_unbounded_closed_loop_need_confirmation():
 
 @pytest.mark.e2e
 def test_over_the_cap_refuses_without_yes_and_sends_nothing(mock_server):
-    done = run_cli("run", "--target", "real", "--base-url", mock_server + "/v1", "--provider", "openai",
+    done = run_cli("run", "--arms", "baseline", "--target", "real", "--base-url", mock_server + "/v1", "--provider", "openai",
                    "--rate", "50", "--duration", "30s", "--quiet", env=KEYS)
     assert done.returncode == 2, done.stderr
     assert "planned calls exceed target.confirm_above_calls = 1,000; pass --yes" in done.stderr
@@ -54,7 +54,7 @@ def test_over_the_cap_refuses_without_yes_and_sends_nothing(mock_server):
 
 @pytest.mark.e2e
 def test_within_the_cap_it_says_what_it_sends_then_sends_exactly_that(mock_server):
-    done = run_cli("run", "--target", "real", "--base-url", mock_server + "/v1", "--provider", "both",
+    done = run_cli("run", "--arms", "baseline", "--target", "real", "--base-url", mock_server + "/v1", "--provider", "both",
                    "--rate", "20", "--operations", "10", "--warmup-operations", "2", "--workers", "1",
                    "--quiet", env=KEYS)
     assert done.returncode in (0, 3), done.stderr

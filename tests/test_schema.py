@@ -123,7 +123,7 @@ def test_validation_without_jsonschema_is_a_clear_error(monkeypatch):
     # The second load keeps 'auto', so a real document with "auto" in its profile is checked too.
     ["--provider", "both", "--rate", "20", "--duration", "1s", "--arms", "baseline,otel,calibration",
      "--calibrate-us", "500", "--replicas", "2", "--rounds", "6"],
-    ["--provider", "openai", "--sequential", "--operations", "20", "--arms", "baseline,otel"],
+    ["--provider", "openai", "--sequential", "--operations", "20", "--arms", "baseline,otel", "--replicas", "auto"],
 ])
 def test_an_exported_document_validates(tmp_path, load):
     out = tmp_path / "r.json"
