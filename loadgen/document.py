@@ -95,14 +95,26 @@ def build_document(profile_data: dict, runs: list[dict], *, target: str, interru
 
 
 def write_json(document: dict, path: str | Path) -> None:
-    """Write atomically: a reader never sees half a file, an interrupted write loses nothing old."""
+    """Write the document atomically (write_atomically), indented, ending in a newline."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, json.dumps(document, indent=2) + "\n")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """A reader never sees half a file; an interrupted write leaves the old one whole. The file gets
+    the mode a plain open() would give it (0666 less the umask), not the temporary file's 0600."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(document, handle, indent=2)
-        handle.write("\n")
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def schema() -> dict:

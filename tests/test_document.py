@@ -1,5 +1,8 @@
 """The exported document: the north-star rows and the graded summary, built from finished runs."""
 
+import json
+import os
+
 from loadgen.document import build_document, north_star_metrics
 from tests.test_console import OTEL, run
 
@@ -30,3 +33,16 @@ def test_the_summary_grades_each_run_against_the_profile_thresholds_or_the_defau
     summary = build_document(lenient, runs, target="t", interrupted=False, errors=[])["summary"]
     assert summary["overall"] == "pass" and summary["recommendations"] == []
     assert summary["thresholds"]["tracer_overhead_percent"] == {"pass": 3.0, "warn": 6.0}
+
+
+def test_a_written_document_gets_the_mode_open_would_give_it_not_0600(tmp_path):
+    from loadgen.document import write_json
+
+    old = os.umask(0o022)
+    try:
+        write_json({"a": 1}, tmp_path / "r.json")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o644
+    assert json.loads((tmp_path / "r.json").read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left

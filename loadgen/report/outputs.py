@@ -10,11 +10,10 @@ them does not load matplotlib.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
+from loadgen.document import write_atomically
 from loadgen.errors import ExitCode, UserError
 
 
@@ -35,18 +34,6 @@ def read_document(path: Path) -> dict:
         raise UserError(f"{path}: not a loadgen results document (no schema_version and tool.name 'loadgen')",
                         ExitCode.USAGE)
     return document
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """A reader never sees half a file; an interrupted write leaves the old one whole."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_outputs(document: dict, *, html: str | None, plots: str | None, csv: str | None,

@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 
 from loadgen.report import Table
-from loadgen.report.outputs import write_atomically
+from loadgen.document import write_atomically
 
 LEFT_OUT = {"histograms"}  # encoded HDR histograms: the JSON keeps them, a spreadsheet cannot use them
 SPAN_COLUMNS = ("started", "ended", "exported", "received", "dropped", "unaccounted", "duplicates")
