@@ -101,9 +101,11 @@ def test_fault_cells_verdicts(tmp_path):
 
 def test_compare_rows_with_unmeasured_as_empty(tmp_path):
     write_csv(load("compare"), tmp_path)
+    document = load("compare")
     rows = read_csv(tmp_path / "compare.csv")
-    assert [r["verdict"] for r in rows] == ["worse", "within noise", "unmeasured"]
-    assert rows[2]["change"] == "" and rows[0]["change_ci95_lo"] == "0.5"
+    assert [r["verdict"] for r in rows] == [row["verdict"] for row in document["rows"]]
+    assert rows[1]["change_ci95_lo"] == str(document["rows"][1]["change_ci95"][0])
+    assert rows[1]["why"] == "" and rows[1]["limit"] == "0.1"  # None is empty; the gate's limit on overhead
 
 
 def test_soak_windows_when_the_document_holds_them(tmp_path):

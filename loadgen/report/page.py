@@ -70,7 +70,7 @@ def _labelled(svg: str, title: str) -> str:
 
 def _title(document: dict) -> str:
     profile = document.get("profile") or {}
-    name = profile.get("name") or "results"
+    name = profile.get("name") or (document.get("new") or {}).get("profile") or "results"
     return f"loadgen {KIND_TITLES.get(document.get('kind'), document.get('kind'))}: {name}"
 
 

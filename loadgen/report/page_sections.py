@@ -166,21 +166,36 @@ def _reasons(cell: dict) -> str:
     return "; ".join(failed + list(cell.get("recommendations") or [])) or "none"
 
 
+COMPARE_COLUMNS = ("provider", "arm", "mode", "label", "unit", "base", "base_ci95", "new", "new_ci95", "change",
+                   "change_ci95", "floor", "verdict", "limit", "crossed", "why")
+
+
 def compare(document: dict) -> list[Section]:
-    """A comparison's rows, coloured by verdict, and the gate's result."""
+    """A comparison: what was compared, every row coloured by its verdict, and the gate's result."""
     rows = document.get("rows") or []
-    headers = list(dict.fromkeys(key for row in rows for key in row))
-    html = figures_table(Table(headers, [[row.get(key) for key in headers] for row in rows]),
-                         attributes=' class="sortable"')
-    compared = {key: document[key] for key in ("base", "new") if key in document}
-    if compared:
-        html = definitions(flat_settings(compared)) + html
-    gate = document.get("gate")
-    found = [("Comparison", html)]
-    if isinstance(gate, dict):
-        found.append(("Gate", definitions(flat_settings(gate))))
-    elif gate is not None:
-        found.append(("Gate", definitions({"result": gate})))
+    table = figures_table(Table(list(COMPARE_COLUMNS), [[row.get(key) for key in COMPARE_COLUMNS] for row in rows]),
+                          attributes=' class="sortable"')
+    sides = {key: document[key] for key in ("base", "new") if key in document}
+    counts = document.get("summary") or {}
+    about = definitions({**flat_settings(sides), "verdicts": counts, "method": document.get("method"),
+                         "forced past": document.get("forced")})
+    found = [("Comparison", about + table)]
+    unmatched = document.get("unmatched") or []
+    if unmatched:
+        found.append(("Unmatched runs", figures_table(Table(["side", "provider", "arm", "mode"],
+                                                            [[u.get(k) for k in ("side", "provider", "arm", "mode")]
+                                                             for u in unmatched]))))
+    gate = document.get("gate") or {}
+    if gate.get("active"):
+        verdict = "fail" if gate.get("failed") else "pass"
+        outcome = (f'<p class="v-{verdict}"><strong>gate {"failed (exit 5)" if gate.get("failed") else "passed"}'
+                   f"</strong></p>")
+        reasons = "".join(f"<li>{escape(reason)}</li>" for reason in gate.get("reasons") or [])
+        found.append(("Gate", outcome + (f"<ul>{reasons}</ul>" if reasons else "")
+                      + definitions(flat_settings(gate.get("settings") or {}))))
+    else:
+        found.append(("Gate", "<p>No gate: --fail-on worse, a --max-… limit or [gate] in the new run's profile "
+                              "sets one.</p>"))
     return found
 
 
