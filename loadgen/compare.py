@@ -1,8 +1,11 @@
 """`loadgen compare BASE.json NEW.json`: did a figure get better, worse, or stay within noise?
 
 Runs are matched by provider, arm and mode. For each matched run and each compared figure, the
-change (new − base) gets a 95 % CI from the two figures' own CIs (Welch: the standard errors
-add in quadrature, Satterthwaite's degrees of freedom where a figure has them). A change is
+change (new − base) gets a CI from the two figures' own CIs (Welch: the standard errors add in
+quadrature, Satterthwaite's degrees of freedom where a figure has them). The CIs are
+**simultaneous** over every row of the comparison (Bonferroni: each row's at 1 − 0.05/m for m
+rows tested), so an A/A comparison — two runs of the same profile — reads any row worse or
+better with at most 5 % probability, however many arms and figures it has. A change is
 **worse** (or **better**) only when
 
 1. its CI excludes zero — the difference is not the runs' own noise, and
@@ -10,11 +13,8 @@ add in quadrature, Satterthwaite's degrees of freedom where a figure has them). 
    a few microseconds can be significant over many pairs and still not be a regression.
 
 Otherwise it is **within noise**. A figure missing on either side, or without a CI to test it
-with, is **unmeasured**: never guessed. The gate (loadgen.compare_gate) turns the rows into a
+with, is **unmeasured**: never guessed. The gate (loadgen.comparison) turns the rows into a
 pass or fail.
-
-Two documents are comparable only if they ran the same prompts, seed, load and target; every
-difference is named, and refused unless forced.
 """
 
 from __future__ import annotations
@@ -23,14 +23,15 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+from scipy.stats import norm, t
+
 from loadgen.intervals import standard_error, welch_df
-from loadgen.overhead import t975
 
-_Z975 = 1.959964
+FAMILY_ALPHA = 0.05  # the chance, over a whole A/A comparison, that any row reads worse or better
 
-METHOD = ("change = new − base; its 95 % CI from the two figures' CIs (standard errors in quadrature, "
-          "Satterthwaite df); worse or better only when the CI excludes 0 and the change is larger than "
-          "the figure's floor")
+METHOD = ("change = new − base; its CI from the two figures' 95 % CIs (standard errors in quadrature, "
+          "Satterthwaite df), simultaneous over the comparison's rows (Bonferroni); worse or better only when "
+          "the CI excludes 0 and the change is larger than the figure's floor")
 
 
 @dataclass(frozen=True)
@@ -87,22 +88,25 @@ def run_key(run: dict) -> tuple[str, str, str]:
 
 
 def compare_runs(base_runs: list[dict], new_runs: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Every matched run's rows, and the runs found on one side only."""
+    """Every matched run's rows, with CIs simultaneous over all of them, and the runs found on one side only."""
     base = {run_key(run): run for run in base_runs}
     new = {run_key(run): run for run in new_runs}
-    rows = [row for key in base if key in new for row in run_rows(base[key], new[key])]
+    measured = [compare_figure(figure, base[key], new[key]) for key in base if key in new for figure in FIGURES
+                if figure.value(base[key]) is not None or figure.value(new[key]) is not None]
+    tested = sum(spread is not None for _, spread in measured)
+    for row, spread in measured:
+        if spread is not None:
+            judge_change(row, spread, tested)
     unmatched = ([{"side": "base", **dict(zip(("provider", "arm", "mode"), key))} for key in base if key not in new]
                  + [{"side": "new", **dict(zip(("provider", "arm", "mode"), key))} for key in new if key not in base])
-    return rows, unmatched
+    return [row for row, _ in measured], unmatched
 
 
-def run_rows(base: dict, new: dict) -> list[dict]:
-    """One row per figure either side measured (a baseline has throughput only)."""
-    return [compare_figure(figure, base, new) for figure in FIGURES
-            if figure.value(base) is not None or figure.value(new) is not None]
+Spread = tuple[float, float | None]  # the change's standard error and its degrees of freedom (None: normal)
 
 
-def compare_figure(figure: Figure, base: dict, new: dict) -> dict:
+def compare_figure(figure: Figure, base: dict, new: dict) -> tuple[dict, Spread | None]:
+    """The row of one figure, and the spread of its change when both sides have a CI to test it with."""
     b, n = figure.value(base), figure.value(new)
     row = {
         "provider": new["provider"], "arm": new["arm"], "mode": new["mode"],
@@ -113,31 +117,38 @@ def compare_figure(figure: Figure, base: dict, new: dict) -> dict:
     }
     if b is None or n is None:
         row["why"] = f"not measured in {'base' if b is None else 'new'}"
-        return row
+        return row, None
     row["change"] = _round(n - b)
     row["floor"] = _round(figure.floor_for(b))
-    ci = change_ci(n - b, row["base_ci95"], figure.df(base), row["new_ci95"], figure.df(new))
-    if ci is None and n == b:
+    spread = change_spread(row["base_ci95"], figure.df(base), row["new_ci95"], figure.df(new))
+    if spread is None and n == b:
         row["verdict"] = "within noise"  # the same figure: no change to test
-        return row
-    if ci is None:
+    elif spread is None:
         row["why"] = f"no CI in {'base' if row['base_ci95'] is None else 'new'} to tell the change from noise"
-        return row
-    row["change_ci95"] = [_round(ci[0]), _round(ci[1])]
-    row["verdict"] = verdict(n - b, ci, figure.floor_for(b), figure.lower_is_better)
-    return row
+    return row, spread
 
 
-def change_ci(change: float, base_ci: list[float] | None, base_df: float | None,
-              new_ci: list[float] | None, new_df: float | None) -> list[float] | None:
-    """The change's 95 % CI from the two figures' CIs (None when either has none)."""
+def change_spread(base_ci: list[float] | None, base_df: float | None,
+                  new_ci: list[float] | None, new_df: float | None) -> Spread | None:
+    """The change's standard error and df from the two figures' 95 % CIs (None when either has none)."""
     se_b, se_n = standard_error(base_ci, base_df), standard_error(new_ci, new_df)
     if se_b is None or se_n is None:
         return None
-    se = math.hypot(se_b, se_n)
-    df = welch_df(se_b, base_df, se_n, new_df)
-    half = (t975(df) if df else _Z975) * se
-    return [change - half, change + half]
+    return math.hypot(se_b, se_n), welch_df(se_b, base_df, se_n, new_df)
+
+
+def change_ci(change: float, spread: Spread, rows: int = 1) -> list[float]:
+    """The change's CI, simultaneous over `rows` rows: each at 1 − FAMILY_ALPHA/rows (two-sided)."""
+    se, df = spread
+    level = 1 - FAMILY_ALPHA / 2 / max(1, rows)
+    quantile = t.ppf(level, df) if df else norm.ppf(level)
+    return [change - quantile * se, change + quantile * se]
+
+
+def judge_change(row: dict, spread: Spread, rows: int) -> None:
+    ci = change_ci(row["change"], spread, rows)
+    row["change_ci95"] = [_round(ci[0]), _round(ci[1])]
+    row["verdict"] = verdict(row["change"], ci, row["floor"], row["better"] == "lower")
 
 
 def verdict(change: float, ci: list[float], floor: float, lower_is_better: bool) -> str:

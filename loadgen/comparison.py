@@ -71,6 +71,7 @@ def comparison_document(base: dict, new: dict, *, base_path: str, new_path: str,
         "forced": forced,
         "method": METHOD,
         "floors": {metric: {"floor": figure.floor, "relative": figure.relative} for metric, figure in BY_METRIC.items()},
+        "rows_tested": sum(row["change_ci95"] is not None for row in rows),
         "rows": rows,
         "unmatched": unmatched,
         "summary": {verdict: sum(row["verdict"] == verdict for row in rows)

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from loadgen.cli import main
-from loadgen.compare import change_ci, compare_runs, verdict
+from loadgen.compare import change_ci, change_spread, compare_runs, verdict
 from loadgen.comparison import comparison_document, crossed, gate_from, refusals
 from loadgen.document import validate_document
 from loadgen.errors import ExitCode
@@ -72,7 +72,9 @@ def test_welch_df_of_two_equal_samples_adds_their_dfs():
 # --- the change and its verdict ---------------------------------------------------------------
 
 def test_a_change_inside_its_ci_is_within_noise_and_one_outside_it_and_the_floor_is_worse():
-    ci = change_ci(1.0, [-0.3, 0.3], 3.0, [0.7, 1.3], 3.0)  # SE 0.094 each side, df 6
+    spread = change_spread([-0.3, 0.3], 3.0, [0.7, 1.3], 3.0)  # SE 0.094 each side, df 6
+    assert spread[0] == pytest.approx(0.1334, abs=1e-3) and spread[1] == pytest.approx(6.0)
+    ci = change_ci(1.0, spread)
     assert ci[0] == pytest.approx(1.0 - 2.447 * 0.1334, abs=0.01)
     assert verdict(1.0, ci, floor=0.2, lower_is_better=True) == "worse"
     assert verdict(-1.0, [-1.3, -0.7], floor=0.2, lower_is_better=True) == "better"
@@ -81,6 +83,17 @@ def test_a_change_inside_its_ci_is_within_noise_and_one_outside_it_and_the_floor
     assert verdict(0.1, [0.05, 0.15], floor=0.2, lower_is_better=True) == "within noise"
     # Throughput: higher is better, so a significant fall is worse.
     assert verdict(-5.0, [-6.0, -4.0], floor=0.5, lower_is_better=False) == "worse"
+
+
+def test_the_cis_are_simultaneous_over_the_rows_of_the_comparison():
+    spread = (0.1, 6.0)
+    one, many = change_ci(0.0, spread, rows=1), change_ci(0.0, spread, rows=54)
+    assert one[1] == pytest.approx(2.447 * 0.1, abs=1e-3)
+    assert many[1] == pytest.approx(6.047 * 0.1, abs=1e-3)  # t(6) at 1 − 0.025/54
+    # A change seen once among 54 rows is no longer told from noise; a large one still is.
+    assert verdict(0.3, change_ci(0.3, (0.12, 6.0), 54), 0.2, True) == "within noise"
+    assert verdict(0.3, change_ci(0.3, (0.12, 6.0), 1), 0.2, True) == "worse"
+    assert verdict(1.1, change_ci(1.1, (0.1, 6.0), 54), 0.2, True) == "worse"
 
 
 def test_runs_match_by_provider_arm_and_mode_and_the_rest_are_listed():
