@@ -8,6 +8,7 @@ verdict counts, every row that was not within noise, and the calibration arm's o
 change with its CI. Then the command.
 
     .venv/bin/python benchmarks/bench_compare.py [--profile P] [--runs 2] [--calibrate-us 1000] [--keep DIR]
+    .venv/bin/python benchmarks/bench_compare.py --from DIR     # compare again the documents a run kept
 """
 
 from __future__ import annotations
@@ -64,14 +65,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2, help="runs of the profile as it is (A/A pairs among them)")
     parser.add_argument("--calibrate-us", type=int, default=1000)
     parser.add_argument("--keep", help="a folder to keep the documents in")
+    parser.add_argument("--from", dest="source", help="a folder a run kept: compare its documents again")
     args = parser.parse_args()
-    folder = Path(args.keep or tempfile.mkdtemp())
+    folder = Path(args.source or args.keep or tempfile.mkdtemp())
     folder.mkdir(parents=True, exist_ok=True)
     plain = [folder / f"a{index}.json" for index in range(1, args.runs + 1)]
-    for path in plain:
-        print(f"{path.name}: {args.profile}, calibration 0 µs: {run(args.profile, path, 0):.0f} s")
     held = folder / f"held{args.calibrate_us}.json"
-    print(f"{held.name}: {args.profile}, calibration {args.calibrate_us} µs: {run(args.profile, held, args.calibrate_us):.0f} s")
+    if args.source:
+        plain = sorted(folder.glob("a[0-9]*.json"))
+    else:
+        for path in plain:
+            print(f"{path.name}: {args.profile}, calibration 0 µs: {run(args.profile, path, 0):.0f} s")
+        print(f"{held.name}: {args.profile}, calibration {args.calibrate_us} µs: "
+              f"{run(args.profile, held, args.calibrate_us):.0f} s")
     aa = [(base, new, *compare(base, new, folder)) for base, new in itertools.combinations(plain, 2)]
     for base, new, code, document in aa:
         describe(f"A/A {base.stem} → {new.stem}", code, document)

@@ -294,7 +294,8 @@ _GATE_LIMITS = (
 def _gate_limits(command):
     for flag, figure, unit in reversed(_GATE_LIMITS):
         command = click.option(flag, type=click.FloatRange(min=0), metavar="N",
-                               help=f"Fail (exit 5) when {figure} got significantly worse by more than N {unit}.")(command)
+                               help=f"Fail (exit 5) when {figure} got worse by more than N {unit}, beyond noise "
+                                    "(the change's whole 95 % CI past N).")(command)
     return command
 
 

@@ -5,15 +5,15 @@ both runs (a sweep or a fault matrix is not compared), and the same prompts, see
 target. Each difference is named; `--force` compares anyway and records what differed.
 
 The gate (k6's thresholds, for a CI job): with `fail_on = "worse"` any row worse than within
-noise fails it; each `max_*` limit fails it when its figure got significantly worse by more than
-the limit. The gate's own settings come from the NEW document's `[gate]`, then the flags.
+noise fails it; each `max_*` limit fails it when its figure got worse by more than the limit
+beyond noise (the change's whole CI past the limit, the same test `worse` makes against the floor). The gate's own settings come from the NEW document's `[gate]`, then the flags.
 """
 
 from __future__ import annotations
 
 import json
 
-from loadgen.compare import BY_METRIC, METHOD, compare_runs
+from loadgen.compare import BY_METRIC, METHOD, beyond, compare_runs
 from loadgen.document import document_header
 from loadgen.errors import ExitCode, UserError
 from loadgen.profile_runs import Gate
@@ -71,7 +71,6 @@ def comparison_document(base: dict, new: dict, *, base_path: str, new_path: str,
         "forced": forced,
         "method": METHOD,
         "floors": {metric: {"floor": figure.floor, "relative": figure.relative} for metric, figure in BY_METRIC.items()},
-        "rows_tested": sum(row["change_ci95"] is not None for row in rows),
         "rows": rows,
         "unmatched": unmatched,
         "summary": {verdict: sum(row["verdict"] == verdict for row in rows)
@@ -109,16 +108,12 @@ def judge(rows: list[dict], gate: Gate | None) -> dict:
 
 
 def crossed(row: dict, limit: float | None, relative: bool) -> bool:
-    """Significantly worse (the CI wholly on the worse side of 0) by more than the limit."""
-    ci, change = row["change_ci95"], row["change"]
-    if limit is None or ci is None or change is None:
+    """Worse by more than the limit beyond noise: the change's whole CI past it (a share of the base if relative)."""
+    ci = row["change_ci95"]
+    if limit is None or ci is None:
         return False
-    if row["better"] == "higher":  # a decrease is worse; the limit is a share of the base
-        worse_by = -change * (100.0 / abs(row["base"]) if relative and row["base"] else 1.0)
-        significant = ci[1] < 0
-    else:
-        worse_by, significant = change, ci[0] > 0
-    return significant and worse_by > limit
+    absolute = limit * abs(row["base"]) / 100.0 if relative else limit
+    return beyond(ci, absolute, row["better"] == "lower")
 
 
 def _signed(row: dict) -> str:

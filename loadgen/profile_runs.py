@@ -98,9 +98,9 @@ class Faults(_Strict):
 class Gate(_Strict):
     """`loadgen compare`'s gate for CI jobs, read from the NEW document's profile; flags override it.
 
-    A limit is crossed when the change is significant (its CI excludes 0) in the worse direction
-    and larger than the limit. A crossed limit, or with fail_on "worse" any figure worse,
-    exits 5 (README, "Comparing runs").
+    A limit is crossed when the figure got worse by more than the limit beyond noise: the change's
+    whole 95 % CI past it. A crossed limit, or with fail_on "worse" any figure worse, exits 5
+    (README, "Comparing runs").
     """
 
     fail_on: Literal["worse", "never"] = Field(
