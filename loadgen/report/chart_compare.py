@@ -53,6 +53,6 @@ def _metric_chart(rows: list[dict]) -> Chart:
     return Chart(
         id=f"compare-{slug(first['metric'])}", section="Compare", title=f"Change in {name}",
         caption=(f"Each provider/arm's change in {name} from the base results to the new, with its 95% CI "
-                 f"({better}). Grey band: ±the noise floor; colour: the verdict "
-                 "(green better, red worse, grey within noise)."),
+                 f"({better}). Grey band: ±the floor, the smallest change that matters; worse or better only when "
+                 "the whole CI lies beyond it. Colour: the verdict (green better, red worse, grey within noise)."),
         table=Table(HEADERS, [_table_row(row) for row in rows]), draw=draw)
