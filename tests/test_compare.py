@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -151,7 +152,21 @@ def test_the_comparison_document_validates_and_its_gate_fails_on_worse():
     assert not passed["gate"]["failed"] and passed["summary"]["worse"] == 0
 
 
-# --- the command --------------------------------------------------------------------------------
+# --- the command, on a real document --------------------------------------------------------
+
+REAL = Path(__file__).parent / "data" / "report" / "page-run.json"
+
+
+def _real(tmp_path, name: str, overhead_shift: float = 0.0, **profile) -> str:
+    """A real run document (openai: baseline, otel, honeyhive, calibration), the calibration arm's
+    overhead shifted by a known amount, its CI with it."""
+    document = json.loads(REAL.read_text())
+    document["profile"].update(profile)
+    run = next(r for r in document["runs"] if r["arm"] == "calibration")
+    run["overhead_latency_ms"] += overhead_shift
+    run["overhead_latency_ci95_ms"] = [bound + overhead_shift for bound in run["overhead_latency_ci95_ms"]]
+    return _write(tmp_path, name, document)
+
 
 def _write(tmp_path, name: str, document: dict) -> str:
     path = tmp_path / name
@@ -160,22 +175,27 @@ def _write(tmp_path, name: str, document: dict) -> str:
 
 
 def test_compare_exits_5_when_the_gate_fails_and_0_without_a_gate(tmp_path):
-    a = _write(tmp_path, "a.json", _document([_run("baseline"), _run("otel", 0.1)]))
-    b = _write(tmp_path, "b.json", _document([_run("baseline"), _run("otel", 1.5)]))
+    a, b = _real(tmp_path, "a.json"), _real(tmp_path, "b.json", overhead_shift=1.5)
     out = tmp_path / "cmp.json"
     plain = CliRunner().invoke(main, ["compare", a, b, "--export-json", str(out)])
     assert plain.exit_code == 0, plain.output
-    assert "worse" in plain.output and json.loads(out.read_text())["kind"] == "compare"
+    document = json.loads(out.read_text())
+    assert document["kind"] == "compare" and validate_document(document) == []
+    assert [(r["arm"], r["metric"]) for r in document["rows"] if r["verdict"] != "within noise"] == [
+        ("calibration", "overhead_latency_ms")]
     gated = CliRunner().invoke(main, ["compare", a, b, "--fail-on", "worse"])
     assert gated.exit_code == ExitCode.GATE_FAILED == 5
-    assert "gate failed" in gated.output
+    assert "gate failed" in gated.output and "openai/calibration" in gated.output
     limit = CliRunner().invoke(main, ["compare", a, b, "--fail-on", "never", "--max-overhead-increase-ms", "2"])
     assert limit.exit_code == 0, limit.output
+    crossed_limit = CliRunner().invoke(main, ["compare", a, b, "--fail-on", "never", "--max-overhead-increase-ms", "0.3"])
+    assert crossed_limit.exit_code == 5, crossed_limit.output
+    same = CliRunner().invoke(main, ["compare", a, a, "--fail-on", "worse"])
+    assert same.exit_code == 0 and "gate passed" in same.output
 
 
 def test_compare_refuses_other_experiments_unless_forced(tmp_path):
-    a = _write(tmp_path, "a.json", _document([_run("otel", 0.1)]))
-    b = _write(tmp_path, "b.json", _document([_run("otel", 0.1)], seed=7))
+    a, b = _real(tmp_path, "a.json"), _real(tmp_path, "b.json", seed=7)
     refused = CliRunner().invoke(main, ["compare", a, b])
     assert refused.exit_code == ExitCode.USAGE
     assert "seed: 42" in refused.output and "Traceback" not in refused.output
@@ -184,9 +204,11 @@ def test_compare_refuses_other_experiments_unless_forced(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [(None, "no such file"), ("{nope", "not JSON"),
-                                               ('{"a": 1}', "not a loadgen results document")])
+                                               ('{"a": 1}', "not a loadgen results document"),
+                                               ('{"schema_version": "1.1", "tool": {"name": "loadgen"}, "runs": []}',
+                                                "does not match the results schema")])
 def test_a_bad_input_file_is_one_message_naming_it(tmp_path, content, message):
-    good = _write(tmp_path, "good.json", _document([]))
+    good = _real(tmp_path, "good.json")
     bad = tmp_path / "bad.json"
     if content is not None:
         bad.write_text(content)

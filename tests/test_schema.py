@@ -110,12 +110,6 @@ def test_runs_and_profile_may_grow(document):
     assert validate_document(document) == []
 
 
-def test_validation_without_jsonschema_is_a_clear_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "jsonschema", None)
-    with pytest.raises(RuntimeError, match="needs jsonschema"):
-        validate_document({})
-
-
 @pytest.mark.e2e
 @pytest.mark.parametrize("load", [
     # Two replicas, one rotation of the arms' order (6 blocks) and 1 s: the same document, every

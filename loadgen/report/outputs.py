@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from loadgen.document import write_atomically
+from loadgen.document import SCHEMA_VERSION, validate_document, write_atomically
 from loadgen.errors import ExitCode, UserError
 
 
@@ -33,6 +33,12 @@ def read_document(path: Path) -> dict:
             and isinstance(document.get("tool"), dict) and document["tool"].get("name") == "loadgen"):
         raise UserError(f"{path}: not a loadgen results document (no schema_version and tool.name 'loadgen')",
                         ExitCode.USAGE)
+    broken = validate_document(document)
+    if broken:
+        more = f" (and {len(broken) - 3} more)" if len(broken) > 3 else ""
+        raise UserError(f"{path}: does not match the results schema (loadgen/schemas/results.schema.json, this "
+                        f"loadgen's {SCHEMA_VERSION}; the file says {document['schema_version']}): "
+                        f"{'; '.join(broken[:3])}{more}", ExitCode.USAGE)
     return document
 
 
