@@ -2,7 +2,6 @@
 
 import copy
 import json
-import sys
 from array import array
 
 import pytest
