@@ -125,3 +125,14 @@ def test_known_answers_50_mib_held_and_1_kib_leaked_per_call(tmp_path):
     low, high = calibration["memory_growth_ci95_mib_per_1k_ops"]
     assert low <= calibration["memory_growth_mib_per_1k_ops"] <= high and high - low < 0.6
     assert runs["baseline"]["memory_fixed_mib"] is None and runs["baseline"]["rss_growth_mib_per_1k_ops"] is not None
+
+
+def test_the_fixed_costs_ci_is_welchs_over_the_worker_levels():
+    from loadgen.memory import fixed_ci
+
+    # Levels 10, 11 against 15, 16: Δ 5, SE √(0.25 + 0.25), Welch df 2, t 4.303.
+    low, high = fixed_ci([10.0, 11.0], [15.0, 16.0])
+    assert (low + high) / 2 == pytest.approx(5.0)
+    assert high - 5.0 == pytest.approx(4.303 * 0.5**0.5, rel=1e-3)
+    assert fixed_ci([10.0], [15.0, 16.0]) is None  # one worker: no spread to go by
+    assert fixed_ci([10.0, 10.0], [12.0, 12.0]) == [2.0, 2.0]
