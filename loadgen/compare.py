@@ -7,7 +7,7 @@ in quadrature, Satterthwaite's degrees of freedom where a figure has them). Each
 **better**) only when its whole CI lies beyond the floor: the figure moved by more than the floor,
 beyond both runs' noise — a minimum-effect test. Testing against the floor rather than against
 zero is what keeps an A/A comparison quiet however many rows it has: a row of two runs of the same
-profile reads worse only if its change overshoots the floor by two standard errors (0 of 324
+profile reads worse only if its change overshoots the floor by two standard errors (0 of 486
 A/A rows did, benchmarks/RESULTS.md), while a real change well past the floor still shows.
 
 Otherwise it is **within noise**. A figure missing on either side, or without a CI to test it
