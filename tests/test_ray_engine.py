@@ -106,7 +106,7 @@ def test_an_arm_in_an_environment_of_its_own_is_refused_by_name():
 
 
 def test_engine_flags_reach_the_profile():
-    from loadgen.cli import _overrides
+    from loadgen.cli_flags import overrides as _overrides
 
     assert load_profile(None, _overrides({"engine": "ray"})).scale.engine == "ray"
     # an address alone means Ray

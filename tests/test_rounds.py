@@ -192,7 +192,7 @@ def test_replicas_take_blocks_in_turn_and_the_arms_order_rotates(tmp_path):
 
 
 def test_replicas_flag_reaches_the_profile():
-    from loadgen.cli import _overrides
+    from loadgen.cli_flags import overrides as _overrides
 
     assert _overrides({"replicas": "3"})["replicas"] == 3
     assert _overrides({"replicas": "auto"})["replicas"] == "auto"
