@@ -23,6 +23,7 @@ from loadgen.errors import ExitCode, UserError
 from loadgen.profile import ProfileError
 from loadgen.profile_runs import parse_duration
 from loadgen.profile_files import load_profile
+from loadgen.report.outputs import BESIDE
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 DEFAULT_PROFILE = PROFILES_DIR / "quickstart.toml"
@@ -42,11 +43,16 @@ def _fail(message: str, code: int) -> None:
 
 
 def _report_options(command):
-    """--html, --plots and --csv: the report outputs (a profile's [outputs] keys; the flag wins)."""
+    """--html, --plots and --csv: the report outputs (a profile's [outputs] keys; the flag wins). Given
+    bare, each goes beside the results JSON (RESULTS.html, RESULTS-plots/, RESULTS-csv/), or without
+    one to loadgen-report.html, loadgen-plots/, loadgen-csv/."""
     for option in reversed((
-        click.option("--html", type=click.Path(dir_okay=False), help="Write the self-contained HTML report here."),
-        click.option("--plots", type=click.Path(file_okay=False), help="Write the charts as PNG files in this folder."),
-        click.option("--csv", type=click.Path(file_okay=False), help="Write one CSV file per table in this folder."),
+        click.option("--html", type=click.Path(dir_okay=False), is_flag=False, flag_value=BESIDE, metavar="[FILE]",
+                     help="Write the self-contained HTML report here (bare: beside the results JSON)."),
+        click.option("--plots", type=click.Path(file_okay=False), is_flag=False, flag_value=BESIDE, metavar="[DIR]",
+                     help="Write the charts as PNG files in this folder (bare: beside the results JSON)."),
+        click.option("--csv", type=click.Path(file_okay=False), is_flag=False, flag_value=BESIDE, metavar="[DIR]",
+                     help="Write one CSV file per table in this folder (bare: beside the results JSON)."),
     )):
         command = option(command)
     return command
@@ -271,7 +277,7 @@ def report(results_path: str, html: str | None, plots: str | None, csv: str | No
         _fail("report: say what to write: --html FILE, --plots DIR and/or --csv DIR", ExitCode.USAGE)
     try:
         document = read_document(Path(results_path))
-        write_outputs(document, html=html, plots=plots, csv=csv,
+        write_outputs(document, html=html, plots=plots, csv=csv, beside=results_path,
                       say=lambda line: err.print(line, highlight=False, soft_wrap=True))
     except UserError as exc:
         _fail(str(exc), exc.code)

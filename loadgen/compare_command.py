@@ -33,7 +33,7 @@ def compare_command(base_path: str, new_path: str, *, gate_flags: dict, force: b
     print_comparison(out, document)
     export(document, export_json, err)
     if outputs:
-        write_outputs(document, **outputs, say=lambda line: err.print(line, highlight=False))
+        write_outputs(document, **outputs, beside=export_json, say=lambda line: err.print(line, highlight=False))
     return ExitCode.GATE_FAILED if document["gate"]["failed"] else ExitCode.OK
 
 

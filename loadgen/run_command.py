@@ -89,7 +89,7 @@ def _report(profile: Profile, outcome: RunOutcome, log: soak.SoakLog | None, eng
     if log is not None:
         print_soak_summary(out, document["soak"])
     export(document, export_json, err)
-    _write_outputs(document, profile, err)
+    _write_outputs(document, profile, err, export_json)
     if outcome.interrupted:
         return ExitCode.INTERRUPTED
     if outcome.errors:
@@ -105,10 +105,10 @@ def _report(profile: Profile, outcome: RunOutcome, log: soak.SoakLog | None, eng
     return ExitCode.OK
 
 
-def _write_outputs(document: dict, profile: Profile, err: Console) -> None:
+def _write_outputs(document: dict, profile: Profile, err: Console, export_json: str | None) -> None:
     """The page, plots and CSV files the profile or the command line asked for, after the JSON."""
     outputs = profile.outputs
-    write_outputs(document, html=outputs.html, plots=outputs.plots, csv=outputs.csv,
+    write_outputs(document, html=outputs.html, plots=outputs.plots, csv=outputs.csv, beside=export_json,
                   say=lambda line: err.print(line, highlight=False, soft_wrap=True))
 
 
@@ -153,7 +153,7 @@ def sweep_command(profile: Profile, *, export_json: str | None, out: Console, er
     document = sweep_document(profile.model_dump(mode="json"), result)
     print_sweep(out, document)
     export(document, export_json, err)
-    _write_outputs(document, profile, err)
+    _write_outputs(document, profile, err, export_json)
     return _cut_short(result) or ExitCode.OK
 
 
@@ -187,7 +187,7 @@ def faults_command(profile: Profile, *, export_json: str | None, out: Console, e
     document = faults_document(profile.model_dump(mode="json"), result, "embedded mock and collector")
     print_fault_matrix(out, document)
     export(document, export_json, err)
-    _write_outputs(document, profile, err)
+    _write_outputs(document, profile, err, export_json)
     return _cut_short(result) or (ExitCode.INVALID_RUN if result.generator_invalid else ExitCode.OK)
 
 

@@ -20,7 +20,7 @@ import loadgen.run_command
 from loadgen.cli import main
 from loadgen.errors import UserError
 from loadgen.report import Chart, Table
-from loadgen.report.outputs import write_outputs
+from loadgen.report.outputs import default_path, write_outputs
 from loadgen.report.page import html_page
 
 DATA = Path(__file__).parent / "data" / "report"
@@ -184,6 +184,17 @@ def test_report_rebuilds_the_page(tmp_path, charts_module):
     assert (tmp_path / "p.html").read_text() == page(load("faults"))
 
 
+def test_a_bare_output_flag_goes_beside_the_results_json(tmp_path, charts_module):
+    results = tmp_path / "nightly.json"
+    results.write_text((DATA / "page-faults.json").read_text())
+    done = CliRunner().invoke(main, ["report", str(results), "--html", "--csv"])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "nightly.html").read_text() == page(load("faults"))
+    assert (tmp_path / "nightly-csv" / "fault_cells.csv").exists()
+    assert default_path("plots", str(results)) == str(tmp_path / "nightly-plots")
+    assert default_path("html", None) == "loadgen-report.html"
+
+
 @pytest.mark.parametrize("command", ["run", "faults"])
 def test_flags_win_over_the_profile_and_reach_write_outputs(tmp_path, monkeypatch, command):
     profile_file = tmp_path / "p.toml"
@@ -196,7 +207,7 @@ def test_flags_win_over_the_profile_and_reach_write_outputs(tmp_path, monkeypatc
         seen.update(outputs)
 
     def command_stand_in(profile, **_):
-        loadgen.run_command._write_outputs({"document": True}, profile, err=types.SimpleNamespace(print=print))
+        loadgen.run_command._write_outputs({"document": True}, profile, types.SimpleNamespace(print=print), None)
         return 0
 
     monkeypatch.setattr(loadgen.run_command, "write_outputs", write)

@@ -42,9 +42,24 @@ def read_document(path: Path) -> dict:
     return document
 
 
+BESIDE = "@beside"  # an output flag given bare: put it beside the results JSON (`default_path`)
+
+
+def default_path(kind: str, beside: str | None) -> str:
+    """Where a bare --html, --plots or --csv goes: next to the results JSON, named after it
+    (r.json → r.html, r-plots/, r-csv/); without a JSON, loadgen-report.html, loadgen-plots/, loadgen-csv/."""
+    if beside:
+        stem = Path(beside).with_suffix("")
+        return str(stem.with_name(stem.name + ".html")) if kind == "html" else f"{stem}-{kind}"
+    return "loadgen-report.html" if kind == "html" else f"loadgen-{kind}"
+
+
 def write_outputs(document: dict, *, html: str | None, plots: str | None, csv: str | None,
-                  say: Callable[[str], None]) -> None:
-    """Write each requested output of the document and say where it went."""
+                  say: Callable[[str], None], beside: str | None = None) -> None:
+    """Write each requested output of the document and say where it went (`beside`: the results
+    JSON's path, where a bare flag's output goes)."""
+    html, plots, csv = (default_path(kind, beside) if value == BESIDE else value
+                        for kind, value in (("html", html), ("plots", plots), ("csv", csv)))
     charts = []
     if html or plots:
         from loadgen.report.charts import charts_for
