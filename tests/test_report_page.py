@@ -195,6 +195,18 @@ def test_a_bare_output_flag_goes_beside_the_results_json(tmp_path, charts_module
     assert default_path("html", None) == "loadgen-report.html"
 
 
+def test_the_page_never_replaces_a_file_that_is_not_a_page(tmp_path, charts_module):
+    profile = tmp_path / "mine.toml"
+    profile.write_text('name = "mine"\n')
+    with pytest.raises(UserError, match="exists and is not an HTML page"):
+        write_outputs(load("faults"), html=str(profile), plots=None, csv=None, say=print)
+    assert profile.read_text() == 'name = "mine"\n'
+    page_file = tmp_path / "old.html"
+    page_file.write_text("<!DOCTYPE html>\n<html></html>")
+    write_outputs(load("faults"), html=str(page_file), plots=None, csv=None, say=print)
+    assert page_file.read_text() == page(load("faults"))
+
+
 @pytest.mark.parametrize("command", ["run", "faults"])
 def test_flags_win_over_the_profile_and_reach_write_outputs(tmp_path, monkeypatch, command):
     profile_file = tmp_path / "p.toml"

@@ -67,6 +67,7 @@ def write_outputs(document: dict, *, html: str | None, plots: str | None, csv: s
         charts = charts_for(document)
     if html:
         path = _absolute(html)
+        _refuse_to_replace(path)
         _writing(path, lambda: _write_page(document, charts, path))
         say(f"report written to {path}")
     if plots:
@@ -81,6 +82,20 @@ def write_outputs(document: dict, *, html: str | None, plots: str | None, csv: s
         folder = _absolute(csv)
         written = _writing(folder, lambda: write_csv(document, _folder(folder)))
         say(f"CSV tables written to {folder} ({len(written)} files)")
+
+
+def _refuse_to_replace(path: Path) -> None:
+    """A page replaces an earlier page, never another file (a profile or results JSON named by mistake)."""
+    if not path.exists():
+        return
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(15)
+    except OSError:
+        return  # _writing names the path if it cannot be written either
+    if path.is_dir() or head.lower() != b"<!doctype html>":
+        raise UserError(f"{path}: exists and is not an HTML page; not replaced (--html names the page to write)",
+                        ExitCode.USAGE)
 
 
 def _write_page(document: dict, charts: list, path: Path) -> None:
