@@ -1,7 +1,6 @@
 """The command line: exit codes, one-line errors, the JSON contract — through real processes."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
