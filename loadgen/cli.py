@@ -243,7 +243,7 @@ def _gate_limits(command):
 @click.argument("base_path", metavar="BASE.json", type=click.Path(dir_okay=False))
 @click.argument("new_path", metavar="NEW.json", type=click.Path(dir_okay=False))
 @click.option("--fail-on", type=click.Choice(["worse", "never"]),
-              help="worse: exit 5 when any figure is worse beyond noise (default with a gate: worse).")
+              help="worse: exit 5 when any figure is worse beyond noise; never (default): only the --max-… limits.")
 @_gate_limits
 @click.option("--force", is_flag=True, default=False,
               help="Compare runs that are not the same experiment (prompts, seed, load, target), saying what differs.")

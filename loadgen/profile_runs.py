@@ -104,8 +104,8 @@ class Gate(_Strict):
     """
 
     fail_on: Literal["worse", "never"] = Field(
-        default="worse", description="'worse': any figure worse than within noise fails the gate; 'never': "
-                                     "only the limits below")
+        default="never", description="'worse': any figure worse than within noise fails the gate; 'never' "
+                                     "(default): only the limits below")
     max_overhead_increase_ms: float | None = Field(default=None, ge=0, description="latency overhead, ms")
     max_loop_delay_increase_ms: float | None = Field(default=None, ge=0, description="loop delay overhead, ms")
     max_memory_increase_mib: float | None = Field(default=None, ge=0, description="memory fixed cost, MiB")

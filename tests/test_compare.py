@@ -144,12 +144,18 @@ def test_the_gate_comes_from_the_new_runs_profile_and_the_flags_win():
 
 def test_the_comparison_document_validates_and_its_gate_fails_on_worse():
     base, new = _document([_run("baseline"), _run("otel", 0.1)]), _document([_run("baseline"), _run("otel", 1.5)])
-    document = comparison_document(base, new, base_path="a.json", new_path="b.json", gate=Gate(), forced=[])
+    document = comparison_document(base, new, base_path="a.json", new_path="b.json", gate=Gate(fail_on="worse"),
+                                   forced=[])
     assert validate_document(document) == []
     assert document["gate"]["failed"] and "otel" in document["gate"]["reasons"][0]
     assert document["summary"]["worse"] == 1
-    passed = comparison_document(base, base, base_path="a.json", new_path="a.json", gate=Gate(), forced=[])
+    passed = comparison_document(base, base, base_path="a.json", new_path="a.json", gate=Gate(fail_on="worse"),
+                                 forced=[])
     assert not passed["gate"]["failed"] and passed["summary"]["worse"] == 0
+    # Limits alone gate on their figures only: a worse row under no limit passes.
+    limits_only = comparison_document(base, new, base_path="a.json", new_path="b.json",
+                                      gate=Gate(max_overhead_increase_ms=5.0), forced=[])
+    assert limits_only["gate"]["active"] and not limits_only["gate"]["failed"]
 
 
 # --- the command, on a real document --------------------------------------------------------
