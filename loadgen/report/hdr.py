@@ -14,41 +14,32 @@ from dataclasses import dataclass
 
 from hdrh.histogram import HdrHistogram
 
+from loadgen.histograms import Recorder
 from loadgen.report import Cell
 
 US_PER_MS = 1000
 STEPS_PER_DECADE = 25
 # summary key → x = 1/(1 − p)
 SUMMARY_X = {"p50": 2.0, "p90": 10.0, "p95": 20.0, "p99": 100.0, "p99_9": 1000.0}
-PERCENT = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99_9": 99.9}
 TICKS = ((2.0, "50%"), (10.0, "90%"), (100.0, "99%"), (1000.0, "99.9%"), (10000.0, "99.99%"))
 
 
 @dataclass(frozen=True)
 class Distribution:
-    """One arm's timings: `histogram` when the document holds it, else only `summary` (or neither)."""
+    """One arm's timings: `summary` (loadgen's own, `Recorder.summary_ms`), and `histogram` when the
+    document holds it (the curve is drawn from it; without it, from the summary's percentiles)."""
 
     histogram: HdrHistogram | None
     summary: dict | None
 
     @property
     def count(self) -> int | None:
-        if self.histogram is not None:
-            return self.histogram.get_total_count()
         return (self.summary or {}).get("count")
 
     def figures(self, names: tuple[str, ...]) -> list[Cell]:
         """The named percentiles (p50…p99_9, max) in ms, None where unmeasured."""
-        if self.histogram is not None:
-            return [self._from_histogram(name) for name in names]
         summary = self.summary or {}
         return [summary.get(name) for name in names]
-
-    def _from_histogram(self, name: str) -> float:
-        # rounded as loadgen's own summaries are (Recorder.summary_ms), so the two agree
-        if name == "max":
-            return round(self.histogram.get_max_value() / US_PER_MS, 4)
-        return round(self.histogram.get_value_at_percentile(PERCENT[name]) / US_PER_MS, 4)
 
     def curve(self, names: tuple[str, ...]) -> tuple[list[float], list[float]]:
         """(x, ms): the spectrum from the histogram, else the named summary figures (the max at x = count);
@@ -64,15 +55,15 @@ class Distribution:
 
 
 def distribution(encoded: dict | None, summary: dict | None) -> Distribution:
-    """From a document's `{"hdr": base64, ...}` (None or empty: not there) and its summary."""
-    histogram = None
+    """From a document's `{"hdr": base64, ...}` (None or empty: not there) and its summary. With the
+    histogram, its figures are loadgen's own summary of it, so the table and the document agree."""
     if encoded and encoded.get("hdr"):
-        histogram = HdrHistogram.decode(encoded["hdr"].encode("ascii"))
-        if histogram.get_total_count() == 0:
-            histogram = None
+        recorder = Recorder.decode(encoded)
+        if recorder.count:
+            return Distribution(recorder.histogram, recorder.summary_ms())
     if summary is not None and not summary.get("count"):
         summary = None
-    return Distribution(histogram, summary)
+    return Distribution(None, summary)
 
 
 def spectrum(histogram: HdrHistogram) -> tuple[list[float], list[float]]:
