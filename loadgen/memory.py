@@ -32,6 +32,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from loadgen.intervals import welch_df
 from loadgen.overhead import memory_overhead, t975
 from loadgen.results import WorkerResult
 
@@ -100,13 +101,12 @@ def fixed_ci(base_levels: list[float], arm_levels: list[float]) -> list[float] |
     where they start; that spread is the fixed cost's noise). None without two workers a side."""
     if len(base_levels) < 2 or len(arm_levels) < 2:
         return None
-    var_b, var_a = (statistics.variance(levels) / len(levels) for levels in (base_levels, arm_levels))
-    se = math.sqrt(var_a + var_b)
+    se_b, se_a = (statistics.stdev(levels) / math.sqrt(len(levels)) for levels in (base_levels, arm_levels))
     delta = statistics.fmean(arm_levels) - statistics.fmean(base_levels)
-    if se == 0:
+    df = welch_df(se_a, len(arm_levels) - 1, se_b, len(base_levels) - 1)
+    if df is None:  # no spread on either side
         return [delta, delta]
-    df = se**4 / (var_a**2 / (len(arm_levels) - 1) + var_b**2 / (len(base_levels) - 1))
-    half = t975(df) * se
+    half = t975(df) * math.hypot(se_a, se_b)
     return [delta - half, delta + half]
 
 

@@ -72,9 +72,10 @@ def document_tables(document: dict) -> dict[str, Table]:
             records["soak_windows"] = document["soak"].get("windows") or []
             records["soak_memory"] = document["soak"].get("memory") or []
     elif kind == "sweep":
-        records["sweep_steps"] = sweep_steps(document)
+        steps = sweep_steps(document)
+        records["sweep_steps"] = steps
         records["sweep_highest_rates"] = document["sweep"]["highest_sustainable_rate"]
-        records["spans"] = sweep_steps(document)
+        records["spans"] = steps
     elif kind == "faults":
         records["fault_cells"] = document.get("cells") or []
         records["fault_baselines"] = document.get("baselines") or []
