@@ -61,11 +61,11 @@ def rows(base: dict, new: dict) -> list[tuple]:
 def flagged(row: tuple, rule: str, m: int) -> bool:
     _, _, change, (se, df), floor, lower = row
     if rule == "beyond-floor":
-        half = (t975(df) if df else 1.959964) * se
+        half = t975(df) * se
         ci = [change - half, change + half]
         return beyond(ci, floor, lower) or beyond(ci, floor, not lower)
     level = 0.975 if rule == "zero+floor" else 1 - 0.025 / m
-    half = (t975(df) if df else 1.959964) * se if rule == "zero+floor" else _quantile(level, df) * se
+    half = t975(df) * se if rule == "zero+floor" else _quantile(level, df) * se
     return (change - half > 0 or change + half < 0) and abs(change) > floor
 
 

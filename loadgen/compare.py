@@ -24,8 +24,6 @@ from typing import Callable
 from loadgen.intervals import standard_error, welch_df
 from loadgen.overhead import t975
 
-_Z975 = 1.959964
-
 METHOD = ("change = new − base; its 95 % CI from the two figures' CIs (standard errors in quadrature, "
           "Satterthwaite df); worse or better only when the whole CI lies beyond the figure's floor")
 
@@ -134,7 +132,7 @@ def change_spread(base_ci: list[float] | None, base_df: float | None,
 
 def change_ci(change: float, spread: Spread) -> list[float]:
     se, df = spread
-    half = (t975(df) if df else _Z975) * se
+    half = t975(df) * se
     return [change - half, change + half]
 
 

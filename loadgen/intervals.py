@@ -15,9 +15,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from loadgen.overhead import t975
-
-_Z975 = 1.959964
+from loadgen.overhead import Z975, t975
 
 
 def quantile_ci(value_at, p: float, units: int) -> list[float] | None:
@@ -26,7 +24,7 @@ def quantile_ci(value_at, p: float, units: int) -> list[float] | None:
     None with fewer than two units."""
     if units < 2:
         return None
-    half = _Z975 * math.sqrt(p * (1 - p) / units)
+    half = Z975 * math.sqrt(p * (1 - p) / units)
     return [value_at(max(0.0, p - half)), value_at(min(1.0, p + half))]
 
 
@@ -34,9 +32,9 @@ def wilson(share: float, units: int) -> list[float] | None:
     """Wilson's 95 % interval of a proportion (0..1) observed over `units` independent units."""
     if units < 1:
         return None
-    z2 = _Z975**2
+    z2 = Z975**2
     centre = (share + z2 / (2 * units)) / (1 + z2 / units)
-    half = _Z975 * math.sqrt(share * (1 - share) / units + z2 / (4 * units**2)) / (1 + z2 / units)
+    half = Z975 * math.sqrt(share * (1 - share) / units + z2 / (4 * units**2)) / (1 + z2 / units)
     return [max(0.0, centre - half), min(1.0, centre + half)]
 
 
@@ -56,7 +54,7 @@ def standard_error(ci95: list[float] | None, df: float | None = None) -> float |
     """The standard error a symmetric-or-not 95 % CI implies: its half-width over t (z without a df)."""
     if ci95 is None:
         return None
-    return (ci95[1] - ci95[0]) / 2 / (t975(df) if df else _Z975)
+    return (ci95[1] - ci95[0]) / 2 / t975(df)
 
 
 def welch_df(se_a: float, df_a: float | None, se_b: float, df_b: float | None) -> float | None:

@@ -35,14 +35,17 @@ _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 
          10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110,
          18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060,
          26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045, 30: 2.042}
-_Z975 = 1.959964
+Z975 = 1.959964  # the normal 97.5 % quantile: t975 with unlimited degrees of freedom
 
 
-def t975(degrees_of_freedom: float) -> float:
-    """Student's t 97.5 % quantile; a fractional df (Satterthwaite) is interpolated in 1/df."""
+def t975(degrees_of_freedom: float | None) -> float:
+    """Student's t 97.5 % quantile; a fractional df (Satterthwaite) is interpolated in 1/df; None
+    (an estimate with no stated df, taken as normal): z."""
+    if degrees_of_freedom is None:
+        return Z975
     df = max(1.0, float(degrees_of_freedom))
     if df > 30:
-        z = _Z975
+        z = Z975
         return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
     low, high = math.floor(df), math.ceil(df)
     if low == high:
