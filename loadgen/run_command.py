@@ -88,8 +88,7 @@ def _report(profile: Profile, outcome: RunOutcome, log: soak.SoakLog | None, eng
         print_engine(out, engine)
     if log is not None:
         print_soak_summary(out, document["soak"])
-    export(document, export_json, err)
-    _write_outputs(document, profile, err, export_json)
+    _export(document, profile, export_json, err)
     if outcome.interrupted:
         return ExitCode.INTERRUPTED
     if outcome.errors:
@@ -105,8 +104,9 @@ def _report(profile: Profile, outcome: RunOutcome, log: soak.SoakLog | None, eng
     return ExitCode.OK
 
 
-def _write_outputs(document: dict, profile: Profile, err: Console, export_json: str | None) -> None:
-    """The page, plots and CSV files the profile or the command line asked for, after the JSON."""
+def _export(document: dict, profile: Profile, export_json: str | None, err: Console) -> None:
+    """The results JSON, then the page, plots and CSV files the profile or the command line asked for."""
+    export(document, export_json, err)
     outputs = profile.outputs
     write_outputs(document, html=outputs.html, plots=outputs.plots, csv=outputs.csv, beside=export_json,
                   say=lambda line: err.print(line, highlight=False, soft_wrap=True))
@@ -152,8 +152,7 @@ def sweep_command(profile: Profile, *, export_json: str | None, out: Console, er
                            on_step=lambda step: err.print(sweep_step_line(step, profile.validity, slo_ms), highlight=False))
     document = sweep_document(profile.model_dump(mode="json"), result)
     print_sweep(out, document)
-    export(document, export_json, err)
-    _write_outputs(document, profile, err, export_json)
+    _export(document, profile, export_json, err)
     return _cut_short(result) or ExitCode.OK
 
 
@@ -186,8 +185,7 @@ def faults_command(profile: Profile, *, export_json: str | None, out: Console, e
                             on_scenario=lambda cells: err.print(fault_scenario_line(cells), highlight=False))
     document = faults_document(profile.model_dump(mode="json"), result, "embedded mock and collector")
     print_fault_matrix(out, document)
-    export(document, export_json, err)
-    _write_outputs(document, profile, err, export_json)
+    _export(document, profile, export_json, err)
     return _cut_short(result) or (ExitCode.INVALID_RUN if result.generator_invalid else ExitCode.OK)
 
 

@@ -219,7 +219,7 @@ def test_flags_win_over_the_profile_and_reach_write_outputs(tmp_path, monkeypatc
         seen.update(outputs)
 
     def command_stand_in(profile, **_):
-        loadgen.run_command._write_outputs({"document": True}, profile, types.SimpleNamespace(print=print), None)
+        loadgen.run_command._export({"document": True}, profile, None, types.SimpleNamespace(print=print))
         return 0
 
     monkeypatch.setattr(loadgen.run_command, "write_outputs", write)
