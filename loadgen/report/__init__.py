@@ -13,6 +13,7 @@ unmeasured.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -41,3 +42,9 @@ class Chart:
     caption: str  # what it shows and how to read it, one or two sentences
     table: Table
     draw: Callable = field(repr=False, compare=False)  # draw(figure) -> None
+
+
+def slug(*parts: str) -> str:
+    """'latency', 'openai', 'rate 50/s constant' → 'latency-openai-rate-50-s-constant': chart ids,
+    section ids and CSS classes."""
+    return "-".join(re.sub(r"[^a-z0-9]+", "-", part.lower()).strip("-") for part in parts if part)

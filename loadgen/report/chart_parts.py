@@ -7,9 +7,8 @@ its row says "n/m" where the point would be.
 
 from __future__ import annotations
 
-import re
-
 from loadgen.arms import is_baseline
+from loadgen.report import slug
 
 UNMEASURED = "n/m"
 BASELINE_GREY = "#8c8c8c"
@@ -37,11 +36,6 @@ def _arm_labels(node):
     elif isinstance(node, list):
         for item in node:
             yield from _arm_labels(item)
-
-
-def slug(*parts: str) -> str:
-    """'latency', 'openai', 'rate 50/s constant' → 'latency-openai-rate-50-s-constant'."""
-    return "-".join(re.sub(r"[^a-z0-9]+", "-", part.lower()).strip("-") for part in parts if part)
 
 
 def named_groups(runs: list[dict]) -> list[tuple[str, str, list[dict]]]:

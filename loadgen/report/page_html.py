@@ -7,10 +7,9 @@ agree to the digit); None is "n/m", unmeasured. Every string from the document g
 
 from __future__ import annotations
 
-import re
 from html import escape
 
-from loadgen.report import Cell, Table
+from loadgen.report import Cell, Table, slug as report_slug
 
 UNMEASURED = "n/m"
 VERDICT_CLASSES = {"pass", "warn", "fail", "unmeasured", "better", "worse", "within noise", "leak", "no leak",
@@ -18,8 +17,8 @@ VERDICT_CLASSES = {"pass", "warn", "fail", "unmeasured", "better", "worse", "wit
 
 
 def slug(text: str) -> str:
-    """An id fragment from a heading: lower-case letters, digits and dashes."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
+    """An id fragment from a heading: lower-case letters, digits and dashes ("section" when none)."""
+    return report_slug(text) or "section"
 
 
 def figure_text(value: object) -> str:
