@@ -21,7 +21,10 @@ from loadgen.histograms import Recorder
 from loadgen.known_answer import merge_held
 
 HISTOGRAMS = ("latency", "service_time", "dispatch_lag", "ttft", "ttft_service", "itl",
-              "before_wire", "wire", "after_response")
+              "before_wire", "wire", "after_response",
+              # The sync client's probe thread: how late it woke from 1 ms sleeps (loadgen.sync_runner);
+              # empty on the async path.
+              "gil_wait")
 # The per-op arrays of Stats (ns, −1 = none), by their names in the worker's result.
 BY_OP = ("latency_by_op", "lag_by_op", "before_wire_by_op", "after_response_by_op")
 
@@ -237,7 +240,8 @@ class WorkerResult:
     shutdown_s: float | None = None  # the final flush and the tracer's shutdown, the slowest worker's
     run_id: str | None = None
     paired_with: str | None = None  # the label of the baseline its costs are paired against; None: a baseline
-    client: str = "async"  # "async": the SDK's async client; "raw": its request bytes on loadgen's client
+    client: str = "async"  # "async": the SDK's async client; "sync": its sync client in threads; "raw": its request bytes on loadgen's client
+    threads: int | None = None  # the sync client's OS threads per worker; None: no thread pool (async, raw)
     tracer_version: str | None = None  # the version of the arm's package the worker imported (None: no package)
     calibration: dict | None = None  # the calibration arm's known answer (loadgen.known_answer)
     # Set by the orchestrator: where the spans went, and what the collector received.

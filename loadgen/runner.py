@@ -301,12 +301,16 @@ class Runner(RawDispatch):
         self._block_before = (self.stats.sent, self.stats.shed)
         self._block_ops = (self._next_closed_op, self._next_closed_op)
         self._block_first_sent_ns = 0
+        await self._dispatch(block, start, warm)
+        await self.drain()
+        return self.block_figures(block)
+
+    async def _dispatch(self, block: Block, start: int, warm: bool) -> None:
+        """Send the block's calls (the warm-up first, if `warm`); calls may still be in flight after."""
         if self.profile.open_loop:
             await self._open_block(block, start, warm)
         else:
             await self._closed_block(block, start, warm)
-        await self.drain()
-        return self.block_figures(block)
 
     def block_figures(self, block: Block) -> dict:
         """The block's plan and what was sent of it (also for a block cut short by a stop)."""
@@ -355,6 +359,14 @@ class Runner(RawDispatch):
 
     def stop(self) -> None:
         self.stopping = True
+
+    async def prime_call(self, prompt: Prompt, rec: CallRecord) -> None:
+        """One call outside the schedule (the worker's priming call), within the profile's timeout."""
+        async with asyncio.timeout(self.profile.timeout):
+            await self.provider.call(prompt, rec)
+
+    def close(self) -> None:
+        """Release what the runner itself holds once the worker is done (nothing, on the event loop)."""
 
     def progress(self) -> dict:
         stats = self.stats

@@ -28,6 +28,7 @@ from loadgen.processes import exit_with_parent, fine_timer_slack, pin_to, releas
 from loadgen.redact import redact
 from loadgen.results import CallRecord, WorkerResult
 from loadgen.runner import Runner
+from loadgen.sync_runner import ThreadRunner
 from loadgen.soak import WindowProbe
 
 SAMPLE_INTERVAL_S = 0.5
@@ -69,7 +70,11 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event, settle=lambda: 
     profile, settings = spec.profile, spec.settings
     arm = make_arm(spec.arm.arm, spec.tracing, spec.provider, settings.model, calibration=spec.calibration)
     provider = make_provider(spec.provider, settings, **arm.provider_options())
-    runner = Runner(profile, arm.wrap(provider), shard=spec.shard, shards=spec.shards)
+    if settings.client == "sync":
+        runner: Runner = ThreadRunner(profile, arm.wrap(provider), threads=spec.threads or 1, shard=spec.shard,
+                                      shards=spec.shards)
+    else:
+        runner = Runner(profile, arm.wrap(provider), shard=spec.shard, shards=spec.shards)
     if settings.client == "raw":
         runner.request_for = _rendered_requests(runner, provider)
         fine_timer_slack()  # the raw client's gaps (100 µs at 10,000/s) are twice the default slack
@@ -153,6 +158,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event, settle=lambda: 
                 break
     finally:
         watcher.cancel()
+        runner.close()
         await provider.aclose()
     # The final flush: after it every span that ended is exported or dropped for a reason.
     flush_start, shutdown_wall = sampler.cpu_seconds(), time.monotonic()
@@ -228,8 +234,7 @@ async def _prime(runner: Runner) -> None:
     so the collector does not walk the interpreter's start-up objects on every pass."""
     rec = CallRecord(-1, time.perf_counter_ns(), None)
     try:
-        async with asyncio.timeout(runner.profile.timeout):
-            await runner.provider.call(runner.prompt(0, warmup=True), rec)
+        await runner.prime_call(runner.prompt(0, warmup=True), rec)
     except Exception as exc:  # the run itself will count and report errors
         runner.prime_error = error_class(exc)
     gc.collect()
@@ -267,6 +272,7 @@ def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wa
         rss_samples=sampler.rss_samples,
         paired_with=spec.arm.pairs_with,
         client=spec.settings.client,
+        threads=getattr(runner, "threads", None),
         tracer_version=installed_version(spec.arm.arm),
         **stats.measured(),
     )
