@@ -4,7 +4,8 @@ The server is a small raw-socket one in threads (one to accept, one per connecti
 test decides exactly what is sent, when, and when a socket closes; it counts the
 connections it accepts and the most open at once, and notices a request sent on a socket
 whose previous answer is not yet written. Waits are on Events the test sets, not sleeps.
-The SDK tests serve the embedded mock with uvicorn in a thread.
+The SDK tests serve the embedded mock with uvicorn in a thread; the response helpers and
+those fixtures are test_transport.py's.
 """
 
 from __future__ import annotations
@@ -20,35 +21,21 @@ import anthropic
 import httpx2
 import openai
 import pytest
-import uvicorn
 
-from loadgen.mock_llm import MockConfig, create_app
-from loadgen.mock_llm.server import bind_socket
 from loadgen.providers.base import CURRENT_CALL
 from loadgen.providers.sync_transport import SyncLeanTransport
 from loadgen.results import CallRecord
+from tests.test_transport import BIG, CHUNKED_HEAD, MESSAGES, chunk, refused_port, reply
+from tests import test_transport
 
 # Real sockets, real timeouts: every test here starts a server (threads or uvicorn), so these
 # are end-to-end tests by the project's rule, as in test_transport.py.
 pytestmark = pytest.mark.e2e
-MESSAGES = [{"role": "user", "content": "count these five words"}]
+mock_url, unanswered_port = test_transport.mock_url, test_transport.unanswered_port  # the same fixtures
 
 
 def client(max_connections: int = 4, **kwargs) -> httpx2.Client:
     return httpx2.Client(transport=SyncLeanTransport(max_connections), timeout=5, **kwargs)
-
-
-def reply(body: bytes = b"ok", status: str = "200 OK", headers: tuple[str, ...] = ()) -> bytes:
-    """A whole response with a content-length body."""
-    lines = [f"HTTP/1.1 {status}", f"content-length: {len(body)}", *headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-def chunk(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-type: text/event-stream\r\n\r\n"
 
 
 class Peer:
@@ -215,13 +202,6 @@ def calling(rec: CallRecord):
         CURRENT_CALL.reset(token)
 
 
-def refused_port() -> socket.socket:
-    """A bound socket that does not listen: connecting to its port is refused."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 def one_slot_works(http: httpx2.Client, url: str) -> bool:
     """A request that could not start if a failed one had kept the pool's only slot."""
     return http.get(url, timeout=httpx2.Timeout(5, pool=1)).status_code == 200
@@ -348,21 +328,6 @@ def test_reused_connection_dying_before_the_answer_is_retried_once_on_a_fresh_on
     assert lost_read < rec.t_wire <= retry_read
 
 
-def test_fresh_connection_dying_before_the_answer_is_an_error():
-    # Only a reused connection may have been dead before the request: on a new one it is real.
-    def close_the_first(n, head, body, peer):
-        if n == 0:
-            return False
-        peer.send(reply())
-        return True
-
-    with Server(close_the_first) as server, client(max_connections=1) as http:
-        with pytest.raises(httpx2.RemoteProtocolError):
-            http.get(server.url)
-        assert one_slot_works(http, server.url)
-    assert server.accepted == 2
-
-
 def test_connection_close_header_stops_reuse():
     def close_header(n, head, body, peer):
         # The socket stays open: only the header tells the client not to reuse it.
@@ -377,9 +342,6 @@ def test_connection_close_header_stops_reuse():
 
 
 # --- response bodies ------------------------------------------------------------------------------
-
-BIG = bytes(range(256)) * 4096  # 1 MiB
-
 
 def test_content_length_chunked_and_large_bodies_arrive_intact():
     def bodies(n, head, body, peer):
@@ -459,7 +421,7 @@ def test_stream_closed_early_drops_its_connection():
     reply(b"x" * 100)[:-90],  # content-length 100, 10 bytes sent
     CHUNKED_HEAD + chunk(b"data: 1\n\n"),  # chunked, no last chunk
     b"HTTP/1.1 200 OK\r\ncontent-le",  # inside the head
-    b"",  # no response at all
+    b"",  # no response at all (on a new connection: only a reused one is retried)
 ])
 def test_server_closing_mid_response_raises_and_frees_the_slot(cut):
     def cut_first(n, head, body, peer):
@@ -516,28 +478,6 @@ def test_refused_connection_raises_connect_error_naming_the_address():
         for _ in range(2):  # the failed connect gave its slot back
             with pytest.raises(httpx2.ConnectError, match=f"127.0.0.1:{port}"):
                 http.get(f"http://127.0.0.1:{port}/", timeout=httpx2.Timeout(5, pool=1))
-
-
-@pytest.fixture
-def unanswered_port():
-    """A listening port whose backlog is full: a new connect waits for a SYN-ACK that never comes."""
-    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
-    port = listener.getsockname()[1]
-    fillers = []
-    for _ in range(8):
-        sock = socket.socket()
-        sock.settimeout(0.2)
-        fillers.append(sock)
-        try:
-            sock.connect(("127.0.0.1", port))
-        except TimeoutError:
-            break
-    else:
-        pytest.skip("this kernel answers every connect, even with a full backlog")
-    yield port
-    for sock in fillers:
-        sock.close()
-    listener.close()
 
 
 def test_connect_that_never_completes_raises_connect_timeout(unanswered_port):
@@ -665,26 +605,6 @@ def test_with_retries_wire_runs_from_the_first_write_to_the_last_responses_end()
 
 
 # --- through the SDKs ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def mock_url():
-    """The embedded mock served by uvicorn in a thread (as in test_transport.py)."""
-    sock = bind_socket("127.0.0.1", 0)
-    config = uvicorn.Config(
-        create_app(MockConfig(ttft_ms=0, itl_ms=0)), lifespan="off", log_level="warning", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started, "the mock did not start"
-    yield "http://127.0.0.1:%d" % sock.getsockname()[1]
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
 
 
 def test_openai_sdk_over_the_transport(mock_url):

@@ -257,26 +257,20 @@ class _OriginPool:
         return conn
 
     def _connect(self, conn: _Connection, timeout: float | None) -> None:
+        sock = None
         try:
             sock = socket.create_connection((self.host, self.port), timeout=timeout)
-        except BaseException as exc:
-            self.forget(conn)
-            if isinstance(exc, TimeoutError):
-                raise httpx2.ConnectTimeout(f"connecting to {self.host}:{self.port} timed out") from None
-            if isinstance(exc, OSError):
-                raise httpx2.ConnectError(f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}") from None
-            raise
-        try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.ssl_context is not None:
                 sock = self.ssl_context.wrap_socket(sock, server_hostname=self.host)
         except BaseException as exc:
-            sock.close()
+            if sock is not None:
+                sock.close()
             self.forget(conn)
             if isinstance(exc, TimeoutError):
-                raise httpx2.ConnectTimeout(f"TLS handshake with {self.host}:{self.port} timed out") from None
-            if isinstance(exc, OSError):
-                raise httpx2.ConnectError(f"TLS handshake with {self.host}:{self.port} failed: {exc}") from None
+                raise httpx2.ConnectTimeout(f"connecting to {self.host}:{self.port} timed out") from None
+            if isinstance(exc, OSError):  # refused, unreachable, TLS failed
+                raise httpx2.ConnectError(f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}") from None
             raise
         with self.lock:
             conn.sock = sock
@@ -343,7 +337,7 @@ class SyncLeanTransport(httpx2.BaseTransport):
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         timeouts = request.extensions.get("timeout") or {}
         pool = self._pool(request.url)
-        data = _request_bytes(request)
+        data = request_bytes(request, request.read())
         rec = CURRENT_CALL.get()
         stamps_wire = rec is not None and not rec.t_wire  # this attempt is the call's first
         conn = pool.acquire(timeouts)
@@ -384,9 +378,8 @@ class SyncLeanTransport(httpx2.BaseTransport):
         self.close()
 
 
-def _request_bytes(request: httpx2.Request) -> bytes:
+def request_bytes(request: httpx2.Request, body: bytes) -> bytes:
     """The request as LeanTransport writes it: a host header if missing, a streamed body as one chunk."""
-    body = request.read()
     url = request.url
     head = [b"%s %s HTTP/1.1\r\n" % (request.method.encode(), url.raw_path)]
     has_host = chunked = False
