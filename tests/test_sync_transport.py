@@ -13,7 +13,10 @@ from __future__ import annotations
 import contextlib
 import json
 import select
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 
@@ -99,8 +102,9 @@ class Server:
     socket before its previous answer was written.
     """
 
-    def __init__(self, respond=None) -> None:
+    def __init__(self, respond=None, tls: ssl.SSLContext | None = None) -> None:
         self.respond = respond or self.ok
+        self.tls = tls
         self.requests: list[tuple[bytes, bytes]] = []
         self.accepted = self.active = self.peak = self.closed_by_client = self.overlaps = 0
         self.lock = threading.Lock()
@@ -114,7 +118,8 @@ class Server:
 
     def __enter__(self) -> Server:
         self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = "http://127.0.0.1:%d" % self.listener.getsockname()[1]
+        scheme = "https" if self.tls else "http"
+        self.url = "%s://127.0.0.1:%d" % (scheme, self.listener.getsockname()[1])
         self._start(self._accept)
         return self
 
@@ -151,6 +156,8 @@ class Server:
 
     def _serve(self, peer: Peer) -> None:
         try:
+            if self.tls is not None:
+                peer.sock = self.tls.wrap_socket(peer.sock, server_side=True)
             while True:
                 try:
                     head, body = peer.read_request()
@@ -412,6 +419,28 @@ def test_stream_closed_early_drops_its_connection():
             next(response.iter_bytes())
         eventually(lambda: server.closed_by_client == 1)
         assert server.closed_by_client == 1
+
+
+def test_https_goes_through_tls_with_the_hosts_name_checked(tmp_path):
+    # A certificate for IP 127.0.0.1, made now; the client's context trusts it alone.
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        capture_output=True,
+    ) if shutil.which("openssl") else None
+    if made is None or made.returncode:
+        pytest.skip("no openssl to make a test certificate")
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(cert, key)
+    transport = SyncLeanTransport()
+    transport._ssl = ssl.create_default_context(cafile=str(cert))
+    with Server(tls=served) as server, httpx2.Client(transport=transport, timeout=5) as http:
+        texts = [http.get(server.url + "/secure").text for _ in range(3)]
+    assert texts == ["response 0", "response 1", "response 2"] and server.accepted == 1
+    with Server(tls=served) as server, client() as http:  # the default context: an unknown issuer
+        with pytest.raises(httpx2.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            http.get(server.url)
 
 
 # --- failures free their slot ---------------------------------------------------------------------
