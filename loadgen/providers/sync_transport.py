@@ -41,6 +41,7 @@ import httptools
 import httpx2
 
 from loadgen.providers.base import CURRENT_CALL
+from loadgen.providers.transport import request_bytes
 from loadgen.results import CallRecord
 
 _READ_SIZE = 65536
@@ -377,22 +378,3 @@ class SyncLeanTransport(httpx2.BaseTransport):
         """`close()`, from any thread while requests run: a thread blocked reading fails with ReadError at once."""
         self.close()
 
-
-def request_bytes(request: httpx2.Request, body: bytes) -> bytes:
-    """The request as LeanTransport writes it: a host header if missing, a streamed body as one chunk."""
-    url = request.url
-    head = [b"%s %s HTTP/1.1\r\n" % (request.method.encode(), url.raw_path)]
-    has_host = chunked = False
-    for name, value in request.headers.raw:
-        lower = name.lower()
-        if lower == b"host":
-            has_host = True
-        elif lower == b"transfer-encoding":
-            chunked = b"chunked" in value.lower()
-        head.append(b"%s: %s\r\n" % (name, value))
-    if not has_host:
-        head.append(b"host: %s\r\n" % url.netloc)
-    head.append(b"\r\n")
-    if chunked:  # httpx2 announces a streamed body as chunked; it goes out as one chunk
-        body = (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
-    return b"".join(head) + body

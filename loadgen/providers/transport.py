@@ -320,24 +320,9 @@ class LeanTransport(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         timeouts = request.extensions.get("timeout") or {}
-        url = request.url
-        pool = self._pool(url)
+        pool = self._pool(request.url)
         body = await request.aread() if not isinstance(request.stream, httpx2.ByteStream) else request.content
-        head = [b"%s %s HTTP/1.1\r\n" % (request.method.encode(), url.raw_path)]
-        has_host = chunked = False
-        for name, value in request.headers.raw:
-            lower = name.lower()
-            if lower == b"host":
-                has_host = True
-            elif lower == b"transfer-encoding":
-                chunked = b"chunked" in value.lower()
-            head.append(b"%s: %s\r\n" % (name, value))
-        if not has_host:
-            head.append(b"host: %s\r\n" % url.netloc)
-        head.append(b"\r\n")
-        if chunked:  # httpx2 announces a streamed body as chunked; it goes out as one chunk
-            body = (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
-        data = b"".join(head) + body
+        data = request_bytes(request, body)
 
         conn = await pool.acquire(timeouts)
         try:
@@ -356,3 +341,23 @@ class LeanTransport(httpx2.AsyncBaseTransport):
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()
+
+
+def request_bytes(request: httpx2.Request, body: bytes) -> bytes:
+    """The request as both lean transports write it: a host header if missing, a streamed body as one chunk."""
+    url = request.url
+    head = [b"%s %s HTTP/1.1\r\n" % (request.method.encode(), url.raw_path)]
+    has_host = chunked = False
+    for name, value in request.headers.raw:
+        lower = name.lower()
+        if lower == b"host":
+            has_host = True
+        elif lower == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+        head.append(b"%s: %s\r\n" % (name, value))
+    if not has_host:
+        head.append(b"host: %s\r\n" % url.netloc)
+    head.append(b"\r\n")
+    if chunked:  # httpx2 announces a streamed body as chunked; it goes out as one chunk
+        body = (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
+    return b"".join(head) + body
