@@ -316,7 +316,7 @@ def expected_latency(profile: Profile) -> tuple[float, str]:
     run, so 1 s is assumed, and the basis says how to set the count instead.
     """
     if profile.target.kind != "embedded":
-        return ASSUMED_REAL_LATENCY_S, (f"assumed for a target other than the embedded mock; set --threads "
+        return ASSUMED_REAL_LATENCY_S, ("assumed for a target other than the embedded mock; set --threads "
                                         f"or threads to size the pool yourself")
     mock = profile.mock
     chunks = math.ceil(mean_output_tokens(profile) / mock.tokens_per_chunk)
