@@ -317,7 +317,7 @@ def expected_latency(profile: Profile) -> tuple[float, str]:
     """
     if profile.target.kind != "embedded":
         return ASSUMED_REAL_LATENCY_S, ("assumed for a target other than the embedded mock; set --threads "
-                                        f"or threads to size the pool yourself")
+                                        "or threads to size the pool yourself")
     mock = profile.mock
     chunks = math.ceil(mean_output_tokens(profile) / mock.tokens_per_chunk)
     ms = mock.ttft_ms + (chunks - 1) * mock.itl_ms
