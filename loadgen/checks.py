@@ -24,7 +24,8 @@ from loadgen.arms import ARMS, parse_entry
 from loadgen.errors import ExitCode, UserError
 from loadgen.harness import check_reachable, embedded_collector, embedded_mock
 from loadgen.orchestrator import Orchestrator, real_api_url, resolve_api_key, worker_cores
-from loadgen.plan import arm_env, mode_label, mode_profiles, plan_mode, shard_count, thread_count
+from loadgen.plan import arm_env, mode_label, mode_profiles, plan_mode, shard_count
+from loadgen.sync_threads import thread_count
 from loadgen.profile import Profile, SequentialLoad
 
 

@@ -11,7 +11,7 @@ rotation, and the blocks themselves. The orchestrator, the sweep, the budget,
 A profile with `clients = ["async", "sync"]` runs every load model once per client, so a
 mode is a load model with a client: its row label says which ("rate 200/s constant sync").
 With the sync client the plan also says how many OS threads each worker calls from, and why
-(`thread_count`).
+(loadgen/sync_threads.py).
 
 Words: a *mode* is the row label of a load model ("rate 200/s constant"); a *label* is an
 arm's row label ("baseline-2" for a second baseline); a *block* is a slice of the schedule
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 from loadgen.arms import ARMS, parse_entry, runs_on, traces
 from loadgen.envs import EnvSpec
-from loadgen.profile import MAX_THREADS, OPEN_LOOP_KINDS, Load, Profile
-from loadgen.prompts import MIXED_WEIGHTS, SIZE_CLASSES
+from loadgen.profile import OPEN_LOOP_KINDS, Load, Profile, peak_rate
+from loadgen.sync_threads import thread_count
 from loadgen.schedule import Block, blocks, windows
 from loadgen.settings import CalibrationSettings, ProviderSettings, TracingSettings
 
@@ -46,11 +46,6 @@ MIN_REPLICAS = 2
 MAX_AUTO_PROCESSES = 24
 AUTO_RATE_PER_WORKER = 100  # open-loop calls/s one worker process takes in 'auto'
 AUTO_RATE_PER_RAW_WORKER = 5000  # the same with the raw client (benchmarks/RESULTS.md: > 10,000 valid on one core)
-# The sync client's threads in 'auto': Little's law (calls in flight = rate × latency) with room
-# for twice that, so a thread is free when a call is due and the wait for one stays rare.
-AUTO_THREADS_MARGIN = 2
-MIN_AUTO_THREADS = 4
-ASSUMED_REAL_LATENCY_S = 1.0  # a target other than the embedded mock: its latency is not known before the run
 
 
 @dataclass(frozen=True)
@@ -209,11 +204,6 @@ def _requirement_name(requirement: str) -> str:
     return re.split(r"[\s\[<>=!~;@]", requirement, maxsplit=1)[0].lower().replace("_", "-")
 
 
-def peak_rate(load: Load) -> float:
-    """An open-loop load model's highest rate (a ramp's larger end)."""
-    return max(load.rate, getattr(load, "rate_end", 0.0))
-
-
 def shard_count(profile: Profile, cores: int) -> int:
     """How many processes share one arm's schedule (each runs every K-th op_id)."""
     if isinstance(profile.workers, int):
@@ -273,69 +263,6 @@ def pool_size(profile: Profile, threads: int | None = None) -> int:
     if load.kind == "sequential":
         return 1
     return int(min(1000, max(16, peak_rate(load) * 5)))
-
-
-def thread_count(profile: Profile, shards: int) -> tuple[int, str]:
-    """The sync client's OS threads per worker, and the sentence that says how the count was decided.
-
-    A closed loop runs one thread per user, each making its next call when its last one ends; a
-    sequential run one. An open loop takes `threads`, or in 'auto' enough for twice the calls a
-    worker has in flight (its share of the peak rate × the expected call latency), at least 4
-    and at most max_in_flight: a call due when every thread is busy waits for one, and that wait
-    is dispatch lag, counted.
-    """
-    load = profile.load
-    if load.kind == "sequential":
-        return 1, "1 thread: a sequential run makes one call at a time"
-    if load.kind == "concurrency":
-        ignored = (f"; threads = {profile.threads} is for open loops" if isinstance(profile.threads, int)
-                   and profile.threads != load.users else "")
-        return load.users, f"{load.users} threads: one per user of the closed loop (--concurrent-threads){ignored}"
-    if isinstance(profile.threads, int):
-        return profile.threads, f"{profile.threads} threads (threads, --threads)"
-    rate = peak_rate(load) / shards
-    latency_s, source = expected_latency(profile)
-    wanted = math.ceil(rate * latency_s * AUTO_THREADS_MARGIN)
-    ceiling = min(MAX_THREADS, profile.max_in_flight)
-    count = min(ceiling, max(MIN_AUTO_THREADS, wanted))
-    basis = (f"auto: {rate:g} calls/s a worker × {latency_s:.3g} s ({source}) × {AUTO_THREADS_MARGIN} = {wanted} "
-             f"thread{'s' if wanted != 1 else ''}")
-    if count != wanted:
-        basis += (f", raised to {count} (at least {MIN_AUTO_THREADS})" if count > wanted else
-                  f", capped at {count} ({'max_in_flight' if ceiling == profile.max_in_flight else 'at most'} "
-                  f"{ceiling})")
-    return count, basis
-
-
-def expected_latency(profile: Profile) -> tuple[float, str]:
-    """The expected duration of one call in seconds, and where it comes from.
-
-    The embedded mock's is known: it answers when the last of the requested tokens' chunks is due
-    (mock_llm.latency.LatencyModel.total_ns, jitter averaging out), and it honours each prompt's
-    max_tokens, drawn from the span size classes. Any other target's is not known before the
-    run, so 1 s is assumed, and the basis says how to set the count instead.
-    """
-    if profile.target.kind != "embedded":
-        return ASSUMED_REAL_LATENCY_S, ("assumed for a target other than the embedded mock; set --threads "
-                                        "or threads to size the pool yourself")
-    mock = profile.mock
-    chunks = math.ceil(mean_output_tokens(profile) / mock.tokens_per_chunk)
-    ms = mock.ttft_ms + (chunks - 1) * mock.itl_ms
-    return ms / 1000, (f"the embedded mock's latency: ttft {mock.ttft_ms:g} ms + {chunks - 1} × itl "
-                       f"{mock.itl_ms:g} ms")
-
-
-def mean_output_tokens(profile: Profile) -> float:
-    """The mean max_tokens of the profile's prompts (loadgen.prompts: uniform in a size class, capped by max_tokens)."""
-    mode = profile.span_size_mode
-    classes = MIXED_WEIGHTS if mode == "mixed" else ((mode, 1.0),)
-    cap = profile.max_tokens
-    mean = 0.0
-    for name, weight in classes:
-        low, high = SIZE_CLASSES[name]
-        drawn = range(low, high + 1)
-        mean += weight * sum(min(n, cap) if cap else n for n in drawn) / len(drawn)
-    return mean
 
 
 def plan_fleet(profile: Profile, provider: str, arms: list[ArmPlan], cores: int) -> FleetPlan:

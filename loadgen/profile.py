@@ -79,6 +79,13 @@ Load = Annotated[
 ]
 
 OPEN_LOOP_KINDS = ("constant", "poisson", "ramp")
+
+
+def peak_rate(load: Load) -> float:
+    """An open-loop load model's highest rate (a ramp's larger end)."""
+    return max(load.rate, getattr(load, "rate_end", 0.0))
+
+
 class Models(_Strict):
     openai: str = "gpt-4o-mini"
     anthropic: str = "claude-3-5-haiku-latest"
@@ -282,11 +289,9 @@ class Profile(_Strict):
                     "load beyond what an SDK allows (only the baseline runs: a tracer needs an SDK)",
     )
     clients: list[Literal["async", "sync"]] | None = Field(
-        default=None, min_length=1,
-        description="run every load model once per client, in this order, each with rows of its own (the mode "
-                    "label says the client) and each client's tracer arms paired with that client's baseline; "
-                    "given, it overrides `client`",
-    )
+        default=None, min_length=1, description="run every load model once per client, in this order, each with rows "
+        "of its own (the mode label says the client) and each client's tracer arms paired with that client's "
+        "baseline; given, it overrides `client`")
     threads: int | Literal["auto"] = Field(
         default="auto",
         description="client 'sync' in an open loop: OS threads per worker making the calls (1 to 1024); 'auto': "
@@ -338,8 +343,7 @@ class Profile(_Strict):
         if self.clients is None:
             return self
         if self.client == "raw":
-            raise ValueError("clients runs the SDK clients named there; client = 'raw' cannot go with it: "
-                             "remove one of them")
+            raise ValueError("clients runs the SDK clients named there; client = 'raw' cannot go with it: remove one")
         repeated = sorted({client for client in self.clients if self.clients.count(client) > 1})
         if repeated:
             raise ValueError(f"clients lists {', '.join(repeated)} twice")
@@ -349,7 +353,7 @@ class Profile(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _a_thread_per_user(self) -> "Profile":
+    def _a_thread_per_user(self) -> "Profile":  # the sync client's closed loop
         users = max((load.users for load in (self.load, *self.modes) if load.kind == "concurrency"), default=0)
         if "sync" in self.run_clients and users > MAX_THREADS:
             raise ValueError(f"client 'sync' runs a closed loop's users as OS threads, one each: {users} users is "

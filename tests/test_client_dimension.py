@@ -17,8 +17,8 @@ from loadgen.document import build_document, validate_document
 from loadgen.histograms import Recorder
 from loadgen.limits import Validity
 from loadgen.metrics import summarize_all, with_thread_bases
-from loadgen.plan import (WorkerSpec, expected_latency, mean_output_tokens, mode_profiles, plan_run, pool_size,
-                          provider_settings, thread_bases, thread_count)
+from loadgen.plan import WorkerSpec, mode_profiles, plan_run, pool_size, provider_settings, thread_bases
+from loadgen.sync_threads import expected_latency, mean_output_tokens, thread_count
 from loadgen.profile import ProfileError
 from loadgen.profile_files import load_profile
 from tests.test_metrics import worker
