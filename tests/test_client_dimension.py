@@ -269,3 +269,22 @@ def test_the_console_and_the_page_show_the_threads_and_the_gil_wait():
 def test_mode_profiles_of_a_single_client_are_the_profile_itself():
     plain = profile()
     assert mode_profiles(plain) == [plain]
+
+
+def test_compare_takes_clients_and_threads_as_part_of_the_experiment():
+    from loadgen.comparison import refusals
+
+    def document(**data) -> dict:
+        return {"schema_version": "1.1", "profile": profile(**data).model_dump(mode="json")}
+
+    assert refusals(document(), document(clients=["async", "sync"]), "a", "b") == [
+        'clients: null in a, ["async", "sync"] in b']
+    assert refusals(document(client="sync"), document(client="sync", threads=8), "a", "b") == [
+        'threads: "auto" in a, 8 in b']
+    # threads size only the sync client's pool: two async runs are the same experiment whatever they say
+    assert refusals(document(), document(threads=8), "a", "b") == []
+    # a document from before the client dimension ran the defaults
+    old = document()
+    for key in ("clients", "threads"):
+        old["profile"].pop(key)
+    assert refusals(old, document(), "a", "b") == []
