@@ -120,6 +120,10 @@ def configuration_summary(profile_data: dict, runs: list[dict], target: str) -> 
         "modes": _unique(run["mode"] for run in runs),
         "stream": profile_data.get("stream"),
         "client": profile_data.get("client", "async"),
+        "clients": profile_data.get("clients"),
+        # The sync client's OS threads per worker, as the profile asked and as its rows ran.
+        "threads": profile_data.get("threads"),
+        "threads_used": sorted(set(run["threads"] for run in runs if run.get("threads") is not None)),
         "arms_left_out": _arms_left_out(profile_data),
         "duration_s": profile_data.get("duration"),
         "operations": profile_data.get("operations"),
@@ -134,7 +138,8 @@ def configuration_summary(profile_data: dict, runs: list[dict], target: str) -> 
 
 
 def _arms_left_out(profile_data: dict) -> list[dict]:
-    """The arms named that the client could not run: with client 'raw', every arm but the plain baseline."""
+    """The arms named that the client could not run: with client 'raw', every arm but the plain baseline
+    (the sync client, like the async one, runs every arm: a tracer instruments either SDK client)."""
     if profile_data.get("client") != "raw":
         return []
     labels = (profile_data.get("tracing") or {}).get("arms", [])

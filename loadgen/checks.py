@@ -24,7 +24,8 @@ from loadgen.arms import ARMS, parse_entry
 from loadgen.errors import ExitCode, UserError
 from loadgen.harness import check_reachable, embedded_collector, embedded_mock
 from loadgen.orchestrator import Orchestrator, real_api_url, resolve_api_key, worker_cores
-from loadgen.plan import arm_env, mode_label, plan_mode
+from loadgen.plan import arm_env, mode_label, mode_profiles, plan_mode, shard_count
+from loadgen.sync_threads import thread_count
 from loadgen.profile import Profile, SequentialLoad
 
 
@@ -52,7 +53,15 @@ def _check(name: str, action, code: ExitCode = ExitCode.UNREACHABLE) -> Check:
 
 
 def validation_checks(profile: Profile) -> list[Check]:
-    checks = [Check("profile", True, f"{profile.name}: {', '.join(profile.providers)} · {mode_label(profile.load)}")]
+    modes = mode_profiles(profile)
+    several = len(profile.run_clients) > 1
+    labels = ", ".join(mode_label(mode.load, mode.client, several) for mode in modes)
+    checks = [Check("profile", True, f"{profile.name}: {', '.join(profile.providers)} · {labels}")]
+    for mode in modes:
+        if mode.client == "sync":  # the plan's decision, said before any load (as the run says it)
+            checks.append(Check(f"threads · {mode_label(mode.load, mode.client, several)}", True,
+                                thread_count(mode, shard_count(mode, worker_cores()))[1]))
+
     def key_check(provider: str) -> str:
         resolve_api_key(profile, provider)  # raises UserError when the target needs a key it lacks
         return "present or not needed"

@@ -84,7 +84,11 @@ def main() -> None:
 @click.option("--rate", type=float, help="Open loop: calls per second.")
 @click.option("--arrival", type=click.Choice(["constant", "poisson", "ramp"]), help="Open-loop arrival process.")
 @click.option("--rate-end", type=float, help="With --arrival ramp: the rate at the end.")
-@click.option("--concurrency", "--concurrent-threads", "concurrency", type=int, help="Closed loop: N virtual users.")
+@click.option("--concurrency", type=int,
+              help="Closed loop: N virtual users (async users; with --client sync, N OS threads).")
+@click.option("--concurrent-threads", type=int,
+              help="Closed loop of N OS threads, each with the SDK's sync client making its next call when its "
+                   "last one ends: --client sync with --concurrency N.")
 @click.option("--sequential", is_flag=True, default=False, help="Closed loop with one user.")
 @click.option("--duration", callback=_duration, help="Measured phase length, e.g. 30s, 2m.")
 @click.option("--operations", type=int, help="Measured operations (instead of --duration).")
@@ -97,9 +101,15 @@ def main() -> None:
 @click.option("--anthropic-model", help="Model name for Anthropic calls.")
 @click.option("--max-in-flight", type=int, help="Shed (and count) calls beyond this many in flight.")
 @click.option("--connections", type=int, help="HTTP connection pool size.")
-@click.option("--client", type=click.Choice(["async", "raw"]),
-              help="async: the SDKs' async clients (default); raw: the same request bytes at wire speed on "
-                   "loadgen's own HTTP client, baseline only.")
+@click.option("--client", type=click.Choice(["async", "sync", "raw"]),
+              help="async: the SDKs' async clients (default); sync: their sync clients, called from a pool of OS "
+                   "threads (--threads); raw: the same request bytes at wire speed on loadgen's own HTTP client, "
+                   "baseline only.")
+@click.option("--clients", metavar="LIST",
+              help="Run every mode once per client, in order, each with rows of its own, e.g. async,sync.")
+@click.option("--threads", metavar="N|auto",
+              help="With --client sync in an open loop: OS threads per worker, 1-1024, or 'auto' (default: the "
+                   "rate × the expected call latency × 2, said before the run).")
 @click.option("--max-tokens", type=int, help="Cap on requested output tokens.")
 @click.option("--workers", help="Worker processes per provider: a number or 'auto' (one per 100 calls/s, 5,000 with --client raw, up to one per core).")
 @click.option("--engine", type=click.Choice(["local", "ray"]),

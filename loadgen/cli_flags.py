@@ -13,13 +13,14 @@ import click
 
 def overrides(flags: dict[str, Any]) -> dict[str, Any]:
     """CLI flags → a nested dict laid over the profile file."""
-    o: dict[str, Any] = {}
+    o: dict[str, Any] = _clients(flags)
     # --sequential, --concurrency and --rate may be combined: each is a mode with rows of its own.
     loads: list[dict[str, Any]] = []
     if flags.get("sequential"):
         loads.append({"kind": "sequential"})
-    if flags.get("concurrency") is not None:
-        loads.append({"kind": "concurrency", "users": flags["concurrency"]})
+    users = flags.get("concurrency") if flags.get("concurrent_threads") is None else flags["concurrent_threads"]
+    if users is not None:
+        loads.append({"kind": "concurrency", "users": users})
     if flags.get("rate") is not None or flags.get("arrival"):
         load: dict[str, Any] = {"kind": flags.get("arrival") or "constant"}
         if flags.get("rate") is not None:
@@ -36,12 +37,13 @@ def overrides(flags: dict[str, Any]) -> dict[str, Any]:
         "provider": "provider", "duration": "duration", "operations": "operations",
         "warmup_operations": "warmup_operations", "stream": "stream", "span_size_mode": "span_size_mode",
         "seed": "seed", "timeout": "timeout", "max_in_flight": "max_in_flight", "connections": "connections",
-        "max_tokens": "max_tokens", "client": "client", "workers": "workers", "rounds": "rounds", "replicas": "replicas",
+        "max_tokens": "max_tokens", "workers": "workers", "rounds": "rounds", "replicas": "replicas",
+        "threads": "threads",
     }
     for flag, key in simple.items():
         if flags.get(flag) is not None:
             o[key] = flags[flag]
-    for key in ("workers", "rounds", "replicas"):
+    for key in ("workers", "rounds", "replicas", "threads"):
         if isinstance(o.get(key), str) and o[key].isdigit():
             o[key] = int(o[key])
     models = {k: flags[f"{k}_model"] for k in ("openai", "anthropic") if flags.get(f"{k}_model")}
@@ -76,3 +78,35 @@ def overrides(flags: dict[str, Any]) -> dict[str, Any]:
     if outputs:
         o["outputs"] = outputs
     return o
+
+
+CLIENTS = ("async", "sync")
+
+
+def _clients(flags: dict[str, Any]) -> dict[str, Any]:
+    """--client, --clients and --concurrent-threads as profile keys; a client given on the command line
+    wins over the file's `clients` (which would otherwise override it).
+
+    --concurrent-threads N is the tool loadgen replaces' meaning: N OS threads, each with a sync client,
+    so it sets the client, and refuses any other client given beside it.
+    """
+    client, listed, threads = flags.get("client"), flags.get("clients"), flags.get("concurrent_threads")
+    if threads is not None:
+        if client not in (None, "sync"):
+            raise click.UsageError(f"--concurrent-threads runs the sync client in OS threads; it cannot go with "
+                                   f"--client {client} (for N async users, give --concurrency N)")
+        if listed is not None:
+            raise click.UsageError("--concurrent-threads runs the sync client alone; it cannot go with --clients")
+        if flags.get("concurrency") is not None:
+            raise click.UsageError("give --concurrency (async users) or --concurrent-threads (sync threads), not both")
+        client = "sync"
+    if listed is not None:
+        if client is not None:
+            raise click.UsageError("give --client or --clients, not both")
+        names = [name.strip() for name in listed.split(",") if name.strip()]
+        unknown = [name for name in names if name not in CLIENTS]
+        if unknown or not names:
+            raise click.UsageError(f"--clients: {', '.join(unknown) or '(none)'}: not a client; choose from "
+                                   f"{', '.join(CLIENTS)}, comma-separated")
+        return {"clients": names}
+    return {} if client is None else {"client": client, "clients": None}

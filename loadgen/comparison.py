@@ -32,10 +32,13 @@ LIMITS = {
 # What makes two runs the same experiment: the profile keys behind the prompts, the load and the target.
 SAME_EXPERIMENT = (
     ("seed",), ("provider",), ("models",), ("span_size_mode",), ("conversation_share",), ("max_turns",),
-    ("max_tokens",), ("stream",), ("load",), ("modes",), ("client",), ("target", "kind"), ("target", "base_url"),
+    ("max_tokens",), ("stream",), ("load",), ("modes",), ("client",), ("clients",), ("threads",),
+    ("target", "kind"), ("target", "base_url"),
     ("mock", "ttft_ms"), ("mock", "itl_ms"), ("mock", "jitter"), ("mock", "default_output_tokens"),
     ("mock", "tokens_per_chunk"),
 )
+# Keys a document from before the client dimension lacks: it ran with their defaults.
+_DEFAULTS = {("client",): "async", ("clients",): None, ("threads",): "auto"}
 
 
 def refusals(base: dict, new: dict, base_path: str, new_path: str) -> list[str]:
@@ -46,17 +49,24 @@ def refusals(base: dict, new: dict, base_path: str, new_path: str) -> list[str]:
     for document, path in ((base, base_path), (new, new_path)):
         if document.get("kind") is not None:
             found.append(f"{path} is a {document['kind']} document; compare takes the documents of runs")
+    sync = any("sync" in _clients(document.get("profile") or {}) for document in (base, new))
     for keys in SAME_EXPERIMENT:
-        a, b = _dig(base.get("profile") or {}, keys), _dig(new.get("profile") or {}, keys)
+        if keys == ("threads",) and not sync:
+            continue  # the thread count only sizes the sync client's pool
+        a, b = (_dig(document.get("profile") or {}, keys, _DEFAULTS.get(keys)) for document in (base, new))
         if a != b:
             found.append(f"{'.'.join(keys)}: {json.dumps(a)} in {base_path}, {json.dumps(b)} in {new_path}")
     return found
 
 
-def _dig(data: dict, keys: tuple[str, ...]):
+def _dig(data: dict, keys: tuple[str, ...], default=None):
     for key in keys:
-        data = data.get(key) if isinstance(data, dict) else None
+        data = data.get(key, default) if isinstance(data, dict) else default
     return data
+
+
+def _clients(profile: dict) -> list[str]:
+    return profile.get("clients") or [profile.get("client", "async")]
 
 
 def comparison_document(base: dict, new: dict, *, base_path: str, new_path: str, gate: Gate | None,

@@ -93,7 +93,9 @@ def print_summary(console: Console, document: dict, north_star_only: bool = Fals
         errors = ", ".join(f"{name} {count}" for name, count in sorted(run["errors"].items())) or "none"
         console.print(
             f"  {run['provider']}/{run['arm']}: service time p50 {format_ms(unc['p50'])} p99 {format_ms(unc['p99'])} ms; "
-            f"errors: {errors}; shed {run['shed']}; peak in flight {run['peak_in_flight']} (pool {run['pool_size']})"
+            f"errors: {errors}; shed {run['shed']}; peak in flight {run['peak_in_flight']} (pool {run['pool_size']}"
+            + ("" if run.get("threads") is None else f", {run['threads']} OS threads")
+            + ")"
         )
     if runs:
         summary = document["summary"]
@@ -155,6 +157,12 @@ def configuration_line(config: dict) -> str:
         parts.append(f"{length} + {config['warmup_operations'] or 0} warm-up")
     if config.get("client") == "raw":
         parts.append("client raw (the SDK's request bytes on loadgen's HTTP client)")
+    if config.get("clients"):
+        parts.append("clients " + ", ".join(config["clients"]))
+    elif config.get("client") == "sync":
+        parts.append("client sync (the SDKs' sync clients in OS threads)")
+    if config.get("threads_used"):
+        parts.append(f"{'/'.join(map(str, config['threads_used']))} OS threads per worker (sync client)")
     if config["arms"]:
         parts.append("arms " + ", ".join(config["arms"]))
     if config["workers"] is not None:

@@ -87,8 +87,10 @@ def north_star_table(rows: list[dict], order: str = "arms") -> Table:
         )
     table.caption = ("Cost of tracing: Overhead (latency vs the baseline, paired by op_id: mean ± 95% CI, and % of "
                      "the baseline mean), Loop delay (dispatch-lag p99, ms, and its Δ vs the baseline: the delay the "
-                     "tracer's work on the event loop adds to every call; 'saturated': its worker passed 90% CPU "
-                     "while the baseline's did not), Memory (fixed cost vs the baseline, MiB, and growth per 1,000 "
+                     "tracer's work on the event loop adds to every call; with the sync client the dispatcher's "
+                     "lateness plus the wait for a free thread, and under it GIL, the p99 of a probe thread's "
+                     "wake-up lateness and its Δ: what the tracer's threads take from the others; 'saturated': its "
+                     "worker passed 90% CPU while the baseline's did not), Memory (fixed cost vs the baseline, MiB, and growth per 1,000 "
                      "operations; or steady-state RSS vs the baseline, %). Fidelity of data: Coverage "
                      "(operations with root + LLM span in one trace), Complete (LLM spans with every required "
                      "attribute). Reliability of pipeline: Drops (dropped ÷ exported + dropped), Export p95 (span "
@@ -97,11 +99,15 @@ def north_star_table(rows: list[dict], order: str = "arms") -> Table:
 
 
 def _loop_delay_cell(row: dict) -> str:
-    """'5.21 ms (+4.60)': the arm's dispatch-lag p99 and its Δ vs the baseline; a baseline's p99 alone."""
+    """'5.21 ms (+4.60)': the arm's dispatch-lag p99 and its Δ vs the baseline; a baseline's p99 alone.
+    With the sync client a second line, 'GIL 2.77 (+2.63)': its probe thread's wake-up lateness p99 and Δ."""
     p99, delta = row["loop_delay_p99_ms"], row["loop_delay_delta_p99_ms"]
     if p99 is None:
         return "unmeasured"
     text = f"{p99:.2f} ms" + ("" if delta is None else f" ({delta:+.2f})")
+    gil, gil_delta = row.get("gil_wait_p99_ms"), row.get("gil_wait_delta_p99_ms")
+    if gil is not None:
+        text += f"\nGIL {gil:.2f}" + ("" if gil_delta is None else f" ({gil_delta:+.2f})")
     return text + (" [bold red]saturated[/]" if row["saturated"] else "")
 
 

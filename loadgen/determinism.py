@@ -82,8 +82,8 @@ def mode_digests(mode: Profile, limit: int) -> dict[str, Any]:
 
 
 def digests(profile: Profile, limit: int = MAX_HASHED_OPERATIONS) -> list[dict[str, Any]]:
-    """Every load model's digests, in this process."""
-    return [mode_digests(mode, limit) for mode in mode_profiles(profile)]
+    """Every load model's digests, in this process (once: the client changes neither schedule nor prompts)."""
+    return [mode_digests(mode, limit) for mode in mode_profiles(profile.model_copy(update={"clients": None}))]
 
 
 def _fresh_process(profile: Profile, limit: int, hash_seed: str) -> list[dict[str, Any]]:

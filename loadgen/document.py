@@ -43,6 +43,10 @@ def north_star_metrics(runs: list[dict]) -> list[dict]:
             "memory_growth_mib_per_1k_ops": run.get("memory_growth_mib_per_1k_ops"),
             "loop_delay_p99_ms": run.get("loop_delay_p99_ms"),
             "loop_delay_delta_p99_ms": run.get("loop_delay_delta_p99_ms"),
+            # The sync client's: its OS threads per worker and its GIL wait (None on the async client).
+            "threads": run.get("threads"),
+            "gil_wait_p99_ms": run.get("gil_wait_p99_ms"),
+            "gil_wait_delta_p99_ms": run.get("gil_wait_delta_p99_ms"),
             "saturated": run.get("saturated"),
             "overhead_before_wire_ms": run.get("overhead_before_wire_ms"),
             "overhead_after_response_ms": run.get("overhead_after_response_ms"),

@@ -119,6 +119,7 @@ def _percent(part: float, whole: float) -> float | None:
 _PARTS = {"before_wire": "before_wire_by_op", "after_response": "after_response_by_op", "loop_delay": "lag_by_op"}
 _NO_OVERHEAD = ("overhead_latency_ms", "overhead_latency_ci95_ms", "overhead_latency_percent", "overhead_pairs",
                 "overhead_ci_method", "overhead_ci_df", "cpu_per_operation_delta_us", "loop_delay_delta_p99_ms",
+                "gil_wait_delta_p99_ms",
                 "saturated", "saturation_detail",
                 *(f"overhead_{part}_{suffix}" for part in _PARTS for suffix in ("ms", "ci95_ms")))
 
@@ -131,10 +132,14 @@ def costs(run: Measured, baseline: Measured | None) -> dict:
 
     Latency and each part of its timeline are paired by op_id, with the CI over blocks
     (overhead.paired_overhead). Loop delay is the arm's dispatch lag: what its synchronous
-    work does to the calls around it, a cost, never a reason to call the run invalid.
+    work does to the calls around it, a cost, never a reason to call the run invalid. With
+    the sync client that lag is the dispatcher's lateness plus the wait for a free thread, and
+    the GIL wait beside it is a probe thread's wake-up lateness: what the tracer's threads
+    (its batch exporter's above all) take from every other thread of the process.
     """
     result, figures = run
     cost = dict(zip(("loop_delay_p50_ms", "loop_delay_p99_ms"), _loop_delay(figures)))
+    cost.update(zip(("gil_wait_p50_ms", "gil_wait_p99_ms"), gil_wait(result)))
     if baseline is None:
         return {**cost, **dict.fromkeys(_NO_OVERHEAD), **memory_cost(None, result)}
     base, base_figures = baseline
@@ -149,6 +154,9 @@ def costs(run: Measured, baseline: Measured | None) -> dict:
     p99, base_p99 = cost["loop_delay_p99_ms"], _loop_delay(base_figures)[1]
     cost["loop_delay_delta_p99_ms"] = (None if untraced or p99 is None or base_p99 is None
                                        else round(p99 - base_p99, 4))
+    gil_p99, base_gil_p99 = cost["gil_wait_p99_ms"], gil_wait(base)[1]
+    cost["gil_wait_delta_p99_ms"] = (None if untraced or gil_p99 is None or base_gil_p99 is None
+                                     else round(gil_p99 - base_gil_p99, 4))
     cost.update(saturation(figures, base_figures) if not untraced else
                 {"saturated": None, "saturation_detail": None})
     return cost
@@ -158,6 +166,14 @@ def _loop_delay(figures: dict) -> tuple[float | None, float | None]:
     """(p50, p99) of the run's dispatch lag in ms: the loop delay every call around its work saw."""
     lag = figures.get("dispatch_lag_ms") or {}
     return lag.get("p50"), lag.get("p99")
+
+
+def gil_wait(result: WorkerResult) -> tuple[float | None, float | None]:
+    """(p50, p99) of the sync client's GIL wait in ms: how late the worker's probe thread woke from
+    its 1 ms sleeps. (None, None): not measured, as on the async client (no `gil_wait` samples)."""
+    data = result.histograms.get("gil_wait")
+    waits = Recorder.decode(data).summary_ms() if data else {}
+    return waits.get("p50"), waits.get("p99")
 
 
 def saturation(summary: dict, base_summary: dict) -> dict:
@@ -308,6 +324,10 @@ def run_figures(result: WorkerResult, validity: Validity = Validity(), saturatio
         "warmup_operations": result.warmup_operations,
         "peak_in_flight": result.peak_in_flight,
         "pool_size": result.pool_size,
+        # The sync client's OS threads per worker (None: async or raw); how they were counted is the
+        # plan's, added by with_thread_bases.
+        "threads": getattr(result, "threads", None),
+        "threads_basis": None,
         "workers": result.workers,
         "rounds": len(result.blocks) or None,
         "blocks": result.blocks,  # each block's plan and send window (perf_counter ns)
@@ -337,6 +357,13 @@ def run_figures(result: WorkerResult, validity: Validity = Validity(), saturatio
     if result.spans:
         summary["histograms"]["export_latency"] = result.spans["export_latency"]
     return summary
+
+
+def with_thread_bases(runs: list[dict], bases: dict[tuple[str, str], str]) -> list[dict]:
+    """The rows with how their sync threads were counted (plan.thread_bases: (provider, mode) → sentence)."""
+    for run in runs:
+        run["threads_basis"] = bases.get((run["provider"], run["mode"]))
+    return runs
 
 
 def _round(value: float | None) -> float | None:

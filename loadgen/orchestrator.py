@@ -208,7 +208,8 @@ class Orchestrator:
         first_core = index * fleet.shards if fleet.together else 0
         if fleet.off_harness_core and cpus and len(cpus) > 1:
             cpus = cpus[:-1]  # core_plan: the harness takes the last core
-        settings = provider_settings(profile, arm.provider, provider_base_url(arm.provider, url), api_key)
+        settings = provider_settings(profile, arm.provider, provider_base_url(arm.provider, url), api_key,
+                                     fleet.threads)
         tracing = self._tracing(arm)
         calibration = calibration_settings(profile)
         python = str(envs.ensure(arm.env)) if arm.env is not None else None  # built already (run_command)
@@ -216,7 +217,8 @@ class Orchestrator:
             WorkerSpec(profile=profile, mode=self.plan.mode, arm=arm, settings=settings, calibration=calibration,
                        tracing=tracing, shard=shard, shards=fleet.shards, replica=replica,
                        worker=replica * fleet.shards + shard,
-                       cpu=cpus[(first_core + shard) % len(cpus)] if cpus else None, python=python)
+                       cpu=cpus[(first_core + shard) % len(cpus)] if cpus else None, python=python,
+                       threads=fleet.threads)
             for replica in range(fleet.replicas)
             for shard in range(fleet.shards)
         ]

@@ -8,6 +8,11 @@ schedule (shards, each running every K-th op_id), how many replicas take its blo
 rotation, and the blocks themselves. The orchestrator, the sweep, the budget,
 `--validate-only` and `--test-determinism` read this plan; none decides any of it again.
 
+A profile with `clients = ["async", "sync"]` runs every load model once per client, so a
+mode is a load model with a client: its row label says which ("rate 200/s constant sync").
+With the sync client the plan also says how many OS threads each worker calls from, and why
+(loadgen/sync_threads.py).
+
 Words: a *mode* is the row label of a load model ("rate 200/s constant"); a *label* is an
 arm's row label ("baseline-2" for a second baseline); a *block* is a slice of the schedule
 that every arm runs in turn.
@@ -21,7 +26,8 @@ from dataclasses import dataclass
 
 from loadgen.arms import ARMS, parse_entry, runs_on, traces
 from loadgen.envs import EnvSpec
-from loadgen.profile import OPEN_LOOP_KINDS, Load, Profile
+from loadgen.profile import OPEN_LOOP_KINDS, Load, Profile, peak_rate
+from loadgen.sync_threads import thread_count
 from loadgen.schedule import Block, blocks, windows
 from loadgen.settings import CalibrationSettings, ProviderSettings, TracingSettings
 
@@ -70,6 +76,8 @@ class FleetPlan:
     # A fault scenario: its arms run at once, all off the harness's core, so that none shares the
     # mock's and the collector's core and the others do not.
     off_harness_core: bool = False
+    threads: int | None = None  # the sync client's OS threads per worker (thread_count); None: async or raw
+    threads_basis: str | None = None  # how that count was decided, in a sentence, for the report
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,7 @@ class WorkerSpec:
     worker: int = 0  # this worker's index among the arm's processes: replica × shards + shard
     cpu: int | None = None  # pin to this core when given
     python: str | None = None  # the interpreter of the arm's own environment; None: this one
+    threads: int | None = None  # the sync client: OS threads in this worker's pool; None: async or raw
 
     @property
     def provider(self) -> str:
@@ -116,9 +125,11 @@ class WorkerSpec:
         return self.arm.label
 
 
-def mode_label(load: Load) -> str:
+def mode_label(load: Load, client: str = "async", several_clients: bool = False) -> str:
     """The row label of a load model: 'rate 200/s constant', 'concurrency 8', 'sequential';
-    ' stream' after it when the load model itself asks for streamed calls."""
+    ' stream' after it when the load model itself asks for streamed calls; then ' sync' for the
+    sync client, and ' async' for the async one when the run has several clients (so the two
+    rows of one arm are told apart in one table; a plain async run's labels stay as they were)."""
     if load.kind == "ramp":
         label = f"ramp {load.rate:g}->{load.rate_end:g}/s"
     elif load.kind in ("constant", "poisson"):
@@ -127,16 +138,27 @@ def mode_label(load: Load) -> str:
         label = f"concurrency {load.users}"
     else:
         label = "sequential"
-    return label + (" stream" if load.stream else "")
+    label += " stream" if load.stream else ""
+    if client == "sync" or several_clients:
+        label += f" {client}"
+    return label
 
 
 def mode_profiles(profile: Profile) -> list[Profile]:
-    """One profile per load model: `load` first, then each of `modes` (with its own `stream`, if it says)."""
-    if not profile.modes and profile.load.stream is None:
+    """One profile per load model and client: `load` first, then each of `modes` (with its own
+    `stream`, if it says); with `clients`, all of that for each client in turn, each profile
+    with its `client` set and no `clients`.
+
+    Client-major (every load model with the first client, then with the next) so that each
+    client's rows run together, one thread-pool set-up after another rather than interleaved,
+    and the first client's part of the run is exactly the run without `clients`. Pairing is
+    within a mode, so each client's arms pair with that client's baseline whatever the order.
+    """
+    if not profile.modes and profile.load.stream is None and profile.clients is None:
         return [profile]
-    return [profile.model_copy(update={"load": load, "modes": [],
+    return [profile.model_copy(update={"load": load, "modes": [], "client": client, "clients": None,
                                        "stream": profile.stream if load.stream is None else load.stream})
-            for load in (profile.load, *profile.modes)]
+            for client in profile.run_clients for load in (profile.load, *profile.modes)]
 
 
 def arm_plans(profile: Profile, providers: tuple[str, ...] | None = None) -> list[ArmPlan]:
@@ -180,11 +202,6 @@ def arm_env(profile: Profile, entry: str) -> EnvSpec | None:
 def _requirement_name(requirement: str) -> str:
     """'honeyhive>=1.7' → 'honeyhive' (PEP 508 names end where a bracket, marker or comparison begins)."""
     return re.split(r"[\s\[<>=!~;@]", requirement, maxsplit=1)[0].lower().replace("_", "-")
-
-
-def peak_rate(load: Load) -> float:
-    """An open-loop load model's highest rate (a ramp's larger end)."""
-    return max(load.rate, getattr(load, "rate_end", 0.0))
 
 
 def shard_count(profile: Profile, cores: int) -> int:
@@ -233,10 +250,13 @@ def round_count(profile: Profile, arms: int, replicas: int) -> int:
     return max(1, rounds)
 
 
-def pool_size(profile: Profile) -> int:
-    """Connections for the load: what is in flight at 5 s per call, within [16, 1000]."""
+def pool_size(profile: Profile, threads: int | None = None) -> int:
+    """Connections for the load: what is in flight at 5 s per call, within [16, 1000]; with the
+    sync client one per thread (`threads`), since a thread holds one connection at a time."""
     if profile.connections is not None:
         return profile.connections
+    if threads is not None:
+        return threads
     load = profile.load
     if load.kind == "concurrency":
         return max(1, min(load.users, 1000))
@@ -246,25 +266,40 @@ def pool_size(profile: Profile) -> int:
 
 
 def plan_fleet(profile: Profile, provider: str, arms: list[ArmPlan], cores: int) -> FleetPlan:
-    """One provider's arms in one mode, with the processes and blocks they take."""
+    """One provider's arms in one mode, with the processes and blocks they take (and with the sync
+    client, the threads each process calls from)."""
     replicas = replica_count(profile, len(arms))
+    shards = shard_count(profile, cores)
     soak = profile.soak is not None
     schedule = windows(profile, profile.soak.window) if soak else blocks(profile, round_count(profile, len(arms),
                                                                                              replicas))
-    return FleetPlan(provider, tuple(arms), shard_count(profile, cores), replicas, tuple(schedule), soak)
+    threads, basis = thread_count(profile, shards) if profile.client == "sync" else (None, None)
+    return FleetPlan(provider, tuple(arms), shards, replicas, tuple(schedule), soak, threads=threads,
+                     threads_basis=basis)
 
 
-def plan_mode(profile: Profile, cores: int, arms: list[ArmPlan] | None = None) -> ModePlan:
-    """One load model's fleets: every provider's arms (or just `arms`, as a sweep's step asks)."""
+def plan_mode(profile: Profile, cores: int, arms: list[ArmPlan] | None = None, label: str | None = None) -> ModePlan:
+    """One load model's fleets: every provider's arms (or just `arms`, as a sweep's step asks),
+    under its row label (default: the load model's and its client's)."""
     arms = arm_plans(profile) if arms is None else arms
     fleets = [plan_fleet(profile, provider, [arm for arm in arms if arm.provider == provider], cores)
               for provider in dict.fromkeys(arm.provider for arm in arms)]
-    return ModePlan(mode_label(profile.load), profile, pool_size(profile), tuple(fleets))
+    threads = fleets[0].threads if fleets else None
+    return ModePlan(label or mode_label(profile.load, profile.client), profile, pool_size(profile, threads),
+                    tuple(fleets))
 
 
 def plan_run(profile: Profile, cores: int) -> list[ModePlan]:
-    """Every mode of a `loadgen run`, in order."""
-    return [plan_mode(mode, cores) for mode in mode_profiles(profile)]
+    """Every mode of a `loadgen run`, in order: each load model, for each client."""
+    several = len(profile.run_clients) > 1
+    return [plan_mode(mode, cores, label=mode_label(mode.load, mode.client, several))
+            for mode in mode_profiles(profile)]
+
+
+def thread_bases(modes: list[ModePlan]) -> dict[tuple[str, str], str]:
+    """(provider, mode) → how its sync threads were counted, for the rows (empty for async runs)."""
+    return {(fleet.provider, mode.mode): fleet.threads_basis for mode in modes for fleet in mode.fleets
+            if fleet.threads_basis is not None}
 
 
 def provider_base_url(provider: str, base_url: str | None) -> str | None:
@@ -281,7 +316,9 @@ def provider_base_url(provider: str, base_url: str | None) -> str | None:
     return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
-def provider_settings(profile: Profile, provider: str, base_url: str | None, api_key: str) -> ProviderSettings:
+def provider_settings(profile: Profile, provider: str, base_url: str | None, api_key: str,
+                      threads: int | None = None) -> ProviderSettings:
+    """How a worker's adapter calls `provider`; `threads`: the sync client's, which size its pool."""
     return ProviderSettings(
         base_url=base_url,
         api_key=api_key,
@@ -289,7 +326,7 @@ def provider_settings(profile: Profile, provider: str, base_url: str | None, api
         stream=profile.stream,
         timeout_s=profile.timeout,
         max_retries=profile.max_retries,
-        pool_size=pool_size(profile),
+        pool_size=pool_size(profile, threads),
         transport=profile.http_transport,
         client=profile.client,
     )

@@ -79,6 +79,13 @@ Load = Annotated[
 ]
 
 OPEN_LOOP_KINDS = ("constant", "poisson", "ramp")
+
+
+def peak_rate(load: Load) -> float:
+    """An open-loop load model's highest rate (a ramp's larger end)."""
+    return max(load.rate, getattr(load, "rate_end", 0.0))
+
+
 class Models(_Strict):
     openai: str = "gpt-4o-mini"
     anthropic: str = "claude-3-5-haiku-latest"
@@ -223,7 +230,8 @@ class Outputs(_Strict):
 
 
 # The settings that are 'auto' or a count, and the highest count each takes.
-_COUNT_LIMITS = {"workers": 64, "rounds": 1000, "replicas": 8}
+_COUNT_LIMITS = {"workers": 64, "rounds": 1000, "replicas": 8, "threads": 1024}
+MAX_THREADS = _COUNT_LIMITS["threads"]
 
 
 class Profile(_Strict):
@@ -272,11 +280,24 @@ class Profile(_Strict):
                     "one arm runs, in a soak, and in a closed loop bounded by time (its op_ids are not planned per "
                     "block)",
     )
-    client: Literal["async", "raw"] = Field(
+    client: Literal["async", "sync", "raw"] = Field(
         default="async",
         description="'async': the SDKs' async clients (AsyncOpenAI, AsyncAnthropic), which tracers instrument; "
-                    "'raw': the same request bytes at wire speed on loadgen's own HTTP/1.1 client, for load beyond "
-                    "what an SDK allows (only the baseline runs: a tracer needs an SDK)",
+                    "'sync': the SDKs' sync clients (OpenAI, Anthropic), as most applications call them, each call "
+                    "made in one of a pool of OS threads (see `threads`), which tracers instrument apart from the "
+                    "async ones; 'raw': the same request bytes at wire speed on loadgen's own HTTP/1.1 client, for "
+                    "load beyond what an SDK allows (only the baseline runs: a tracer needs an SDK)",
+    )
+    clients: list[Literal["async", "sync"]] | None = Field(
+        default=None, min_length=1, description="run every load model once per client, in this order, each with rows "
+        "of its own (the mode label says the client) and each client's tracer arms paired with that client's "
+        "baseline; given, it overrides `client`")
+    threads: int | Literal["auto"] = Field(
+        default="auto",
+        description="client 'sync' in an open loop: OS threads per worker making the calls (1 to 1024); 'auto': "
+                    "the worker's peak rate × the expected call latency (the embedded mock's, or 1 s assumed for "
+                    "a real target) × 2, at least 4, at most max_in_flight. A closed loop runs one thread per user "
+                    "(this is ignored there), a sequential run one",
     )
     http_transport: Literal["lean", "httpx"] = Field(
         default="lean", description="'lean': loadgen's O(1) keep-alive pool; 'httpx': httpx2's default pool"
@@ -293,7 +314,7 @@ class Profile(_Strict):
     thresholds: Thresholds = Thresholds()
     validity: Validity = Validity()
 
-    @field_validator("workers", "rounds", "replicas")
+    @field_validator("workers", "rounds", "replicas", "threads")
     @classmethod
     def _auto_or_a_count(cls, value: Any, info) -> Any:
         high = _COUNT_LIMITS[info.field_name]
@@ -315,6 +336,28 @@ class Profile(_Strict):
         if self.client == "raw" and not any(entry == "baseline" for entry in self.tracing.arms):
             raise ValueError("client 'raw': only the baseline runs (a tracer needs an SDK), and tracing.arms "
                              "names no plain baseline; add 'baseline'")
+        return self
+
+    @model_validator(mode="after")
+    def _clients(self) -> "Profile":
+        if self.clients is None:
+            return self
+        if self.client == "raw":
+            raise ValueError("clients runs the SDK clients named there; client = 'raw' cannot go with it: remove one")
+        repeated = sorted({client for client in self.clients if self.clients.count(client) > 1})
+        if repeated:
+            raise ValueError(f"clients lists {', '.join(repeated)} twice")
+        # The first client stands for the list wherever one client is read off the whole profile
+        # (a sweep, the worker count); plan.mode_profiles runs each in turn.
+        object.__setattr__(self, "client", self.clients[0])
+        return self
+
+    @model_validator(mode="after")
+    def _a_thread_per_user(self) -> "Profile":  # the sync client's closed loop
+        users = max((load.users for load in (self.load, *self.modes) if load.kind == "concurrency"), default=0)
+        if "sync" in self.run_clients and users > MAX_THREADS:
+            raise ValueError(f"client 'sync' runs a closed loop's users as OS threads, one each: {users} users is "
+                             f"more than {MAX_THREADS}")
         return self
 
     @model_validator(mode="after")
@@ -345,6 +388,11 @@ class Profile(_Strict):
     @property
     def providers(self) -> tuple[str, ...]:
         return PROVIDERS if self.provider == "both" else (self.provider,)
+
+    @property
+    def run_clients(self) -> tuple[str, ...]:
+        """The clients the run's modes use, in order: `clients`, or `client` alone."""
+        return tuple(self.clients) if self.clients else (self.client,)
 
     @property
     def open_loop(self) -> bool:

@@ -23,9 +23,9 @@ from loadgen.console import (LiveProgress, ScenarioProgress, describe_soak_windo
 from loadgen.document import build_document
 from loadgen.errors import ExitCode, UserError
 from loadgen.faults import faults_document, orchestrated_scenario, run_matrix
-from loadgen.metrics import summarize_all
+from loadgen.metrics import summarize_all, with_thread_bases
 from loadgen.orchestrator import Orchestrator, RunOutcome, collector_figures, open_engine, worker_cores
-from loadgen.plan import arm_plans, plan_run
+from loadgen.plan import ModePlan, arm_plans, plan_run, thread_bases
 from loadgen.profile import Profile
 from loadgen.report.outputs import write_outputs
 from loadgen.sweep import budget_modes, initial_tracks, orchestrated_step, run_sweep, step_rates, sweep_document
@@ -39,20 +39,22 @@ def run_command(profile: Profile, *, export_json: str | None, out: Console, err:
     if profile.sweep is not None:
         return sweep_command(profile, export_json=export_json, out=out, err=err, live=live, confirmed=confirmed)
     with open_engine(profile) as engine:
-        outcome, log = _run_modes(profile, engine, err=err, live=live, confirmed=confirmed)
+        modes, outcome, log = _run_modes(profile, engine, err=err, live=live, confirmed=confirmed)
         described = engine.describe()
-    return _report(profile, outcome, log, described, export_json=export_json, out=out, err=err,
+    return _report(profile, modes, outcome, log, described, export_json=export_json, out=out, err=err,
                    north_star_only=north_star_only)
 
 
 def _run_modes(profile: Profile, engine, *, err: Console, live: bool, confirmed: bool
-               ) -> tuple[RunOutcome, soak.SoakLog | None]:
+               ) -> tuple[list[ModePlan], RunOutcome, soak.SoakLog | None]:
     modes = plan_run(profile, engine.cores())
     err.print(f"loadgen: {profile.name}: {', '.join(profile.providers)} · "
               f"{', '.join(mode.mode for mode in modes)}"
               f"{' · stream' if profile.stream else ''} · target {profile.target.kind}", highlight=False)
     if engine.describe() is not None:
         err.print(engine_line(engine.describe()), highlight=False)
+    for mode, basis in dict.fromkeys((mode, basis) for (_, mode), basis in thread_bases(modes).items()):
+        err.print(f"loadgen: {mode}: {basis}", highlight=False)
     if profile.target.kind == "real":
         confirm_real_run(modes, profile, err, confirmed)
     envs.ensure_all((arm.env for mode in modes for arm in mode.arms), say=lambda line: err.print(line, highlight=False))
@@ -69,12 +71,12 @@ def _run_modes(profile: Profile, engine, *, err: Console, live: bool, confirmed:
             outcome.errors += done.errors
             outcome.interrupted = done.interrupted
             outcome.target = done.target
-    return outcome, log
+    return modes, outcome, log
 
 
-def _report(profile: Profile, outcome: RunOutcome, log: soak.SoakLog | None, engine: dict | None, *,
-            export_json: str | None, out: Console, err: Console, north_star_only: bool) -> int:
-    runs = summarize_all(outcome.results, profile.validity)
+def _report(profile: Profile, modes: list[ModePlan], outcome: RunOutcome, log: soak.SoakLog | None,
+            engine: dict | None, *, export_json: str | None, out: Console, err: Console, north_star_only: bool) -> int:
+    runs = with_thread_bases(summarize_all(outcome.results, profile.validity), thread_bases(modes))
     document = build_document(
         profile.model_dump(mode="json"), runs, target=outcome.target,
         interrupted=outcome.interrupted, errors=outcome.errors,
@@ -137,6 +139,8 @@ def sweep_command(profile: Profile, *, export_json: str | None, out: Console, er
     """`loadgen run` for a profile with [sweep]: finding where arms stop is the point; only a cut-short sweep fails."""
     if profile.modes:
         raise UserError("sweep: a sweep steps `load` alone; remove `modes` from the profile", ExitCode.USAGE)
+    if len(profile.run_clients) > 1:
+        raise UserError("sweep: a sweep steps one client; set `client` instead of `clients`", ExitCode.USAGE)
     rates = step_rates(profile.sweep)
     slo_ms = profile.sweep.slo_latency_p99_ms
     err.print(f"loadgen: {profile.name}: sweep {', '.join(profile.providers)} · {profile.load.kind} "
@@ -199,6 +203,8 @@ def _faults_refusal(profile: Profile) -> str | None:
         return "each scenario is an open-loop run at one rate; load.kind must be constant or poisson"
     if profile.scale.engine != "local":
         return "a scenario runs every arm at once on this machine; scale.engine must be 'local'"
-    if profile.client != "async":
-        return "the scenarios are about tracers, which need the SDK's client; client must be 'async'"
+    if profile.run_clients != ("async",):
+        return ("the scenarios run the SDKs' async clients only, for now (a tracer needs an SDK client; the sync "
+                "client's threads are not yet part of the matrix); client must be 'async', and clients must not "
+                "name 'sync'")
     return None

@@ -188,7 +188,7 @@ def test_configuration_summary_is_what_the_profile_asked_for_and_the_modes_that_
         "workers_used": [2], "seed": 42,
         "tracing": {"max_queue_size": 2048, "schedule_delay_ms": 5000, "max_export_batch_size": 512,
                     "export_timeout_ms": 30000, "collector_url": None},
-        "client": "async", "arms_left_out": [],
+        "client": "async", "arms_left_out": [], "clients": None, "threads": "auto", "threads_used": [],
     }
 
 

@@ -10,7 +10,8 @@ NORTH_STAR_KEYS = {"provider", "arm", "mode", "overhead_latency_ms", "overhead_l
                    "overhead_latency_percent", "dropped_span_rate_percent", "export_latency_p95_ms",
                    "trace_coverage_percent", "attribute_completeness_percent", "memory_overhead_percent",
                    "memory_fixed_mib", "memory_growth_mib_per_1k_ops", "loop_delay_p99_ms", "loop_delay_delta_p99_ms",
-                   "saturated", "overhead_before_wire_ms", "overhead_after_response_ms", "cpu_per_operation_us"}
+                   "saturated", "overhead_before_wire_ms", "overhead_after_response_ms", "cpu_per_operation_us",
+                   "threads", "gil_wait_p99_ms", "gil_wait_delta_p99_ms"}
 
 
 def test_north_star_rows_have_the_contract_keys_and_unmeasured_is_none():

@@ -25,6 +25,8 @@ NORTH_STAR_COLUMNS = (
     ("overhead_after_response_ms", "After response ms", None),
     ("loop_delay_p99_ms", "Loop delay p99 ms", None),
     ("loop_delay_delta_p99_ms", "Loop delay Δp99 ms", "loop_delay_p99_ms"),
+    ("gil_wait_delta_p99_ms", "GIL wait Δp99 ms", None),
+    ("threads", "OS threads", None),
     ("saturated", "Saturated", "saturated"),
     ("memory_fixed_mib", "Memory fixed MiB", "memory_overhead_mib"),
     ("memory_growth_mib_per_1k_ops", "Growth MiB/1k ops", None),
@@ -36,6 +38,8 @@ NORTH_STAR_COLUMNS = (
     ("cpu_per_operation_us", "CPU/op µs", None),
 )
 KEYS = ("provider", "arm", "mode")
+# The sync client's columns: shown only when some row has a figure (a run with sync rows).
+SYNC_COLUMNS = ("gil_wait_p99_ms", "gil_wait_delta_p99_ms", "threads")
 
 
 def configuration(document: dict) -> list[Section]:
@@ -63,9 +67,11 @@ def north_star(document: dict) -> list[Section]:
         return []
     summary = document.get("summary") or {}
     graded = {(*(v[key] for key in KEYS), v["check"]): v for v in summary.get("verdicts") or []}
-    known = {key for key, _, _ in NORTH_STAR_COLUMNS} | set(KEYS)
+    known = {key for key, _, _ in NORTH_STAR_COLUMNS} | set(KEYS) | set(SYNC_COLUMNS)
     extra = [key for key in dict.fromkeys(key for row in rows for key in row) if key not in known]
-    columns = [*NORTH_STAR_COLUMNS, *((key, key, None) for key in extra)]
+    sync = {key for key in SYNC_COLUMNS if any(row.get(key) is not None for row in rows)}
+    columns = [*(column for column in NORTH_STAR_COLUMNS if column[0] not in SYNC_COLUMNS or column[0] in sync),
+               *((key, key, None) for key in extra)]
     body = []
     for row in rows:
         cells = [td(row.get(key)) for key in KEYS]
