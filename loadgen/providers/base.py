@@ -15,10 +15,9 @@ from loadgen.results import CallRecord
 
 # The record of the call running in the current task, so an HTTP hook can count the
 # SDK's attempts and the transport can stamp the wire times (retries happen inside one
-# SDK call, in the same task).
+# SDK call, in the same task). A sync call runs in a pool thread: the thread sets it, since
+# ThreadPoolExecutor does not carry a context over from the thread that submits.
 CURRENT_CALL: ContextVar["CallRecord | None"] = ContextVar("loadgen_current_call", default=None)
-
-
 
 
 class Provider(Protocol):
@@ -31,8 +30,29 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
+class SyncProvider(Protocol):
+    """The same through an SDK's sync client, called from a pool thread (`client = "sync"`)."""
+
+    name: str
+
+    def call_sync(self, prompt: Prompt, rec: CallRecord) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None:
+        """Close every socket, so that threads blocked in a read fail at once (a thread cannot be cancelled)."""
+
+    async def aclose(self) -> None:
+        """close(), so that the worker's shutdown path is the async one."""
+
+
 async def count_attempt(request: object) -> None:
     """httpx2 request hook: one more attempt for the current logical call."""
+    count_attempt_sync(request)
+
+
+def count_attempt_sync(request: object) -> None:
+    """httpx2 sync request hook: one more attempt for the current logical call."""
     rec = CURRENT_CALL.get()
     if rec is not None:
         rec.attempts += 1
