@@ -5,7 +5,6 @@ call the embedded mock with both clients and compare what each put in the record
 """
 
 import asyncio
-import json
 import time
 
 import httpx2
