@@ -214,3 +214,32 @@ def test_a_real_timeout_from_the_sync_client_is_a_timeout(mock_server, name, tra
     with pytest.raises(Exception) as info:
         sync_call(provider)
     assert error_class(info.value) == "timeout"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", ["openai", "anthropic"])
+def test_abort_ends_a_call_blocked_in_a_read_at_once(mock_server, name):
+    # A thread cannot be cancelled: stopping a run aborts the transport, whose sockets close
+    # under the threads blocked in a read, so their calls fail now rather than at the timeout.
+    import threading
+
+    from tests.conftest import get_json
+
+    lean_transport_or_skip("lean")
+    provider = make_provider(name, settings(False, mock_base(name, mock_server), transport="lean", timeout_s=30))
+    get_json(mock_server + "/_mock/stall", "POST", {"seconds": 30})
+    failed = []
+
+    def call():
+        try:
+            sync_call(provider)
+        except Exception as exc:
+            failed.append(error_class(exc))
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    thread.join(timeout=0.5)  # time to send the request and block reading its answer
+    provider.abort()
+    thread.join(timeout=5)
+    get_json(mock_server + "/_mock/reset", "POST", {})
+    assert not thread.is_alive() and len(failed) == 1, failed
