@@ -12,15 +12,17 @@ from collections.abc import Callable
 import anthropic
 import httpx2
 
-from loadgen.prompts import Prompt
 from loadgen.settings import ProviderSettings
 from loadgen.providers.anthropic_messages import AnthropicMessages, messages_request, read_event, read_message
-from loadgen.providers.http import abort_http_client, make_sync_http_client, sdk_options
-from loadgen.results import CallRecord
+from loadgen.providers.base import SyncSDKAdapter
+from loadgen.providers.http import make_sync_http_client, sdk_options
 
 
-class AnthropicMessagesSync:
+class AnthropicMessagesSync(SyncSDKAdapter):
     name = AnthropicMessages.name
+    request = staticmethod(messages_request)
+    read_whole = staticmethod(read_message)
+    read_part = staticmethod(read_event)
 
     def __init__(
         self,
@@ -35,20 +37,3 @@ class AnthropicMessagesSync:
         if wrap_client is not None:  # a tracer that wraps the client instance (LangSmith's wrap_anthropic)
             self._client = wrap_client(self._client)
         self._create = self._client.messages.create
-
-    def call_sync(self, prompt: Prompt, rec: CallRecord) -> None:
-        response = self._create(**messages_request(self._settings, prompt, rec))
-        if not self._settings.stream:
-            read_message(response, rec)
-            return
-        for event in response:
-            read_event(event, rec)
-
-    def close(self) -> None:
-        self._client.close()
-
-    def abort(self) -> None:
-        abort_http_client(self._http)
-
-    async def aclose(self) -> None:
-        self.close()

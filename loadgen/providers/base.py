@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from contextvars import ContextVar
+from collections.abc import Callable
 from typing import Protocol
 
 from loadgen.prompts import Prompt
 from loadgen.results import CallRecord
+from loadgen.settings import ProviderSettings
 
 # The record of the call running in the current task, so an HTTP hook can count the
 # SDK's attempts and the transport can stamp the wire times (retries happen inside one
@@ -44,6 +46,41 @@ class SyncProvider(Protocol):
 
     async def aclose(self) -> None:
         """close(), so that the worker's shutdown path is the async one."""
+
+
+class SyncSDKAdapter:
+    """What the two sync adapters share: a call through the SDK's sync client, close, abort.
+
+    A subclass builds `_settings`, `_http` (an httpx2.Client), `_client` and its `_create`,
+    and names the functions its async twin's module shares with it: `request` (create's
+    arguments), `read_whole` (a response into the record) and `read_part` (a stream's chunk
+    or event into the record).
+    """
+
+    name: str
+    request: Callable[[ProviderSettings, Prompt, CallRecord], dict]
+    read_whole: Callable[[object, CallRecord], None]
+    read_part: Callable[[object, CallRecord], None]
+
+    def call_sync(self, prompt: Prompt, rec: CallRecord) -> None:
+        response = self._create(**self.request(self._settings, prompt, rec))
+        if not self._settings.stream:
+            self.read_whole(response, rec)
+            return
+        for part in response:
+            self.read_part(part, rec)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def abort(self) -> None:
+        # loadgen's sync transport can (sync_transport.py); httpx2's own pool cannot, and is left alone.
+        abort = getattr(getattr(self._http, "_transport", None), "abort", None)
+        if abort is not None:
+            abort()
+
+    async def aclose(self) -> None:
+        self.close()
 
 
 async def count_attempt(request: object) -> None:

@@ -39,14 +39,6 @@ def make_sync_http_client(settings: ProviderSettings, transport: httpx2.BaseTran
     return httpx2.Client(transport=transport, **_client_options(settings, count_attempt_sync))
 
 
-def abort_http_client(client: httpx2.Client) -> None:
-    """Abort the client's transport if it can be (loadgen's sync transport closes every socket,
-    so the threads blocked in a read fail at once); httpx2's own pool cannot, and is left alone."""
-    abort = getattr(getattr(client, "_transport", None), "abort", None)
-    if abort is not None:
-        abort()
-
-
 def sdk_options(settings: ProviderSettings, http_client: httpx2.Client | httpx2.AsyncClient) -> dict:
     """The options both SDKs' clients, async and sync, are built with."""
     options = {"base_url": settings.base_url} if settings.base_url else {}
