@@ -1,4 +1,5 @@
-"""What every provider adapter shares: the protocol, the settings, error classes.
+"""What every provider adapter shares: the protocol (and its sync twin), error classes, and
+the sync adapters' common body.
 
 An adapter fills the `CallRecord` (loadgen.results) of one logical call: its timeline,
 tokens, attempts and error.

@@ -8,6 +8,8 @@ SDK clients (`client = "sync"`) get the same from `make_sync_http_client`: an
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx2
 
 from loadgen.providers.base import count_attempt, count_attempt_sync
@@ -15,7 +17,7 @@ from loadgen.settings import ProviderSettings
 from loadgen.providers.transport import LeanTransport
 
 
-def _client_options(settings: ProviderSettings, hook) -> dict:
+def _client_options(settings: ProviderSettings, hook: Callable) -> dict:
     """What the async and the sync client share: limits, timeout, and the attempt hook."""
     limits = httpx2.Limits(max_connections=settings.pool_size, max_keepalive_connections=settings.pool_size)
     # With retries off every call is exactly one attempt; skip the per-request hook then.
@@ -30,8 +32,8 @@ def make_http_client(settings: ProviderSettings, transport: httpx2.AsyncBaseTran
 
 
 def make_sync_http_client(settings: ProviderSettings, transport: httpx2.BaseTransport | None = None) -> httpx2.Client:
-    # httpx2's client calls its hooks synchronously: an async hook would make a coroutine
-    # nobody awaits, and count nothing.
+    """The sync SDK clients' httpx2.Client. Its hooks are called synchronously (an async hook
+    would make a coroutine nobody awaits, and count nothing), so it counts with count_attempt_sync."""
     if transport is None and settings.transport == "lean":
         from loadgen.providers.sync_transport import SyncLeanTransport
 

@@ -3,9 +3,10 @@
 An arm wraps the worker's provider: `arm.wrap(provider)` is a provider whose `call(prompt,
 rec)` is the traced call, so the runner calls every arm the same way. With the SDK's sync
 client (`client = "sync"`) the traced call is `call_sync(prompt, rec)`, made in a pool
-thread: every wrapper has both, and the arm's work runs in the thread that makes the call. The baseline's arm
-is `NoTracing`, whose `wrap` hands back the provider itself (as OTel pairs each processor
-with a no-op): no arm is ever None, and the baseline's calls go through nothing extra.
+thread: every wrapper has both, and the arm's work runs in the thread that makes the call.
+The baseline's arm is `NoTracing`, whose `wrap` hands back the provider itself (as OTel
+pairs each processor with a no-op): no arm is ever None, and the baseline's calls go
+through nothing extra.
 
 This module imports no OpenTelemetry; the shared OTel pipeline is in `tracers/pipeline.py`.
 """
