@@ -3,8 +3,9 @@
 Per call it holds the event loop (with the sync client, the calling thread: see `Held`) for
 a chosen number of microseconds, synchronously, as a tracer's hook would: busy-waiting
 (`spin`, CPU) or in `time.sleep` (`sleep`, no CPU), before the provider call (its time is
-client time before the wire) or after it returns (client time after the response). For the whole run it holds a chosen amount of memory (written, so
-it is resident); it can also leak a chosen amount per call, which a soak must flag.
+client time before the wire) or after it returns (client time after the response). For
+the whole run it holds a chosen amount of memory (written, so it is resident); it can also
+leak a chosen amount per call, which a soak must flag.
 
 The known answer is the time the hook actually held the loop, measured around each
 spin or sleep — not the nominal figure, which a sleep overshoots by the kernel's wake-up
