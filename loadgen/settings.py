@@ -23,7 +23,7 @@ class ProviderSettings:
     max_retries: int
     pool_size: int
     transport: str = "lean"  # "lean" (loadgen's) or "httpx" (httpx2's own pool)
-    client: str = "async"  # "async": the SDK's async client; "raw": the SDK's request bytes on loadgen's client
+    client: str = "async"  # "async" or "sync" (in a thread pool): the SDK's client; "raw": its request bytes on ours
 
 
 @dataclass(frozen=True)

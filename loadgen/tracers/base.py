@@ -1,9 +1,12 @@
 """What every tracer arm shares: its settings, its shape, and the baseline's no-op twin.
 
 An arm wraps the worker's provider: `arm.wrap(provider)` is a provider whose `call(prompt,
-rec)` is the traced call, so the runner calls every arm the same way. The baseline's arm
-is `NoTracing`, whose `wrap` hands back the provider itself (as OTel pairs each processor
-with a no-op): no arm is ever None, and the baseline's calls go through nothing extra.
+rec)` is the traced call, so the runner calls every arm the same way. With the SDK's sync
+client (`client = "sync"`) the traced call is `call_sync(prompt, rec)`, made in a pool
+thread: every wrapper has both, and the arm's work runs in the thread that makes the call.
+The baseline's arm is `NoTracing`, whose `wrap` hands back the provider itself (as OTel
+pairs each processor with a no-op): no arm is ever None, and the baseline's calls go
+through nothing extra.
 
 This module imports no OpenTelemetry; the shared OTel pipeline is in `tracers/pipeline.py`.
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from loadgen.prompts import Prompt
-from loadgen.providers.base import Provider
+from loadgen.providers.base import Provider, SyncProvider
 from loadgen.results import CallRecord
 from loadgen.settings import TracingSettings
 
@@ -44,17 +47,27 @@ class Arm(Protocol):
 
 
 class Traced:
-    """A provider seen through an arm: subclasses put the arm's work around `call`."""
+    """A provider seen through an arm: subclasses put the arm's work around `call` and
+    `call_sync` (the sync twin, for a SyncProvider)."""
 
-    def __init__(self, provider: Provider) -> None:
+    def __init__(self, provider: Provider | SyncProvider) -> None:
         self.provider = provider
         self.name = provider.name
 
     async def call(self, prompt: Prompt, rec: CallRecord) -> None:
         await self.provider.call(prompt, rec)
 
+    def call_sync(self, prompt: Prompt, rec: CallRecord) -> None:
+        self.provider.call_sync(prompt, rec)
+
     async def aclose(self) -> None:
         await self.provider.aclose()
+
+    def close(self) -> None:
+        self.provider.close()
+
+    def abort(self) -> None:
+        self.provider.abort()
 
 
 class NoTracing:

@@ -7,6 +7,9 @@ token usage) set when the call returns, `error.type` and an error status when it
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from loadgen.prompts import Prompt
@@ -47,6 +50,17 @@ class LLMSpanned(Traced):
         self.request_attributes = arm.request_attributes
 
     async def call(self, prompt: Prompt, rec: CallRecord) -> None:
+        with self.llm_span(prompt, rec):
+            await self.provider.call(prompt, rec)
+
+    def call_sync(self, prompt: Prompt, rec: CallRecord) -> None:
+        with self.llm_span(prompt, rec):
+            self.provider.call_sync(prompt, rec)
+
+    @contextmanager
+    def llm_span(self, prompt: Prompt, rec: CallRecord) -> Iterator[None]:
+        """The LLM span around one call (async or sync): the request attributes at start; the
+        error, or the response as the record has it, at the end."""
         attributes = dict(self.request_attributes)
         attributes["gen_ai.request.max_tokens"] = prompt.max_tokens
         with self.tracer.start_as_current_span(
@@ -54,7 +68,7 @@ class LLMSpanned(Traced):
             set_status_on_exception=False,
         ) as span:
             try:
-                await self.provider.call(prompt, rec)
+                yield
             except BaseException as exc:
                 span.set_attribute("error.type", error_class(exc))
                 span.set_status(Status(StatusCode.ERROR))
@@ -67,7 +81,6 @@ class LLMSpanned(Traced):
                 span.set_attribute("gen_ai.response.finish_reasons", (rec.finish_reason,))
             span.set_attribute("gen_ai.usage.input_tokens", rec.input_tokens)
             span.set_attribute("gen_ai.usage.output_tokens", rec.output_tokens)
-
 
 def otel_arm(settings: TracingSettings, provider_name: str, model: str, calibration) -> OtelGenAIArm:
     """The `otel` arm's factory (loadgen.arms)."""

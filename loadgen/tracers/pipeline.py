@@ -81,6 +81,12 @@ class RootSpanned(Traced):
         with self.start_span(ROOT_SPAN, attributes={OP_ID: rec.op_id}):
             await self.provider.call(prompt, rec)
 
+    def call_sync(self, prompt: Prompt, rec: CallRecord) -> None:
+        # Opened in the pool thread that makes the call: the context it makes current is
+        # that thread's, where the SDK's (or the instrumentor's) LLM span finds its parent.
+        with self.start_span(ROOT_SPAN, attributes={OP_ID: rec.op_id}):
+            self.provider.call_sync(prompt, rec)
+
 
 class RootSpanArm:
     """Wraps each call in the operation's root span; subclasses add what lies under it."""
