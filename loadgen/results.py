@@ -272,7 +272,7 @@ class WorkerResult:
 
 
 _SUMMED = ("operations_sent", "operations_completed", "operations_ok", "shed", "attempts",
-           "output_tokens", "warmup_operations", "warmup_errors", "peak_in_flight")
+           "output_tokens", "warmup_operations", "warmup_errors")
 
 
 def merge(results: list[WorkerResult]) -> WorkerResult:
@@ -299,6 +299,8 @@ def merge(results: list[WorkerResult]) -> WorkerResult:
         results[0],
         **{key: sum(getattr(r, key) for r in results) for key in _SUMMED},
         operations_planned=sum({r.shard: r.operations_planned for r in results}.values()),
+        # Shards run at once, a shard's replicas in turn: the peak adds over shards only.
+        peak_in_flight=sum(_peak_by_shard(results).values()),
         errors=errors,
         error_examples=examples,
         first_sent_ns=min((r.first_sent_ns for r in sent), default=0),
@@ -321,6 +323,13 @@ def merge(results: list[WorkerResult]) -> WorkerResult:
         rss_retained_by_worker=[r.rss_retained for r in results],
         soak_by_worker=[r.soak for r in results],
     )
+
+
+def _peak_by_shard(results: list[WorkerResult]) -> dict[int, int]:
+    peaks: dict[int, int] = {}
+    for r in results:
+        peaks[r.shard] = max(peaks.get(r.shard, 0), r.peak_in_flight)
+    return peaks
 
 
 def merge_by_op(parts: list[array]) -> array:

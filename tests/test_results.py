@@ -63,3 +63,9 @@ def test_shards_merge_by_op_id():
     b = worker(shard=1, latency_by_op=array("q", [-1, 6, -1, 8]))
     assert list(merge([a, b]).latency_by_op) == [5, 6, 7, 8]
     assert list(merge([worker()]).latency_by_op) == []
+
+
+def test_the_peak_in_flight_adds_over_shards_that_run_at_once_not_over_replicas_that_take_turns():
+    workers = [worker(shard=shard, shards=2, replica=replica, peak_in_flight=peak)
+               for shard, replica, peak in ((0, 0, 8), (0, 1, 6), (1, 0, 5), (1, 1, 7))]
+    assert merge(workers).peak_in_flight == 8 + 7
