@@ -16,8 +16,12 @@ from loadgen.profile import MAX_THREADS, Profile, peak_rate
 from loadgen.prompts import MIXED_WEIGHTS, SIZE_CLASSES
 
 # The sync client's threads in 'auto': Little's law (calls in flight = rate × latency) with room
-# for twice that, so a thread is free when a call is due and the wait for one stays rare.
-AUTO_THREADS_MARGIN = 2
+# for a 5 s stall on top (as the connection pool's size, plan.pool_size), so that a thread is
+# free when a call is due even while the server holds every call for seconds: without it a 2 s
+# stall at 100 calls/s ran a 200-thread pool dry (dispatch lag p99 238 ms, bursts at the server,
+# inter-arrival CV 1.18; benchmarks/bench_sync_client.py). An idle thread costs ~16 KiB of RSS
+# (600: +9.4 MiB, the same in the baseline's worker) and no CPU.
+STALL_ALLOWANCE_S = 5.0
 MIN_AUTO_THREADS = 4
 ASSUMED_REAL_LATENCY_S = 1.0  # a target other than the embedded mock: its latency is not known before the run
 
@@ -26,9 +30,9 @@ def thread_count(profile: Profile, shards: int) -> tuple[int, str]:
     """The sync client's OS threads per worker, and the sentence that says how the count was decided.
 
     A closed loop runs one thread per user, each making its next call when its last one ends; a
-    sequential run one. An open loop takes `threads`, or in 'auto' enough for twice the calls a
-    worker has in flight (its share of the peak rate × the expected call latency), at least 4
-    and at most max_in_flight: a call due when every thread is busy waits for one, and that wait
+    sequential run one. An open loop takes `threads`, or in 'auto' enough for the calls a worker
+    has in flight (its share of the peak rate × the expected call latency) and a 5 s stall's
+    worth more, at least 4 and at most max_in_flight and 1024: a call due when every thread is busy waits for one, and that wait
     is dispatch lag, counted.
     """
     load = profile.load
@@ -42,11 +46,11 @@ def thread_count(profile: Profile, shards: int) -> tuple[int, str]:
         return profile.threads, f"{profile.threads} threads (threads, --threads)"
     rate = peak_rate(load) / shards
     latency_s, source = expected_latency(profile)
-    wanted = math.ceil(rate * latency_s * AUTO_THREADS_MARGIN)
+    wanted = math.ceil(rate * (latency_s + STALL_ALLOWANCE_S))
     ceiling = min(MAX_THREADS, profile.max_in_flight)
     count = min(ceiling, max(MIN_AUTO_THREADS, wanted))
-    basis = (f"auto: {rate:g} calls/s a worker × {latency_s:.3g} s ({source}) × {AUTO_THREADS_MARGIN} = {wanted} "
-             f"thread{'s' if wanted != 1 else ''}")
+    basis = (f"auto: {rate:g} calls/s a worker × ({latency_s:.3g} s ({source}) + {STALL_ALLOWANCE_S:g} s for a "
+             f"stall) = {wanted} thread{'s' if wanted != 1 else ''}")
     if count != wanted:
         basis += (f", raised to {count} (at least {MIN_AUTO_THREADS})" if count > wanted else
                   f", capped at {count} ({'max_in_flight' if ceiling == profile.max_in_flight else 'at most'} "

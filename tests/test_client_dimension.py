@@ -103,10 +103,10 @@ def test_the_embedded_mocks_latency_sizes_auto_threads():
     assert mean_output_tokens(sync) == 125.0
     assert expected_latency(sync)[0] == pytest.approx(0.298)
     count, basis = thread_count(sync, shards=1)
-    assert count == math.ceil(100 * 0.298 * 2) == 60
-    assert basis.startswith("auto: 100 calls/s a worker × 0.298 s (the embedded mock's latency") and "= 60" in basis
+    assert count == math.ceil(100 * (0.298 + 5)) == 530  # room for a 5 s stall on top
+    assert basis.startswith("auto: 100 calls/s a worker × (0.298 s (the embedded mock's latency") and "= 530" in basis
     # two shards take half the rate each
-    assert thread_count(sync, shards=2)[0] == math.ceil(50 * 0.298 * 2)
+    assert thread_count(sync, shards=2)[0] == math.ceil(50 * (0.298 + 5))
     # max_tokens caps the tokens the mock sends, so the latency
     assert mean_output_tokens(profile(max_tokens=100)) == pytest.approx(sum(min(n, 100) for n in range(50, 201)) / 151)
 
@@ -114,13 +114,13 @@ def test_the_embedded_mocks_latency_sizes_auto_threads():
 @pytest.mark.parametrize("data, count, words", [
     # a real target's latency is not known before the run: 1 s assumed, and said
     ({"target": {"kind": "url", "base_url": "http://127.0.0.1:9"}, "load": {"kind": "constant", "rate": 10}},
-     20, "assumed"),
-    # 1/s × 0.298 s × 2 rounds up to 1: raised to the floor of 4
-    ({"load": {"kind": "constant", "rate": 1}}, 4, "at least 4"),
+     60, "assumed"),
+    # 0.5/s × (0.298 s + 5 s) rounds up to 3: raised to the floor of 4
+    ({"load": {"kind": "constant", "rate": 0.5}}, 4, "at least 4"),
     # never more threads than calls allowed in flight
     ({"load": {"kind": "constant", "rate": 100}, "max_in_flight": 30}, 30, "capped at 30"),
     # a ramp is sized for its peak
-    ({"load": {"kind": "ramp", "rate": 10, "rate_end": 100}}, 60, "100 calls/s"),
+    ({"load": {"kind": "ramp", "rate": 10, "rate_end": 100}}, 530, "100 calls/s"),
     ({"threads": 8}, 8, "8 threads (threads, --threads)"),
     # a closed loop: one thread per user, whatever threads says
     ({"load": {"kind": "concurrency", "users": 8}, "threads": 16}, 8, "one per user"),
