@@ -14,8 +14,12 @@ on a shared machine falls on every group alike.
   spin: the mean is within ±0.3 ms of it in ≥ 9 of 10.
 - Width: A/A at 50 rps × 60 s → the median CI half-width ≤ 0.3 ms.
 
-    .venv/bin/python benchmarks/bench_ci_coverage.py [--aa 20] [--calibration 10] [--wide 5]
-        [--jsonl benchmarks/ci_coverage.jsonl] [--summary-only]
+    .venv/bin/python benchmarks/bench_ci_coverage.py [--aa 20] [--calibration 10] [--wide 5] [--sync 10]
+        [--only GROUP,…] [--jsonl benchmarks/ci_coverage.jsonl] [--summary-only]
+
+The sync client (issue 16, acceptance 4) adds two groups, each checked as its async twin:
+`aa_20s_sync` (A/A with `--client sync`) and `sleep_sequential_sync` (the 2,000 µs sleep hook
+in a pool thread, sequential).
 
 Sequential runs use a faster mock (TTFT 20 ms, 1 ms a token) so that 100 operations per arm
 take seconds; the hook's known answer does not depend on the server's latency.
@@ -49,7 +53,11 @@ GROUPS = {
     "spin_sequential": calibration("spin", SEQUENTIAL),
     "spin_50rps": calibration("spin", OPEN),
     "aa_60s": WIDE,
+    # The sync client in threads (issue 16, acceptance 4): the same checks, its rows beside the async ones.
+    "aa_20s_sync": [*AA, "--client", "sync"],
+    "sleep_sequential_sync": [*calibration("sleep", SEQUENTIAL), "--client", "sync"],
 }
+SYNC_GROUPS = ("aa_20s_sync", "sleep_sequential_sync")
 
 
 def one_run(group: str) -> dict:
@@ -82,7 +90,7 @@ def summarize(rows: list[dict]) -> bool:
         line = f"{group:<18} {len(items):>4}  {statistics.fmean(means):+8.3f}  {statistics.median(halves):8.3f}  "
         if group.startswith("aa"):
             covered = sum(r["ci95_ms"][0] <= 0 <= r["ci95_ms"][1] for r in items)
-            if group == "aa_20s":
+            if group.startswith("aa_20s"):
                 verdict = (covered >= 0.9 * len(items) and abs(statistics.fmean(means)) <= 0.05)
                 line += f"CI ∋ 0 in {covered}/{len(items)} (≥ 90%), mean {statistics.fmean(means):+.3f} (±0.05)"
             else:
@@ -127,13 +135,21 @@ def main() -> int:
     parser.add_argument("--aa", type=int, default=20, help="A/A runs at 20 s")
     parser.add_argument("--calibration", type=int, default=10, help="runs of each calibration group")
     parser.add_argument("--wide", type=int, default=5, help="A/A runs at 60 s")
+    parser.add_argument("--sync", type=int, default=10, help="runs of each sync-client group")
+    parser.add_argument("--only", help="run only these groups, comma-separated (e.g. aa_20s_sync,sleep_sequential_sync)")
     parser.add_argument("--jsonl", default=str(REPO / "benchmarks" / "ci_coverage.jsonl"))
     parser.add_argument("--summary-only", action="store_true", help="summarize the JSONL, run nothing")
     args = parser.parse_args()
     path = Path(args.jsonl)
     if not args.summary_only:
         wanted = {"aa_20s": args.aa, "aa_60s": args.wide,
-                  **{group: args.calibration for group in GROUPS if not group.startswith("aa")}}
+                  **{group: args.calibration for group in GROUPS if not group.startswith("aa")},
+                  **{group: args.sync for group in SYNC_GROUPS}}
+        if args.only:
+            unknown = set(args.only.split(",")) - set(GROUPS)
+            if unknown:
+                parser.error(f"--only: no group {', '.join(sorted(unknown))}; groups: {', '.join(GROUPS)}")
+            wanted = {group: count for group, count in wanted.items() if group in args.only.split(",")}
         for turn in range(max(wanted.values())):
             for group, count in wanted.items():
                 if turn >= count:

@@ -368,6 +368,11 @@ class Runner(RawDispatch):
     def close(self) -> None:
         """Release what the runner itself holds once the worker is done (nothing, on the event loop)."""
 
+    def instrument_cpu_s(self) -> float:
+        """CPU seconds the runner's own instruments have taken so far (none here): not the calls' cost,
+        so the worker leaves it out of its busy share and CPU per operation."""
+        return 0.0
+
     def progress(self) -> dict:
         stats = self.stats
         return {

@@ -107,7 +107,7 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event, settle=lambda: 
 
     def mark_block_start() -> None:
         # CPU is judged over each block's measured phase, from its first send.
-        window["cpu"] = sampler.cpu_seconds()
+        window["cpu"] = sampler.cpu_seconds() - runner.instrument_cpu_s()
         window["wall"] = time.monotonic()
         window.setdefault("measure_start_s", window["wall"] - sampler.t0)
 
@@ -136,7 +136,8 @@ async def _run(spec: WorkerSpec, messages, commands, stop_event, settle=lambda: 
             figures = await _run_block(runner, block, start_at_ns)
             window["active"] = False
             if "cpu" in window:
-                busy["cpu"] += sampler.cpu_seconds() - window["cpu"]
+                # Less the CPU of loadgen's own instruments in the worker (the sync client's GIL probe).
+                busy["cpu"] += sampler.cpu_seconds() - runner.instrument_cpu_s() - window["cpu"]
                 busy["wall"] += time.monotonic() - window["wall"]
             # Each block ends with its spans flushed, so no arm's exports spill into the
             # next arm's block on a shared core. The flush is tracing work: it counts in

@@ -7,6 +7,7 @@ sleeps), what a stop leaves. Each wait is bounded, so a broken runner fails inst
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -162,6 +163,8 @@ def test_the_gil_probe_records_while_a_block_runs():
     threading.Thread(target=release_after_probe_samples, daemon=True).start()
     run_all(runner)
     assert runner.stats.h["gil_wait"].count >= 5
+    # Its own CPU is known, so the worker leaves it out of the calls' CPU.
+    assert 0 < runner.instrument_cpu_s() < time.process_time()
 
 
 def test_a_stop_aborts_calls_stuck_past_the_grace_and_counts_them_cancelled():
