@@ -109,7 +109,7 @@ def main() -> None:
               help="Run every mode once per client, in order, each with rows of its own, e.g. async,sync.")
 @click.option("--threads", metavar="N|auto",
               help="With --client sync in an open loop: OS threads per worker, 1-1024, or 'auto' (default: the "
-                   "rate × the expected call latency × 2, said before the run).")
+                   "rate × (the expected call latency + 5 s for a stall), said before the run).")
 @click.option("--max-tokens", type=int, help="Cap on requested output tokens.")
 @click.option("--workers", help="Worker processes per provider: a number or 'auto' (one per 100 calls/s, 5,000 with --client raw, up to one per core).")
 @click.option("--engine", type=click.Choice(["local", "ray"]),

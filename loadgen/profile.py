@@ -296,7 +296,7 @@ class Profile(_Strict):
         default="auto",
         description="client 'sync' in an open loop: OS threads per worker making the calls (1 to 1024); 'auto': "
                     "the worker's peak rate × the expected call latency (the embedded mock's, or 1 s assumed for "
-                    "a real target) × 2, at least 4, at most max_in_flight. A closed loop runs one thread per user "
+                    "a real target) + 5 s for a stall, at least 4, at most max_in_flight. A closed loop runs one thread per user "
                     "(this is ignored there), a sequential run one",
     )
     http_transport: Literal["lean", "httpx"] = Field(
