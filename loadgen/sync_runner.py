@@ -48,6 +48,7 @@ from loadgen.schedule import Block
 PROBE_SLEEP_S = 0.001
 AFTER_ABORT_S = 5.0  # how long calls get to fail once their connections are closed
 WAKE_S = 0.05  # a sleeping dispatcher looks for a stop this often
+CLOSE_S = 2.0  # how long closing waits for the pool's threads, all together
 
 
 class GilProbe:
@@ -127,11 +128,13 @@ class ThreadRunner(Runner):
             function(*args)
 
     def close(self) -> None:
-        """End the pool's threads (each finishes the job it has) and wait briefly for them."""
+        """End the pool's threads (each finishes the job it has) and wait for them, CLOSE_S at most in
+        all: a thread still blocked in a call after a stop is a daemon and does not hold the exit."""
         for _ in self._pool:
             self._jobs.put(None)
+        deadline = time.monotonic() + CLOSE_S
         for thread in self._pool:
-            thread.join(timeout=1.0)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self._pool.clear()
 
     async def _in_thread(self, function, *args, pool: bool = False) -> None:
@@ -355,7 +358,10 @@ class ThreadRunner(Runner):
             self._aborted = True
             abort = getattr(self.provider, "abort", None)
             if abort is not None:
-                abort()
+                # A stop takes no more calls; calls stuck past the grace of a run that goes on
+                # leave the client able to open new connections for the next block.
+                abort(reopen=not self.stopping)
             await loop.run_in_executor(None, self._wait_quiet, AFTER_ABORT_S)
+            self._aborted = self.stopping
 
 

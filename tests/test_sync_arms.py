@@ -43,7 +43,7 @@ class FakeSyncProvider:
     def close(self) -> None:
         self.calls.append("closed")
 
-    def abort(self) -> None:
+    def abort(self, reopen: bool = False) -> None:
         self.calls.append("aborted")
 
 

@@ -147,13 +147,15 @@ def test_abort_aborts_a_transport_that_can_and_leaves_httpx2s_pool_alone():
     class Abortable(httpx2.MockTransport):
         aborted = 0
 
-        def abort(self):
+        def abort(self, reopen=False):
             self.aborted += 1
+            self.reopen = reopen
 
     transport = Abortable(lambda request: httpx2.Response(200, json=completion("openai")))
     provider = OpenAIChatSync(settings(base_url=URLS["openai"]), transport=transport)
     provider.abort()
-    assert transport.aborted == 1
+    provider.abort(reopen=True)
+    assert transport.aborted == 2 and transport.reopen
     OpenAIChatSync(settings(base_url=URLS["openai"])).abort()  # httpx2's HTTPTransport: nothing to abort
 
 

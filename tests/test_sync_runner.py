@@ -12,6 +12,7 @@ import time
 import pytest
 
 from loadgen.profile_files import load_profile
+from loadgen.schedule import blocks
 from loadgen.sync_runner import ThreadRunner
 
 WAIT_S = 10  # a bound on every wait below; reached only when something is broken
@@ -59,7 +60,8 @@ class SyncFake:
             with self.lock:
                 self.concurrent -= 1
 
-    def abort(self) -> None:
+    def abort(self, reopen: bool = False) -> None:
+        self.reopened = reopen
         self.aborted.set()
 
     def close(self) -> None:
@@ -186,7 +188,7 @@ def test_a_stop_aborts_calls_stuck_past_the_grace_and_counts_them_cancelled():
     finally:
         runner.close()
     stats = runner.stats
-    assert provider.aborted.is_set()
+    assert provider.aborted.is_set() and provider.reopened is False  # a stop takes no more calls
     assert stats.errors == {"cancelled": 3} and stats.completed == 3 == stats.sent
     assert runner.in_flight == 0  # the operations still queued were dropped, neither sent nor shed
 
@@ -197,3 +199,22 @@ def test_shards_split_the_schedule(shard):
     runner = run_all(ThreadRunner(profile, SyncFake(), threads=2, shard=shard, shards=2))
     done = [op for op, latency in enumerate(runner.stats.latency_by_op) if latency >= 0]
     assert done == list(range(shard, 40, 2))
+
+
+def test_calls_stuck_past_the_grace_of_a_run_that_goes_on_are_cancelled_and_the_client_reopens():
+    gate = threading.Event()
+    profile = profile_of(load={"kind": "constant", "rate": 1000}, operations=3)
+    provider = SyncFake(gate=gate)
+    runner = ThreadRunner(profile, provider, threads=3)
+
+    async def block_then_drain() -> None:
+        runner._start_pool()
+        await runner._dispatch(blocks(profile, 1)[0], runner.now_ns(), True)
+        await runner.drain(grace_s=0.05)
+
+    try:
+        asyncio.run(asyncio.wait_for(block_then_drain(), WAIT_S))
+    finally:
+        runner.close()
+    assert provider.reopened is True and runner.stats.errors == {"cancelled": 3}
+    assert runner._aborted is False  # what fails later is counted as what it is

@@ -692,3 +692,26 @@ def test_a_thousand_sequential_requests_to_the_mock_complete_on_one_connection(m
         (pool,) = transport._pools.values()
         opened = len(pool.open)
     assert statuses == {200} and opened == 1
+
+
+def test_abort_with_reopen_fails_what_is_in_flight_and_serves_what_comes_after():
+    # Calls stuck past a drain's grace while the run goes on: they end, the next block's calls connect anew.
+    done = threading.Event()
+
+    def never_then_ok(n, head, body, peer):
+        if n == 0:
+            done.wait(10)
+            return False
+        peer.send(reply(b"later"))
+        return True
+
+    transport = SyncLeanTransport(max_connections=1)
+    with Server(never_then_ok) as server, httpx2.Client(transport=transport, timeout=None) as http:
+        reader, read_out = in_thread(http.get, server.url)
+        eventually(lambda: server.requests)
+        transport.abort(reopen=True)
+        reader.join(1)
+        later = http.get(server.url)
+        done.set()
+    assert not reader.is_alive() and isinstance(read_out[0], (httpx2.ReadError, httpx2.RemoteProtocolError))
+    assert later.status_code == 200 and later.content == b"later"

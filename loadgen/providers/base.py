@@ -42,8 +42,9 @@ class SyncProvider(Protocol):
 
     def close(self) -> None: ...
 
-    def abort(self) -> None:
-        """Close every socket, so that threads blocked in a read fail at once (a thread cannot be cancelled)."""
+    def abort(self, reopen: bool = False) -> None:
+        """Close every socket, so that threads blocked in a read fail at once (a thread cannot be
+        cancelled); `reopen`: later calls open new connections, else they fail."""
 
     async def aclose(self) -> None:
         """close(), so that the worker's shutdown path is the async one."""
@@ -74,11 +75,11 @@ class SyncSDKAdapter:
     def close(self) -> None:
         self._client.close()
 
-    def abort(self) -> None:
+    def abort(self, reopen: bool = False) -> None:
         # loadgen's sync transport can (sync_transport.py); httpx2's own pool cannot, and is left alone.
         abort = getattr(getattr(self._http, "_transport", None), "abort", None)
         if abort is not None:
-            abort()
+            abort(reopen=reopen)
 
     async def aclose(self) -> None:
         self.close()

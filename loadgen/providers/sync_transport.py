@@ -299,14 +299,15 @@ class _OriginPool:
         conn.close()
         self.forget(conn)
 
-    def close(self) -> None:
+    def close(self, final: bool = True) -> None:
+        """Close every connection; `final`: and take no more requests."""
         with self.lock:
-            self.closed = True
+            self.closed = self.closed or final
             for conn in self.open:
                 conn.close(abort=True)
             self.open.clear()
             self.idle.clear()
-            self.freed.notify_all()  # waiters see `closed` and give up
+            self.freed.notify_all()  # waiters see `closed` and give up, or (not final) connect anew
 
 
 class SyncLeanTransport(httpx2.BaseTransport):
@@ -368,13 +369,15 @@ class SyncLeanTransport(httpx2.BaseTransport):
 
     def close(self) -> None:
         """Close every connection, idle or in use; later requests raise ConnectError."""
+        self.abort()
+
+    def abort(self, reopen: bool = False) -> None:
+        """Close every connection, idle or in use, from any thread while requests run: a thread
+        blocked reading fails with ReadError at once. Later requests raise ConnectError, or with
+        `reopen` open new connections (calls stuck past a drain's grace while the run goes on)."""
         with self._lock:
-            self._closed = True
+            self._closed = self._closed or not reopen
             pools = list(self._pools.values())
         for pool in pools:
-            pool.close()
-
-    def abort(self) -> None:
-        """`close()`, from any thread while requests run: a thread blocked reading fails with ReadError at once."""
-        self.close()
+            pool.close(final=not reopen)
 

@@ -66,8 +66,8 @@ class Traced:
     def close(self) -> None:
         self.provider.close()
 
-    def abort(self) -> None:
-        self.provider.abort()
+    def abort(self, reopen: bool = False) -> None:
+        self.provider.abort(reopen=reopen)
 
 
 class NoTracing:
