@@ -199,6 +199,8 @@ FAULTS_PROFILE = PROFILES_DIR / "faults.toml"
 @click.option("--arms", help=f"Arms, comma-separated: {','.join(ARM_NAMES)}.")
 @click.option("--provider", type=click.Choice(["openai", "anthropic", "both"]), help="API family to call.")
 @click.option("--rate", type=float, help="Calls per second per arm in each scenario.")
+@click.option("--client", type=click.Choice(["async", "sync"]),
+              help="The SDK client every scenario calls with: async (default) or sync (a pool of OS threads).")
 @click.option("--set", "sets", multiple=True, metavar="KEY.PATH=VALUE",
               help="Set any profile key (value read as TOML, else text), e.g. faults.during=6; repeatable.")
 @click.option("--export-json", type=click.Path(dir_okay=False), help="Write the matrix document here.")

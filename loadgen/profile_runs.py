@@ -72,7 +72,8 @@ class FaultThresholds(_Strict):
     latency_delta_p99_ms: float = Field(
         default=5.0, ge=0, description="latency p99 against the baseline's, during the fault and after it; more warns")
     rss_back_percent: float = Field(
-        default=10.0, ge=0, description="RSS at the end within this of its level before the fault; more warns")
+        default=10.0, ge=0, description="RSS at the end within this of its level before the fault (%), beyond "
+                                        "the baseline's own growth (points); more warns")
     recovery_schedule_delays: float = Field(
         default=2.0, gt=0, description="first accepted export and drained queue within this many schedule delays "
                                        "of the fault's end; later warns")

@@ -203,8 +203,7 @@ def _faults_refusal(profile: Profile) -> str | None:
         return "each scenario is an open-loop run at one rate; load.kind must be constant or poisson"
     if profile.scale.engine != "local":
         return "a scenario runs every arm at once on this machine; scale.engine must be 'local'"
-    if profile.run_clients != ("async",):
-        return ("the scenarios run the SDKs' async clients only, for now (a tracer needs an SDK client; the sync "
-                "client's threads are not yet part of the matrix); client must be 'async', and clients must not "
-                "name 'sync'")
+    if len(profile.run_clients) != 1 or profile.client == "raw":
+        return ("a matrix runs one SDK client (a tracer needs one): client 'async' or 'sync', and no clients list; "
+                "run the matrix once per client")
     return None

@@ -288,3 +288,11 @@ def test_compare_takes_clients_and_threads_as_part_of_the_experiment():
     for key in ("clients", "threads"):
         old["profile"].pop(key)
     assert refusals(old, document(), "a", "b") == []
+
+
+def test_the_fault_matrix_runs_one_client_either_one():
+    from loadgen.run_command import _faults_refusal
+
+    assert _faults_refusal(profile(client="sync")) is None and _faults_refusal(profile()) is None
+    assert "one SDK client" in _faults_refusal(profile(clients=["async", "sync"]))
+    assert "sync" in CliRunner().invoke(main, ["faults", "--help"]).output

@@ -140,6 +140,7 @@ def test_a_cell_passes_warns_or_fails_by_its_worst_figure():
     assert slow["latency_delta_p99_ms"] == pytest.approx(12, rel=0.02)
     grown = cell(rss_after_mib=125)
     assert grown["verdict"] == "warn" and grown["rss_back_percent"] == pytest.approx(25)
+    assert grown["baseline_rss_back_percent"] == 0 and grown["rss_back_delta_percent"] == pytest.approx(25)
     untraced = cell(failed=20, error_spans=15)
     assert untraced["verdict"] == "warn" and "15 of 20 failed calls" in untraced["worst"]
     assert cell(failed=20, error_spans=20)["verdict"] == "pass"
@@ -203,3 +204,27 @@ def test_the_cli_names_an_unknown_scenario_and_run_refuses_a_fault_profile():
     assert done.returncode == ExitCode.USAGE and "loadgen faults" in done.stderr
     done = run_cli("faults", "--set", "target.kind=url", "--set", "target.base_url=http://127.0.0.1:9")
     assert done.returncode == ExitCode.USAGE and "embedded" in done.stderr
+
+
+def test_rss_kept_after_the_fault_is_judged_beyond_what_the_baseline_kept():
+    # The sync client's threads keep ~30 % more RSS after a stall, the baseline's as much as the arm's:
+    # that is the client's, not the tracer's. Both grow 30 %: pass; the arm 45 %: 15 points beyond, warn.
+    profile = matrix_profile(scenarios=["llm_500"])
+
+    def cell(arm_mib: float) -> dict:
+        pairs = [synthetic("baseline", profile, "llm_500", rss_after_mib=130),
+                 synthetic("otel", profile, "llm_500", rss_after_mib=arm_mib)]
+        results = [result for result, _ in pairs]
+        runs = [{k: v for k, v in summary.items() if k != "histograms"}
+                for summary in summarize_all(results, Validity())]
+        run = ScenarioRun("llm_500", "openai", results=results, runs=runs, t0_ns=T0,
+                          attempts={result.run_id: attempts for result, attempts in pairs if result.run_id})
+        (only,), _ = build_cells(run, profile)
+        return only
+
+    same = cell(130)
+    assert same["rss_back_percent"] == pytest.approx(30) and same["rss_back_delta_percent"] == pytest.approx(0)
+    assert same["verdict"] == "pass", same["checks"]
+    more = cell(145)
+    assert more["rss_back_delta_percent"] == pytest.approx(15) and more["verdict"] == "warn"
+    assert "15.00 points beyond the baseline's +30.00 %" in more["worst"]
