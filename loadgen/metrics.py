@@ -326,7 +326,7 @@ def run_figures(result: WorkerResult, validity: Validity = Validity(), saturatio
         "pool_size": result.pool_size,
         # The sync client's OS threads per worker (None: async or raw); how they were counted is the
         # plan's, added by with_thread_bases.
-        "threads": getattr(result, "threads", None),
+        "threads": result.threads,
         "threads_basis": None,
         "workers": result.workers,
         "rounds": len(result.blocks) or None,

@@ -19,7 +19,6 @@ The hot path allocates one small record per call and logs nothing.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from array import array
 from typing import Callable
@@ -27,7 +26,8 @@ from typing import Callable
 from loadgen.profile import Profile
 from loadgen.prompts import Prompt, profile_prompt
 from loadgen.providers.base import CURRENT_CALL, Provider, error_class
-from loadgen.results import BY_OP, CallRecord, Stats
+from loadgen.results import CallRecord, Stats
+from loadgen.closed_loop import ClosedLoop
 from loadgen.raw_dispatch import MAX_SENDS_UNYIELDED, RawDispatch
 from loadgen.schedule import Block, OffsetStream, blocks, closed_loop_plan, profile_offsets, warmup_offsets
 
@@ -35,7 +35,7 @@ START_DELAY_NS = 100_000_000  # time to get the loop going before the first inte
 MAX_ERROR_EXAMPLES = 8
 
 
-class Runner(RawDispatch):
+class Runner(ClosedLoop, RawDispatch):
     """Runs one shard of the schedule: op_ids with op_id % shards == shard.
 
     With several worker processes per provider (one per core), each runs every K-th
@@ -64,6 +64,7 @@ class Runner(RawDispatch):
         self.in_flight = 0
         self.peak_in_flight = 0
         self.stopping = False
+        self.threads: int | None = None  # OS threads making the calls (loadgen.sync_runner); None: the event loop
         self.warmup_done = 0
         self.warmup_errors = 0
         self.prime_error: str | None = None
@@ -187,19 +188,24 @@ class Runner(RawDispatch):
         offsets = self.offsets[block.first:block.last]
         return block.first, offsets[0] if len(offsets) else 0, offsets
 
+    def _open_schedule(self, block: Block, start: int, warm: bool) -> tuple[list[tuple[int, int]], int, int, array]:
+        """An open-loop block's plan for this shard: its warm-up calls as (k, t_intended) (the first
+        block's), and (first, base, offsets): op_id first + k is intended at base + offsets[k]."""
+        first, origin, offsets = self._block_offsets = self._open_block_offsets(block)
+        warmup = self.warmup if warm else array("q")
+        lead = -warmup[0] if len(warmup) else 0
+        if warm:
+            self.measure_start_ns = start + lead
+        warm_calls = [(k, start + lead + warmup[k]) for k in range(self.shard, len(warmup), self.shards)]
+        # The block's origin is intended at start + lead; its operations keep their distance to it.
+        return warm_calls, first, start + lead - origin, offsets
+
     async def _open_block(self, block: Block, start: int, warm: bool) -> None:
         now_ns = self.now_ns
         cap = self.profile.max_in_flight
         shard, shards = self.shard, self.shards
-        first, origin, offsets = self._block_offsets = self._open_block_offsets(block)
-        warmup = self.warmup if warm else array("q")
-        lead = -warmup[0] if len(warmup) else 0
-        # The block's origin is intended at start + lead; its operations keep their distance to it.
-        base = start + lead - origin
-        if warm:
-            self.measure_start_ns = start + lead
-        for k in range(shard, len(warmup), shards):
-            t_intended = start + lead + warmup[k]
+        warm_calls, first, base, offsets = self._open_schedule(block, start, warm)
+        for k, t_intended in warm_calls:
             await self._sleep_until(t_intended)
             if self.stopping:
                 return
@@ -237,59 +243,19 @@ class Runner(RawDispatch):
     # -- closed loop ---------------------------------------------------------------
     async def _closed_block(self, block: Block, start: int, warm: bool) -> None:
         """N virtual users take this block's op_ids (or run for its time slice) in turn."""
-        shard, shards = self.shard, self.shards
         await self._sleep_until(start)
-        warm_ids = iter(range(shard, self.profile.warmup_operations, shards) if warm else ())
-        if block.first is not None:
-            measured = iter(range(block.first + (shard - block.first) % shards, block.last, shards))
-        else:
-            measured = itertools.count(self._next_closed_op, shards)
-        deadline: list[int | None] = [None]
-        if not warm:
-            self._open_deadline(block, deadline, self.now_ns())
+        turns = self._closed_turns(block, warm)
+        call = self._call if self._send_raw is None else self._send_and_wait
 
         async def user() -> None:
             while not self.stopping:
-                now = self.now_ns()
-                op_id = next(warm_ids, None)
-                warmup = op_id is not None
-                if not warmup:
-                    if deadline[0] is None:
-                        # The measured phase starts when the first user leaves warm-up.
-                        self._open_deadline(block, deadline, now)
-                    if deadline[0] and now >= deadline[0]:
-                        return
-                    op_id = next(measured, None)
-                    if op_id is None:
-                        return
-                    if block.first is None:
-                        self._next_closed_op = op_id + shards
-                        self._grow_by_op(op_id)
-                # Intended = now: the user's previous call has just ended.
-                self.in_flight += 1
-                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-                if not warmup:
-                    t_start = self._mark_sent()
-                else:
-                    t_start = self.now_ns()
-                await (self._call if self._send_raw is None else self._send_and_wait)(op_id, now, warmup, t_start)
+                next_call = self._next_closed_call(block, *turns)
+                if next_call is None:
+                    return
+                await call(*next_call)
 
         await asyncio.gather(*(user() for _ in range(self.closed_loop.users)))
-        if block.first is None:
-            self._block_ops = (self._block_ops[0], self._next_closed_op)
-
-    def _open_deadline(self, block: Block, deadline: list, now: int) -> None:
-        if not self.measure_start_ns:
-            self.measure_start_ns = now
-        deadline[0] = now + block.duration_ns if block.duration_ns is not None else 0
-
-    def _grow_by_op(self, op_id: int) -> None:
-        size = len(self.stats.latency_by_op)
-        if op_id >= size and self.profile.soak is None:
-            grow = array("q", [-1]) * max(1024, op_id + 1 - size)
-            for name in BY_OP:
-                getattr(self.stats, name).extend(grow)
-        self.stats.planned = max(self.stats.planned, op_id // self.shards + 1)
+        self._closed_block_done(block)
 
     # -- a block, and the whole run ------------------------------------------------
     async def run_block(self, block: Block, start_at_ns: int | None = None) -> dict:

@@ -30,11 +30,9 @@ held only to count. Each thread keeps its own inter-token histogram, merged at t
 from __future__ import annotations
 
 import asyncio
-import itertools
 import queue
 import threading
 import time
-from array import array
 from typing import Callable
 
 from loadgen.histograms import Recorder
@@ -269,18 +267,12 @@ class ThreadRunner(Runner):
 
     def _open_block_sync(self, block: Block, start: int, warm: bool) -> None:
         """The dispatcher thread: each operation handed to the pool at its intended time."""
-        shard, shards = self.shard, self.shards
-        first, origin, offsets = self._block_offsets = self._open_block_offsets(block)
-        warmup = self.warmup if warm else array("q")
-        lead = -warmup[0] if len(warmup) else 0
-        base = start + lead - origin  # as Runner._open_block: the block's origin is intended at start + lead
-        if warm:
-            self.measure_start_ns = start + lead
-        for k in range(shard, len(warmup), shards):
-            t_intended = start + lead + warmup[k]
+        warm_calls, first, base, offsets = self._open_schedule(block, start, warm)
+        for k, t_intended in warm_calls:
             if self._wait_until(t_intended):
                 return
             self._hand_over(k, t_intended, True)
+        shard, shards = self.shard, self.shards
         for k in range((shard - first) % shards, len(offsets), shards):
             t_intended = base + offsets[k]
             if self._wait_until(t_intended):
@@ -289,47 +281,18 @@ class ThreadRunner(Runner):
 
     def _closed_block_sync(self, block: Block, start: int, warm: bool) -> None:
         """N threads, each making its next call when its last one ends; this thread waits for them."""
-        shard, shards = self.shard, self.shards
         if self._wait_until(start):
             return
-        warm_ids = iter(range(shard, self.profile.warmup_operations, shards) if warm else ())
-        if block.first is not None:
-            measured = iter(range(block.first + (shard - block.first) % shards, block.last, shards))
-        else:
-            measured = itertools.count(self._next_closed_op, shards)
-        deadline: list[int | None] = [None]
-        if not warm:
-            self._open_deadline(block, deadline, self.now_ns())
+        turns = self._closed_turns(block, warm)
         users = self.closed_loop.users
         left = [users]
         finished = threading.Event()
-
-        def next_call() -> tuple | None:
-            """Under the lock: the user's next (op_id, intended, warm-up, t_start), None when done."""
-            now = self.now_ns()
-            op_id = next(warm_ids, None)
-            warmup = op_id is not None
-            if not warmup:
-                if deadline[0] is None:
-                    self._open_deadline(block, deadline, now)  # the measured phase starts with the first user's
-                if deadline[0] and now >= deadline[0]:
-                    return None
-                op_id = next(measured, None)
-                if op_id is None:
-                    return None
-                if block.first is None:
-                    self._next_closed_op = op_id + shards
-                    self._grow_by_op(op_id)
-            self.in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-            # Intended = now: the user's previous call has just ended.
-            return op_id, now, warmup, self._mark_sent() if not warmup else now
 
         def user() -> None:
             try:
                 while not self.stopping:
                     with self._lock:
-                        call = next_call()
+                        call = self._next_closed_call(block, *turns)
                     if call is None:
                         return
                     self._call_sync(*call)
@@ -342,8 +305,7 @@ class ThreadRunner(Runner):
         for _ in range(users):
             self._jobs.put((user, ()))
         finished.wait()
-        if block.first is None:
-            self._block_ops = (self._block_ops[0], self._next_closed_op)
+        self._closed_block_done(block)
 
     # -- drain and stop ----------------------------------------------------------------
     def _wait_quiet(self, timeout_s: float) -> bool:

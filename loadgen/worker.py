@@ -273,7 +273,7 @@ def _result(spec, profile: Profile, runner: Runner, sampler: Sampler, started_wa
         rss_samples=sampler.rss_samples,
         paired_with=spec.arm.pairs_with,
         client=spec.settings.client,
-        threads=getattr(runner, "threads", None),
+        threads=runner.threads,
         tracer_version=installed_version(spec.arm.arm),
         **stats.measured(),
     )
