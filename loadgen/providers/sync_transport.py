@@ -41,7 +41,7 @@ import httptools
 import httpx2
 
 from loadgen.providers.base import CURRENT_CALL
-from loadgen.providers.transport import request_bytes
+from loadgen.providers.transport import hand_back, request_bytes
 from loadgen.results import CallRecord
 
 _READ_SIZE = 65536
@@ -208,11 +208,7 @@ class _ResponseStream(httpx2.SyncByteStream):
         if self.done:
             return
         self.done = True
-        self.conn.rec = None  # a response ended by this close can no longer stamp the call
-        if self.conn.reusable():
-            self.conn.pool.release(self.conn)
-        else:
-            self.conn.pool.drop(self.conn)
+        hand_back(self.conn)
 
 
 class _OriginPool:

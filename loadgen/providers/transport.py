@@ -196,11 +196,17 @@ class _ResponseStream(httpx2.AsyncByteStream):
         if self.done:
             return
         self.done = True
-        self.conn.rec = None  # a response ended by this close can no longer stamp the call
-        if self.conn.reusable():
-            self.conn.pool.release(self.conn)
-        else:
-            self.conn.pool.drop(self.conn)
+        hand_back(self.conn)
+
+
+def hand_back(conn) -> None:
+    """A response closed by its reader: its connection back to its pool, or dropped if it cannot
+    carry another request (both lean transports' response streams end here)."""
+    conn.rec = None  # a response ended by this close can no longer stamp the call
+    if conn.reusable():
+        conn.pool.release(conn)
+    else:
+        conn.pool.drop(conn)
 
 
 class _OriginPool:
